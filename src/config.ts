@@ -1,0 +1,179 @@
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import { Ajv } from 'ajv';
+import { PdpError } from './errors';
+
+/** Roles a caller can hold (DESIGN §6). */
+export type Role = 'decide' | 'authorize' | 'admin' | 'author';
+export const ROLES: readonly Role[] = ['decide', 'authorize', 'admin', 'author'];
+
+export interface ApiKeyEntry {
+  /** Lower-case hex sha256 of the key; the key itself is never configured. */
+  readonly sha256: string;
+  readonly roles: readonly Role[];
+  readonly name: string;
+}
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface Config {
+  readonly port: number;
+  readonly adminPort: number;
+  readonly host: string;
+  readonly workers: number;
+  readonly bundle: string;
+  readonly dataDir: string | null;
+  readonly bundlePollSeconds: number;
+  readonly redisUrl: string | null;
+  readonly cacheTtlMs: number;
+  readonly cacheMaxEntries: number;
+  readonly staleIfErrorSeconds: number;
+  readonly apiKeys: readonly ApiKeyEntry[];
+  readonly maxTtlSeconds: number;
+  readonly defaultTtlSeconds: number;
+  readonly bodyLimitBytes: number;
+  readonly logLevel: LogLevel;
+}
+
+/** Where the embedded default finds its policies and example tenant, relative to the project root. */
+export const PROJECT_ROOT = path.resolve(
+  __dirname,
+  __dirname.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..',
+);
+export const DEFAULT_BUNDLE = path.join(PROJECT_ROOT, 'build/policies/bundle.tar.gz');
+export const DEFAULT_DATA_DIR = path.join(PROJECT_ROOT, 'policies/data');
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+const schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['port', 'adminPort', 'host', 'workers', 'bundle', 'bundlePollSeconds', 'cacheTtlMs'],
+  properties: {
+    port: { type: 'integer', minimum: 0, maximum: 65535 },
+    adminPort: { type: 'integer', minimum: 0, maximum: 65535 },
+    host: { type: 'string', minLength: 1 },
+    workers: { type: 'integer', minimum: 1, maximum: 256 },
+    bundle: { type: 'string', minLength: 1 },
+    dataDir: { type: ['string', 'null'] },
+    bundlePollSeconds: { type: 'number', minimum: 0 },
+    redisUrl: { type: ['string', 'null'], pattern: '^(redis|rediss)://' },
+    cacheTtlMs: { type: 'integer', minimum: 0, maximum: 3600000 },
+    cacheMaxEntries: { type: 'integer', minimum: 100 },
+    staleIfErrorSeconds: { type: 'integer', minimum: 0, maximum: 86400 },
+    apiKeys: { type: 'array' },
+    maxTtlSeconds: { type: 'integer', minimum: 60 },
+    defaultTtlSeconds: { type: 'integer', minimum: 60 },
+    bodyLimitBytes: { type: 'integer', minimum: 1024, maximum: 16777216 },
+    logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+  },
+} as const;
+
+/** Env variable behind each config field, so a rejection names what the operator set. */
+const ENV_OF: Readonly<Record<string, string>> = {
+  port: 'PDP_PORT',
+  adminPort: 'PDP_ADMIN_PORT',
+  host: 'PDP_HOST',
+  workers: 'PDP_WORKERS',
+  bundle: 'PDP_BUNDLE',
+  dataDir: 'PDP_DATA_DIR',
+  bundlePollSeconds: 'PDP_BUNDLE_POLL_SECONDS',
+  redisUrl: 'REDIS_URL',
+  cacheTtlMs: 'PDP_CACHE_TTL_MS',
+  cacheMaxEntries: 'PDP_CACHE_MAX_ENTRIES',
+  staleIfErrorSeconds: 'PDP_STALE_IF_ERROR_SECONDS',
+  apiKeys: 'PDP_API_KEYS',
+  maxTtlSeconds: 'PDP_MAX_TTL_SECONDS',
+  defaultTtlSeconds: 'PDP_DEFAULT_TTL_SECONDS',
+  bodyLimitBytes: 'PDP_BODY_LIMIT_BYTES',
+  logLevel: 'LOG_LEVEL',
+};
+
+function fail(variable: string, message: string): never {
+  throw new PdpError('config_invalid', `${variable}: ${message}`);
+}
+
+function num(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value)) fail(name, `expected a number, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+/**
+ * `PDP_API_KEYS`: comma-separated `name:sha256hex:role|role` entries, or a JSON array of
+ * `{"name","sha256","roles"}`. Only hashes are configured so a leaked config leaks no key.
+ */
+export function parseApiKeys(raw: string | undefined): ApiKeyEntry[] {
+  if (raw === undefined || raw.trim() === '') return [];
+  let entries: unknown[];
+  if (raw.trim().startsWith('[')) {
+    try {
+      entries = JSON.parse(raw) as unknown[];
+    } catch {
+      fail('PDP_API_KEYS', 'is not valid JSON');
+    }
+  } else {
+    entries = raw.split(',').map((part) => {
+      const [name, sha256, roles] = part.trim().split(':');
+      return { name, sha256, roles: roles?.split('|') };
+    });
+  }
+  return entries.map((entry, i) => {
+    const e = entry as Partial<{ name: unknown; sha256: unknown; roles: unknown }>;
+    if (typeof e.sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(e.sha256)) {
+      fail('PDP_API_KEYS', `entry ${i}: sha256 must be 64 hex characters`);
+    }
+    if (!Array.isArray(e.roles) || e.roles.length === 0 || !e.roles.every((r) => ROLES.includes(r as Role))) {
+      fail('PDP_API_KEYS', `entry ${i}: roles must be a non-empty list of ${ROLES.join('|')}`);
+    }
+    const name = typeof e.name === 'string' && e.name !== '' ? e.name : `key-${i}`;
+    return Object.freeze({
+      name,
+      sha256: e.sha256.toLowerCase(),
+      roles: Object.freeze([...(e.roles as Role[])]),
+    });
+  });
+}
+
+const validate = new Ajv({ allErrors: true }).compile(schema);
+
+/** Reads the environment once into a validated, frozen Config. The only reader of process.env. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const redisUrl = env['REDIS_URL']?.trim() ?? '';
+  const config = {
+    port: num(env, 'PDP_PORT', 8181),
+    adminPort: num(env, 'PDP_ADMIN_PORT', 9191),
+    host: env['PDP_HOST']?.trim() || '127.0.0.1',
+    // Without Redis every worker would hold its own directory: one worker then.
+    workers: num(env, 'PDP_WORKERS', redisUrl === '' ? 1 : availableParallelism()),
+    bundle: env['PDP_BUNDLE']?.trim() || DEFAULT_BUNDLE,
+    dataDir: env['PDP_DATA_DIR'] === undefined ? DEFAULT_DATA_DIR : env['PDP_DATA_DIR'].trim() || null,
+    bundlePollSeconds: num(env, 'PDP_BUNDLE_POLL_SECONDS', 2),
+    redisUrl: redisUrl === '' ? null : redisUrl,
+    cacheTtlMs: num(env, 'PDP_CACHE_TTL_MS', 2000),
+    cacheMaxEntries: num(env, 'PDP_CACHE_MAX_ENTRIES', 100000),
+    staleIfErrorSeconds: num(env, 'PDP_STALE_IF_ERROR_SECONDS', 300),
+    apiKeys: parseApiKeys(env['PDP_API_KEYS']),
+    maxTtlSeconds: num(env, 'PDP_MAX_TTL_SECONDS', 86400),
+    defaultTtlSeconds: num(env, 'PDP_DEFAULT_TTL_SECONDS', 3600),
+    bodyLimitBytes: num(env, 'PDP_BODY_LIMIT_BYTES', 65536),
+    logLevel: (env['LOG_LEVEL']?.trim() || 'info') as LogLevel,
+  };
+  if (!validate(config)) {
+    const first = validate.errors?.[0];
+    const field = first?.instancePath.split('/')[1] ?? '';
+    fail(ENV_OF[field] ?? field, first?.message ?? 'invalid');
+  }
+  if (config.defaultTtlSeconds > config.maxTtlSeconds) {
+    fail('PDP_DEFAULT_TTL_SECONDS', `must not exceed PDP_MAX_TTL_SECONDS (${config.maxTtlSeconds})`);
+  }
+  if (!LOOPBACK.has(config.host) && config.apiKeys.length === 0) {
+    fail(
+      'PDP_HOST',
+      `refusing to bind ${config.host} with no caller authentication; set PDP_API_KEYS or bind 127.0.0.1`,
+    );
+  }
+  return Object.freeze(config);
+}

@@ -1,0 +1,46 @@
+import type { DecideRequest } from '../schemas/requests';
+import type { AgentRecord, SignalSnapshot } from '../store/types';
+
+/** The policy input (policies/README.md). WASM has no time builtins: `now` travels in the input. */
+export interface PolicyInput {
+  now: { epoch_seconds: number; rfc3339: string };
+  request: DecideRequest & { tenant: string };
+  directory: {
+    agent: (AgentRecord & { expires_at_epoch: number | null }) | null;
+    blueprint: SignalSnapshot['blueprint'];
+  };
+  signals: {
+    agent_risk: SignalSnapshot['agentRisk'];
+    user_risk: SignalSnapshot['userRisk'];
+    revocation: SignalSnapshot['revocation'];
+    degraded: boolean;
+    unavailable: boolean;
+  };
+  policy_ids?: string[];
+}
+
+function epochOf(rfc3339: string | null | undefined): number | null {
+  if (rfc3339 === null || rfc3339 === undefined) return null;
+  const ms = Date.parse(rfc3339);
+  // An unparseable expiry (written around the API) counts as already expired: fail closed.
+  return Number.isNaN(ms) ? 0 : Math.floor(ms / 1000);
+}
+
+export function buildInput(request: DecideRequest, signals: SignalSnapshot, nowMs: number): PolicyInput {
+  const agent = signals.agent;
+  return {
+    now: { epoch_seconds: Math.floor(nowMs / 1000), rfc3339: new Date(nowMs).toISOString() },
+    request: { ...request, tenant: request.tenant ?? 'default' },
+    directory: {
+      agent: agent === null ? null : { ...agent, expires_at_epoch: epochOf(agent.expires_at) },
+      blueprint: signals.blueprint,
+    },
+    signals: {
+      agent_risk: signals.agentRisk,
+      user_risk: signals.userRisk,
+      revocation: signals.revocation,
+      degraded: signals.degraded,
+      unavailable: signals.unavailable,
+    },
+  };
+}

@@ -1,0 +1,136 @@
+import { PdpError, isPdpError, toErrorBody, type ErrorBody } from '../errors';
+import type { PolicyEngine } from '../engine/policy-engine';
+import type { Entrypoint } from '../engine/wasm-policy';
+import type { DecideRequest, WhatIfRequest } from '../schemas/requests';
+import type { SignalStore } from '../store/types';
+import { buildInput, type PolicyInput } from './input';
+import type { Validators } from './validators';
+
+export interface Reason {
+  code: string;
+  message: string;
+  policy_id: string | null;
+  custom_code?: string;
+}
+
+export interface PolicyResult {
+  id: string;
+  name: string;
+  state: string;
+  result: string;
+  reason: string;
+  controls: string[];
+  conditions?: { name: string; matched: boolean }[];
+}
+
+export interface DecideResponse {
+  decision_id: string;
+  decision: 'allow' | 'deny';
+  grant: { audience: string; scopes: string[]; ttl_seconds: number } | null;
+  reasons: Reason[];
+  required_controls: string[];
+  policies: PolicyResult[];
+  signals: { agent_risk: string; user_risk: string; revoked: boolean; degraded: boolean };
+  revision: string;
+  evaluated_at: string;
+}
+
+export interface DecisionDeps {
+  engine: PolicyEngine;
+  store: SignalStore;
+  validators: Validators;
+  clock: () => number;
+  newId: () => string;
+}
+
+interface PolicyOutput {
+  decision?: unknown;
+  grant?: DecideResponse['grant'];
+  reasons?: Reason[];
+  required_controls?: string[];
+  policies?: PolicyResult[];
+  signals?: DecideResponse['signals'];
+}
+
+/** Decides token requests: signals from the store, then one synchronous WASM evaluation. */
+export class DecisionService {
+  constructor(private readonly deps: DecisionDeps) {}
+
+  async decide(request: DecideRequest): Promise<DecideResponse> {
+    const now = this.deps.clock();
+    const signals = await this.deps.store.readSignals({
+      tenant: request.tenant ?? 'default',
+      agentId: request.agent_id,
+      userId: request.user?.id,
+      blueprintHint: request.blueprint_id,
+    });
+    return this.evaluate('agent/decide/result', buildInput(request, signals, now), now);
+  }
+
+  async whatif(request: WhatIfRequest): Promise<DecideResponse> {
+    const overrides = request.overrides ?? {};
+    const now = overrides.now !== undefined ? Date.parse(overrides.now) : this.deps.clock();
+    const { overrides: _o, policy_ids: policyIds, ...decide } = request;
+    if (overrides.sign_in_risk !== undefined) {
+      decide.client = { ...decide.client, sign_in_risk: overrides.sign_in_risk };
+    }
+    const signals = await this.deps.store.readSignals({
+      tenant: decide.tenant ?? 'default',
+      agentId: decide.agent_id,
+      userId: decide.user?.id,
+      blueprintHint: decide.blueprint_id,
+    });
+    const input = buildInput(decide, signals, now);
+    if (overrides.agent_risk !== undefined) {
+      input.signals.agent_risk = { ...input.signals.agent_risk, level: overrides.agent_risk };
+    }
+    if (overrides.user_risk !== undefined) {
+      // The override replaces both sources of user risk, so "what if the user were low risk" holds.
+      input.signals.user_risk = { level: overrides.user_risk };
+      if (input.request.user !== undefined)
+        input.request.user = { ...input.request.user, risk: overrides.user_risk };
+    }
+    if (policyIds !== undefined) input.policy_ids = policyIds;
+    return this.evaluate('agent/whatif/result', input, now);
+  }
+
+  /** Each item is validated and decided on its own: one bad item is an error in its slot. */
+  async decideBatch(items: unknown[]): Promise<(DecideResponse | ErrorBody)[]> {
+    return Promise.all(
+      items.map(async (item, i) => {
+        try {
+          return await this.decide(this.deps.validators.decide(item, `/requests/${i}`));
+        } catch (err) {
+          if (isPdpError(err) && err.status < 500) return toErrorBody(err);
+          throw err;
+        }
+      }),
+    );
+  }
+
+  private evaluate(entrypoint: Entrypoint, input: PolicyInput, now: number): DecideResponse {
+    const { result, revision } = this.deps.engine.evaluate(entrypoint, input);
+    const out = result as PolicyOutput | undefined;
+    if (out === undefined || typeof out !== 'object') {
+      throw new PdpError('policy_evaluation_failed', `${entrypoint} is undefined for this input`);
+    }
+    // Fail closed: only the exact string "allow" with a grant allows.
+    const allow = out.decision === 'allow' && out.grant !== null && out.grant !== undefined;
+    return {
+      decision_id: this.deps.newId(),
+      decision: allow ? 'allow' : 'deny',
+      grant: allow ? (out.grant ?? null) : null,
+      reasons: out.reasons ?? [],
+      required_controls: out.required_controls ?? [],
+      policies: out.policies ?? [],
+      signals: out.signals ?? {
+        agent_risk: 'none',
+        user_risk: 'none',
+        revoked: input.signals.revocation !== null,
+        degraded: input.signals.degraded,
+      },
+      revision: revision.revision,
+      evaluated_at: new Date(now).toISOString(),
+    };
+  }
+}

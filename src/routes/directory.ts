@@ -1,0 +1,99 @@
+import { Router, type Request } from 'express';
+import type { CallerAuth } from '../auth/api-keys';
+import type { Validate, Validators } from '../decision/validators';
+import { PdpError } from '../errors';
+import { ID_PATTERN, TENANT_ID_PATTERN } from '../schemas/requests';
+import type { RecordKind, RecordOf, SignalStore } from '../store/types';
+
+const TENANT = new RegExp(TENANT_ID_PATTERN);
+const ID = new RegExp(ID_PATTERN);
+
+function params(req: Request): { tenant: string; id: string } {
+  const tenant = String(req.params['tenant']);
+  const id = String(req.params['id']);
+  const details = [];
+  if (!TENANT.test(tenant))
+    details.push({
+      pointer: '/tenant',
+      message: `path parameter must match ${TENANT_ID_PATTERN}`,
+      keyword: 'path',
+    });
+  if (!ID.test(id))
+    details.push({ pointer: '/id', message: `path parameter must match ${ID_PATTERN}`, keyword: 'path' });
+  if (details.length > 0) throw new PdpError('invalid_request', 'The request path is invalid', details);
+  return { tenant, id };
+}
+
+/**
+ * Directory records and risk signals (role admin). Writes go to the store, which publishes the
+ * key on the invalidation channel so every replica's next decision sees them.
+ */
+export function directoryRoutes(
+  store: SignalStore,
+  validators: Validators,
+  auth: CallerAuth,
+  clock: () => number,
+): Router {
+  const router = Router();
+  const admin = auth.require('admin');
+
+  const resource = (route: string, kind: RecordKind, validate: Validate<Record<string, unknown>>): void => {
+    const path = `/v1/tenants/:tenant/${route}`;
+    router.put(path, admin, async (req, res) => {
+      const { tenant, id } = params(req);
+      const body = validate(req.body);
+      const record = { ...body, id, updated_at: new Date(clock()).toISOString() } as Record<string, unknown>;
+      if (kind === 'agent' || kind === 'blueprint') record['attributes'] ??= {};
+      await store.put(kind, tenant, id, record as unknown as RecordOf[typeof kind]);
+      res.json(record);
+    });
+    router.get(path, admin, async (req, res) => {
+      const { tenant, id } = params(req);
+      const record = await store.get(kind, tenant, id);
+      if (record === null) throw new PdpError('not_found', `No ${kind} record for ${id} in tenant ${tenant}`);
+      res.json(record);
+    });
+    router.delete(path, admin, async (req, res) => {
+      const { tenant, id } = params(req);
+      if (!(await store.delete(kind, tenant, id))) {
+        throw new PdpError('not_found', `No ${kind} record for ${id} in tenant ${tenant}`);
+      }
+      res.status(204).end();
+    });
+  };
+
+  resource('blueprints/:id', 'blueprint', validators.blueprint);
+  resource('agents/:id', 'agent', validators.agent);
+  resource('signals/agents/:id/risk', 'risk:agent', validators.agentRisk);
+  resource('signals/users/:id/risk', 'risk:user', validators.userRisk);
+
+  const revocation = '/v1/tenants/:tenant/signals/agents/:id/revocation';
+  // Revocation is an event, not a document: the server stamps revoked_at; tokens issued before it are invalid.
+  router.post(revocation, admin, async (req, res) => {
+    const { tenant, id } = params(req);
+    const { reason } = validators.revocation(req.body ?? {});
+    const now = clock();
+    const record: RecordOf['revoked:agent'] = {
+      revoked_at: new Date(now).toISOString(),
+      revoked_at_epoch: Math.floor(now / 1000),
+      ...(reason !== undefined && { reason }),
+    };
+    await store.put('revoked:agent', tenant, id, record);
+    res.status(201).json(record);
+  });
+  router.get(revocation, admin, async (req, res) => {
+    const { tenant, id } = params(req);
+    const record = await store.get('revoked:agent', tenant, id);
+    if (record === null) throw new PdpError('not_found', `Agent ${id} in tenant ${tenant} is not revoked`);
+    res.json(record);
+  });
+  router.delete(revocation, admin, async (req, res) => {
+    const { tenant, id } = params(req);
+    if (!(await store.delete('revoked:agent', tenant, id))) {
+      throw new PdpError('not_found', `Agent ${id} in tenant ${tenant} is not revoked`);
+    }
+    res.status(204).end();
+  });
+
+  return router;
+}

@@ -1,0 +1,71 @@
+/** JSON Schemas of the directory and signals API bodies (DESIGN §3). */
+
+const attributes = { type: 'object', maxProperties: 64 } as const;
+const riskLevel = { enum: ['none', 'low', 'medium', 'high'] } as const;
+
+export const blueprintSchema = {
+  $id: 'https://agent-pdp.dev/schemas/blueprint.json',
+  type: 'object',
+  required: ['enabled', 'permissions'],
+  additionalProperties: false,
+  properties: {
+    display_name: { type: 'string', maxLength: 256 },
+    enabled: { type: 'boolean' },
+    permissions: {
+      type: 'object',
+      maxProperties: 256,
+      propertyNames: { minLength: 1, maxLength: 512 },
+      additionalProperties: {
+        type: 'array',
+        uniqueItems: true,
+        maxItems: 256,
+        items: { type: 'string', minLength: 1, maxLength: 256 },
+      },
+    },
+    max_ttl_seconds: { type: ['integer', 'null'], minimum: 60 },
+    attributes,
+  },
+} as const;
+
+export const agentSchema = {
+  $id: 'https://agent-pdp.dev/schemas/agent.json',
+  type: 'object',
+  required: ['blueprint_id', 'enabled', 'sponsors'],
+  additionalProperties: false,
+  properties: {
+    blueprint_id: { type: 'string', minLength: 1, maxLength: 128 },
+    display_name: { type: 'string', maxLength: 256 },
+    enabled: { type: 'boolean' },
+    // Entra requires a sponsor at creation; an empty list is stored but denies (agent_no_sponsor).
+    sponsors: { type: 'array', uniqueItems: true, maxItems: 64, items: { type: 'string', minLength: 1 } },
+    attributes,
+    expires_at: { type: ['string', 'null'], format: 'date-time' },
+  },
+} as const;
+
+export const agentRiskSchema = {
+  $id: 'https://agent-pdp.dev/schemas/agent-risk.json',
+  type: 'object',
+  required: ['level'],
+  additionalProperties: false,
+  properties: {
+    level: riskLevel,
+    state: { enum: ['none', 'atRisk', 'confirmedCompromised', 'confirmedSafe', 'dismissed', 'remediated'] },
+    detections: { type: 'array', maxItems: 100 },
+  },
+} as const;
+
+export const userRiskSchema = {
+  $id: 'https://agent-pdp.dev/schemas/user-risk.json',
+  type: 'object',
+  required: ['level'],
+  additionalProperties: false,
+  properties: { level: riskLevel, state: { type: 'string', maxLength: 64 } },
+} as const;
+
+export const revocationSchema = {
+  $id: 'https://agent-pdp.dev/schemas/revocation.json',
+  type: 'object',
+  additionalProperties: false,
+  properties: { reason: { type: 'string', maxLength: 1024 } },
+} as const;

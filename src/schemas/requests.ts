@@ -1,0 +1,127 @@
+/** JSON Schemas of the decision API bodies (DESIGN §3). Compiled once per app. */
+
+export const ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$';
+export const TENANT_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
+const riskLevel = { enum: ['none', 'low', 'medium', 'high'] } as const;
+export const MAX_CONTEXT_BYTES = 4096;
+export const MAX_BATCH = 100;
+
+const decideProperties = {
+  tenant: { type: 'string', pattern: TENANT_ID_PATTERN },
+  flow: { enum: ['autonomous', 'on_behalf_of', 'agent_user'] },
+  agent_id: { type: 'string', pattern: ID_PATTERN },
+  blueprint_id: { type: 'string', pattern: ID_PATTERN },
+  resource: { type: 'string', minLength: 1, maxLength: 512 },
+  scopes: {
+    type: 'array',
+    minItems: 1,
+    maxItems: 100,
+    uniqueItems: true,
+    items: { type: 'string', minLength: 1, maxLength: 256 },
+  },
+  requested_ttl_seconds: { type: 'integer', minimum: 1, maximum: 31536000 },
+  user: {
+    type: 'object',
+    required: ['id'],
+    additionalProperties: false,
+    properties: {
+      id: { type: 'string', pattern: ID_PATTERN },
+      amr: { type: 'array', maxItems: 20, items: { type: 'string', minLength: 1, maxLength: 64 } },
+      risk: riskLevel,
+      device: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          id: { type: 'string', maxLength: 128 },
+          platform: { type: 'string', minLength: 1, maxLength: 32 },
+          compliant: { type: 'boolean' },
+        },
+      },
+    },
+  },
+  client: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      ip: { type: 'string', format: 'ip' },
+      country: { type: 'string', pattern: '^[A-Z]{2}$' },
+      sign_in_risk: riskLevel,
+    },
+  },
+  context: { type: 'object' },
+} as const;
+
+const requiresUser = {
+  if: { properties: { flow: { enum: ['on_behalf_of', 'agent_user'] } }, required: ['flow'] },
+  then: { required: ['user'] },
+} as const;
+
+export const decideRequestSchema = {
+  $id: 'https://agent-pdp.dev/schemas/decide-request.json',
+  type: 'object',
+  required: ['flow', 'agent_id', 'resource', 'scopes'],
+  additionalProperties: false,
+  properties: decideProperties,
+  ...requiresUser,
+} as const;
+
+export const whatIfRequestSchema = {
+  $id: 'https://agent-pdp.dev/schemas/whatif-request.json',
+  type: 'object',
+  required: ['flow', 'agent_id', 'resource', 'scopes'],
+  additionalProperties: false,
+  properties: {
+    ...decideProperties,
+    overrides: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        agent_risk: riskLevel,
+        user_risk: riskLevel,
+        sign_in_risk: riskLevel,
+        now: { type: 'string', format: 'date-time' },
+      },
+    },
+    policy_ids: { type: 'array', maxItems: 500, uniqueItems: true, items: { type: 'string', minLength: 1 } },
+  },
+  ...requiresUser,
+} as const;
+
+export const batchRequestSchema = {
+  $id: 'https://agent-pdp.dev/schemas/decide-batch-request.json',
+  type: 'object',
+  required: ['requests'],
+  additionalProperties: false,
+  properties: { requests: { type: 'array', minItems: 1, maxItems: MAX_BATCH } },
+} as const;
+
+export type RiskLevelInput = 'none' | 'low' | 'medium' | 'high';
+export type Flow = 'autonomous' | 'on_behalf_of' | 'agent_user';
+
+export interface DecideRequest {
+  tenant?: string;
+  flow: Flow;
+  agent_id: string;
+  blueprint_id?: string;
+  resource: string;
+  scopes: string[];
+  requested_ttl_seconds?: number;
+  user?: {
+    id: string;
+    amr?: string[];
+    risk?: RiskLevelInput;
+    device?: { id?: string; platform?: string; compliant?: boolean };
+  };
+  client?: { ip?: string; country?: string; sign_in_risk?: RiskLevelInput };
+  context?: Record<string, unknown>;
+}
+
+export interface WhatIfRequest extends DecideRequest {
+  overrides?: {
+    agent_risk?: RiskLevelInput;
+    user_risk?: RiskLevelInput;
+    sign_in_risk?: RiskLevelInput;
+    now?: string;
+  };
+  policy_ids?: string[];
+}

@@ -1,0 +1,13 @@
+import type { RecordKind } from './types';
+
+/** Redis channel on which every write publishes the key it changed. */
+export const INVALIDATION_CHANNEL = 'pdp:invalidate';
+
+/**
+ * `pdp:{tenant}:<kind>:<id>`. The `{tenant}` hash tag puts a tenant's keys in one slot, so a
+ * decision's MGET is legal in Redis Cluster. Tenants and ids are validated by the API to exclude
+ * braces and colons in tenants, so a key always parses back unambiguously.
+ */
+export function recordKey(tenant: string, kind: RecordKind, id: string): string {
+  return `pdp:{${tenant}}:${kind}:${id}`;
+}

@@ -1,0 +1,209 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { LRUCache } from 'lru-cache';
+import type { Logger } from 'pino';
+import { PdpError, describeThrown } from '../errors';
+import { INVALIDATION_CHANNEL, recordKey } from './keys';
+import { UNAVAILABLE, assemble, planQuery } from './snapshot';
+import type { RecordKind, RecordOf, SignalSnapshot, SignalStore, SignalsQuery, StoreHealth } from './types';
+
+export interface RedisStoreOptions {
+  /** Fresh for this long; after it a value is re-read (invalidation usually evicts it sooner). */
+  cacheTtlMs: number;
+  /** When Redis fails, cached values up to this age are still served, marked degraded. */
+  staleIfErrorMs: number;
+  maxEntries: number;
+  clock: () => number;
+  logger: Logger;
+}
+
+interface Entry {
+  value: unknown;
+  fetchedAt: number;
+}
+
+/** Corrupt JSON in Redis (a writer bypassing the API) must not become an allow. */
+class CorruptValue extends Error {}
+
+function parse(raw: string | null, key: string): unknown {
+  if (raw === null) return null;
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    throw new CorruptValue(`value at ${key} is not JSON`);
+  }
+}
+
+/** Connection settings that make a dead Redis fail fast instead of queueing decisions. */
+export function redisClientOptions(): RedisOptions {
+  return {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: 500,
+    connectTimeout: 2000,
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    lazyConnect: true,
+  };
+}
+
+/**
+ * Redis-backed signals with a bounded LRU in front. One MGET per decision on a cold cache;
+ * every write publishes its key on `pdp:invalidate` and every replica evicts it.
+ */
+export class RedisStore implements SignalStore {
+  readonly kind = 'redis' as const;
+  private readonly cache: LRUCache<string, Entry>;
+  /** Bumped on each eviction so a read in flight across an invalidation does not re-cache old data. */
+  private generation = 0;
+
+  constructor(
+    private readonly client: Redis,
+    private readonly subscriber: Redis,
+    private readonly opts: RedisStoreOptions,
+  ) {
+    this.cache = new LRUCache<string, Entry>({ max: opts.maxEntries });
+    subscriber.on('message', (_channel: string, key: string) => {
+      this.evict(key);
+    });
+    // Messages published while the subscription was down are lost: start from a clean cache.
+    subscriber.on('ready', () => {
+      this.generation++;
+      this.cache.clear();
+    });
+  }
+
+  static async connect(url: string, opts: RedisStoreOptions): Promise<RedisStore> {
+    const client = new Redis(url, redisClientOptions());
+    const subscriber = new Redis(url, { ...redisClientOptions(), enableOfflineQueue: true });
+    for (const c of [client, subscriber]) {
+      c.on('error', (err: Error) => {
+        opts.logger.warn({ err: err.message }, 'redis connection error');
+      });
+    }
+    const store = new RedisStore(client, subscriber, opts);
+    // Start even when Redis is down: /readyz reports it and decisions fail closed until it returns.
+    await Promise.allSettled([client.connect(), subscriber.connect()]);
+    await subscriber.subscribe(INVALIDATION_CHANNEL).catch((err: unknown) => {
+      opts.logger.warn({ err: describeThrown(err) }, 'redis subscribe deferred until reconnect');
+    });
+    return store;
+  }
+
+  evict(key: string): void {
+    this.generation++;
+    this.cache.delete(key);
+  }
+
+  async readSignals(q: SignalsQuery): Promise<SignalSnapshot> {
+    const plan = planQuery(q);
+    const keys = plan.kinds.map((kind, i) => recordKey(q.tenant, kind, plan.ids[i] ?? ''));
+    let degraded = false;
+    try {
+      const values = await this.readMany(keys);
+      degraded = values.degraded;
+      const agent = values.values[0] as RecordOf['agent'] | null;
+      let blueprint: RecordOf['blueprint'] | null = null;
+      if (agent !== null && typeof agent.blueprint_id === 'string') {
+        if (plan.blueprintIndex >= 0 && q.blueprintHint === agent.blueprint_id) {
+          blueprint = values.values[plan.blueprintIndex] as RecordOf['blueprint'] | null;
+        } else {
+          // Blueprints are few and shared: this second read is almost always a cache hit.
+          const bp = await this.readMany([recordKey(q.tenant, 'blueprint', agent.blueprint_id)]);
+          degraded ||= bp.degraded;
+          blueprint = bp.values[0] as RecordOf['blueprint'] | null;
+        }
+      }
+      return assemble(plan, values.values, blueprint, degraded);
+    } catch (err) {
+      this.opts.logger.error({ err: describeThrown(err), tenant: q.tenant }, 'signals unavailable');
+      return UNAVAILABLE;
+    }
+  }
+
+  /** Reads keys through the cache; throws when a key is neither fresh, fetchable nor stale-usable. */
+  private async readMany(keys: string[]): Promise<{ values: unknown[]; degraded: boolean }> {
+    const now = this.opts.clock();
+    const values: unknown[] = new Array<unknown>(keys.length);
+    const missing: number[] = [];
+    for (let i = 0; i < keys.length; i++) {
+      const entry = this.cache.get(keys[i] ?? '');
+      if (entry !== undefined && now - entry.fetchedAt < this.opts.cacheTtlMs) values[i] = entry.value;
+      else missing.push(i);
+    }
+    if (missing.length === 0) return { values, degraded: false };
+
+    const generation = this.generation;
+    const missingKeys = missing.map((i) => keys[i] ?? '');
+    let raw: (string | null)[];
+    try {
+      raw = await this.client.mget(missingKeys);
+    } catch (err) {
+      this.opts.logger.warn({ err: describeThrown(err) }, 'redis read failed; trying stale cache');
+      for (const i of missing) {
+        const entry = this.cache.get(keys[i] ?? '');
+        if (entry === undefined || now - entry.fetchedAt >= this.opts.staleIfErrorMs) throw err;
+        values[i] = entry.value;
+      }
+      return { values, degraded: true };
+    }
+    const fetchedAt = this.opts.clock();
+    for (let j = 0; j < missing.length; j++) {
+      const i = missing[j] ?? 0;
+      const key = missingKeys[j] ?? '';
+      const value = parse(raw[j] ?? null, key);
+      values[i] = value;
+      if (generation === this.generation) this.cache.set(key, { value, fetchedAt });
+    }
+    return { values, degraded: false };
+  }
+
+  async get<K extends RecordKind>(kind: K, tenant: string, id: string): Promise<RecordOf[K] | null> {
+    const key = recordKey(tenant, kind, id);
+    const raw = await this.command(() => this.client.get(key));
+    try {
+      return parse(raw, key) as RecordOf[K] | null;
+    } catch (err) {
+      throw new PdpError('store_unavailable', describeThrown(err));
+    }
+  }
+
+  async put<K extends RecordKind>(kind: K, tenant: string, id: string, value: RecordOf[K]): Promise<void> {
+    const key = recordKey(tenant, kind, id);
+    await this.command(() =>
+      this.client.multi().set(key, JSON.stringify(value)).publish(INVALIDATION_CHANNEL, key).exec(),
+    );
+    this.evict(key);
+  }
+
+  async delete(kind: RecordKind, tenant: string, id: string): Promise<boolean> {
+    const key = recordKey(tenant, kind, id);
+    const result = await this.command(() =>
+      this.client.multi().del(key).publish(INVALIDATION_CHANNEL, key).exec(),
+    );
+    this.evict(key);
+    const deleted = result?.[0]?.[1];
+    return typeof deleted === 'number' && deleted > 0;
+  }
+
+  async health(): Promise<StoreHealth> {
+    try {
+      await this.client.ping();
+      return { reachable: true, kind: this.kind };
+    } catch {
+      return { reachable: false, kind: this.kind };
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.client.quit(), this.subscriber.quit()]);
+    this.client.disconnect();
+    this.subscriber.disconnect();
+  }
+
+  private async command<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      throw new PdpError('store_unavailable', 'The signal store is unavailable', [], { cause: err });
+    }
+  }
+}

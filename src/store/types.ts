@@ -1,0 +1,93 @@
+/** Directory records and risk signals, as stored (JSON values under the keys of DESIGN §5). */
+
+export type RiskLevel = 'none' | 'low' | 'medium' | 'high';
+
+export interface AgentRecord {
+  id: string;
+  blueprint_id: string;
+  display_name?: string;
+  enabled: boolean;
+  sponsors: string[];
+  attributes: Record<string, unknown>;
+  expires_at?: string | null;
+  updated_at?: string;
+}
+
+export interface BlueprintRecord {
+  id: string;
+  display_name?: string;
+  enabled: boolean;
+  permissions: Record<string, string[]>;
+  max_ttl_seconds?: number | null;
+  attributes: Record<string, unknown>;
+  updated_at?: string;
+}
+
+export interface AgentRiskRecord {
+  level: RiskLevel;
+  state?: string;
+  detections?: unknown[];
+  updated_at?: string;
+}
+
+export interface UserRiskRecord {
+  level: RiskLevel;
+  updated_at?: string;
+}
+
+export interface RevocationRecord {
+  revoked_at: string;
+  revoked_at_epoch: number;
+  reason?: string;
+}
+
+export type RecordKind = 'agent' | 'blueprint' | 'risk:agent' | 'risk:user' | 'revoked:agent';
+
+export interface RecordOf {
+  agent: AgentRecord;
+  blueprint: BlueprintRecord;
+  'risk:agent': AgentRiskRecord;
+  'risk:user': UserRiskRecord;
+  'revoked:agent': RevocationRecord;
+}
+
+/** What one decision needs from the store, read in one round trip where possible. */
+export interface SignalsQuery {
+  tenant: string;
+  agentId: string;
+  userId?: string | undefined;
+  /** The blueprint the caller named; read alongside the agent so a cold cache costs one MGET. */
+  blueprintHint?: string | undefined;
+}
+
+export interface SignalSnapshot {
+  agent: AgentRecord | null;
+  blueprint: BlueprintRecord | null;
+  agentRisk: AgentRiskRecord | null;
+  userRisk: UserRiskRecord | null;
+  revocation: RevocationRecord | null;
+  /** Some value came from cache past its TTL because the store failed (stale-if-error). */
+  degraded: boolean;
+  /** The store failed and nothing usable was cached: the decision must deny. */
+  unavailable: boolean;
+}
+
+export interface StoreHealth {
+  reachable: boolean;
+  kind: 'redis' | 'memory';
+}
+
+/**
+ * The seam between decisions and where signals live. `readSignals` never throws for an
+ * unreachable store: it reports `unavailable`/`degraded` so the policy can fail closed.
+ * Directory reads and writes throw `PdpError('store_unavailable')`.
+ */
+export interface SignalStore {
+  readonly kind: 'redis' | 'memory';
+  readSignals(query: SignalsQuery): Promise<SignalSnapshot>;
+  get<K extends RecordKind>(kind: K, tenant: string, id: string): Promise<RecordOf[K] | null>;
+  put<K extends RecordKind>(kind: K, tenant: string, id: string, value: RecordOf[K]): Promise<void>;
+  delete(kind: RecordKind, tenant: string, id: string): Promise<boolean>;
+  health(): Promise<StoreHealth>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,98 @@
+import path from 'node:path';
+import pino from 'pino';
+import { createApp, type Apps } from '../../src/app';
+import { createValidators } from '../../src/decision/validators';
+import { PolicyEngine } from '../../src/engine/policy-engine';
+import { MemoryStore } from '../../src/store/memory-store';
+import { RedisStore } from '../../src/store/redis-store';
+import { seedStore } from '../../src/store/seed';
+import type { SignalStore } from '../../src/store/types';
+
+export const ROOT = path.resolve(__dirname, '../..');
+export const BUNDLE = path.join(ROOT, 'build/policies/bundle.tar.gz');
+export const EXAMPLE_DATA = path.join(ROOT, 'policies/data');
+export const EXAMPLE_DIRECTORY = path.join(ROOT, 'examples/directory.json');
+export const silentLogger = pino({ level: 'silent' });
+
+/** A settable clock: tests move time instead of sleeping. */
+export class TestClock {
+  constructor(public ms = Date.parse('2026-11-27T12:00:00Z')) {}
+  readonly now = (): number => this.ms;
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
+export async function makeEngine(
+  opts: { dataDir?: string | null; bundle?: string; clock?: () => number } = {},
+): Promise<PolicyEngine> {
+  const engine = new PolicyEngine({
+    bundle: opts.bundle ?? BUNDLE,
+    dataDir: opts.dataDir === undefined ? EXAMPLE_DATA : opts.dataDir,
+    defaultTtlSeconds: 3600,
+    maxTtlSeconds: 86400,
+    logger: silentLogger,
+    clock: opts.clock ?? Date.now,
+  });
+  await engine.reload();
+  return engine;
+}
+
+export async function seeded(store: SignalStore, clock: () => number = Date.now): Promise<SignalStore> {
+  await seedStore(store, EXAMPLE_DIRECTORY, createValidators(), clock());
+  return store;
+}
+
+export interface TestApp extends Apps {
+  engine: PolicyEngine;
+  store: SignalStore;
+}
+
+export async function makeApp(
+  opts: {
+    store?: SignalStore;
+    engine?: PolicyEngine;
+    clock?: () => number;
+    apiKeys?: Parameters<typeof createApp>[0]['config']['apiKeys'];
+    bodyLimitBytes?: number;
+  } = {},
+): Promise<TestApp> {
+  const clock = opts.clock ?? Date.now;
+  const store = opts.store ?? (await seeded(new MemoryStore(), clock));
+  const engine = opts.engine ?? (await makeEngine({ clock }));
+  const apps = createApp({
+    config: { bodyLimitBytes: opts.bodyLimitBytes ?? 65536, apiKeys: opts.apiKeys ?? [] },
+    engine,
+    store,
+    logger: silentLogger,
+    clock,
+  });
+  return { ...apps, engine, store };
+}
+
+export async function redisStore(
+  url: string,
+  opts: { clock?: () => number; cacheTtlMs?: number; staleIfErrorMs?: number } = {},
+): Promise<RedisStore> {
+  return RedisStore.connect(url, {
+    cacheTtlMs: opts.cacheTtlMs ?? 2000,
+    staleIfErrorMs: opts.staleIfErrorMs ?? 300_000,
+    maxEntries: 10_000,
+    clock: opts.clock ?? Date.now,
+    logger: silentLogger,
+  });
+}
+
+/** The README's example request. */
+export function decideBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    tenant: 'default',
+    flow: 'autonomous',
+    agent_id: 'agt-7f3a',
+    resource: 'api://payments',
+    scopes: ['payments.read', 'payments.write'],
+    requested_ttl_seconds: 3600,
+    client: { ip: '198.51.100.7', country: 'NL' },
+    ...overrides,
+  };
+}

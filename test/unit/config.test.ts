@@ -1,0 +1,71 @@
+import { createHash } from 'node:crypto';
+import { DEFAULT_BUNDLE, DEFAULT_DATA_DIR, loadConfig, parseApiKeys } from '../../src/config';
+import { PdpError } from '../../src/errors';
+
+const hash = createHash('sha256').update('secret').digest('hex');
+
+describe('loadConfig', () => {
+  it('has the documented defaults and is frozen', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      port: 8181,
+      adminPort: 9191,
+      host: '127.0.0.1',
+      workers: 1,
+      bundle: DEFAULT_BUNDLE,
+      dataDir: DEFAULT_DATA_DIR,
+      redisUrl: null,
+      cacheTtlMs: 2000,
+      staleIfErrorSeconds: 300,
+      maxTtlSeconds: 86400,
+      defaultTtlSeconds: 3600,
+      bodyLimitBytes: 65536,
+      logLevel: 'info',
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it.each([
+    [{ PDP_PORT: 'eighty' }, /^PDP_PORT: expected a number/],
+    [{ PDP_PORT: '70000' }, /^PDP_PORT: must be <= 65535/],
+    [{ PDP_CACHE_TTL_MS: '-1' }, /^PDP_CACHE_TTL_MS: must be >= 0/],
+    [{ REDIS_URL: 'http://x' }, /^REDIS_URL: must match pattern/],
+    [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL: must be equal to one of/],
+    [
+      { PDP_DEFAULT_TTL_SECONDS: '7200', PDP_MAX_TTL_SECONDS: '3600' },
+      /^PDP_DEFAULT_TTL_SECONDS: must not exceed/,
+    ],
+    [{ PDP_HOST: '0.0.0.0' }, /^PDP_HOST: refusing to bind 0\.0\.0\.0 with no caller authentication/],
+    [{ PDP_API_KEYS: 'ci:nothex:decide' }, /^PDP_API_KEYS: entry 0: sha256/],
+    [{ PDP_API_KEYS: `ci:${hash}:root` }, /^PDP_API_KEYS: entry 0: roles/],
+    [{ PDP_API_KEYS: '[oops' }, /^PDP_API_KEYS: is not valid JSON/],
+  ])('refuses %j naming the variable', (env, message) => {
+    let thrown: unknown;
+    try {
+      loadConfig(env);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(PdpError);
+    expect((thrown as PdpError).code).toBe('config_invalid');
+    expect((thrown as PdpError).message).toMatch(message);
+  });
+
+  it('binds off loopback once callers must authenticate', () => {
+    const config = loadConfig({ PDP_HOST: '0.0.0.0', PDP_API_KEYS: `gw:${hash}:authorize|decide` });
+    expect(config.host).toBe('0.0.0.0');
+    expect(config.apiKeys).toEqual([{ name: 'gw', sha256: hash, roles: ['authorize', 'decide'] }]);
+  });
+
+  it('uses one worker per core with Redis and one without', () => {
+    expect(loadConfig({}).workers).toBe(1);
+    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' }).workers).toBeGreaterThanOrEqual(1);
+    expect(loadConfig({ PDP_DATA_DIR: '' }).dataDir).toBeNull();
+  });
+
+  it('parses JSON API key lists', () => {
+    expect(
+      parseApiKeys(JSON.stringify([{ name: 'a', sha256: hash.toUpperCase(), roles: ['admin'] }])),
+    ).toEqual([{ name: 'a', sha256: hash, roles: ['admin'] }]);
+  });
+});

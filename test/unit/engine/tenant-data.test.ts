@@ -1,0 +1,161 @@
+import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PdpError } from '../../../src/errors';
+import { TenantDataCompiler, dataRevision } from '../../../src/engine/tenant-data';
+import { EXAMPLE_DATA } from '../../helpers/app';
+
+async function dataDir(files: Record<string, unknown>): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'pdp-data-'));
+  for (const [name, content] of Object.entries(files)) {
+    await mkdir(path.dirname(path.join(dir, name)), { recursive: true });
+    await writeFile(path.join(dir, name), typeof content === 'string' ? content : JSON.stringify(content));
+  }
+  return dir;
+}
+
+async function rejection(bundleData: Record<string, unknown>, dir: string | null): Promise<PdpError> {
+  try {
+    await new TenantDataCompiler().compile(bundleData, dir);
+  } catch (err) {
+    if (err instanceof PdpError) return err;
+    throw err;
+  }
+  throw new Error('expected the load to be rejected');
+}
+
+const policy = (id: string, extra: Record<string, unknown> = {}) => ({
+  id,
+  displayName: id,
+  state: 'enabled',
+  grantControls: { builtInControls: ['block'] },
+  ...extra,
+});
+
+describe('TenantDataCompiler', () => {
+  it('compiles the example tenant: sorted policies, parsed filters, sign-in frequency in seconds', async () => {
+    const tenants = await new TenantDataCompiler().compile({}, EXAMPLE_DATA);
+    const t = tenants['default']!;
+    expect(t.policies.map((p) => p.id)).toEqual([...t.policies.map((p) => p.id)].sort());
+    const lab = t.policies.find((p) => p.id === 'ca-lab-agents-payments-report-only')!;
+    expect(lab.compiled.agent_filter).toEqual({
+      mode: 'include',
+      dnf: [
+        [{ attr: 'attributes.environment', op: 'eq', value: 'lab' }],
+        [{ attr: 'displayName', op: 'startsWith', value: 'lab-' }],
+      ],
+    });
+    expect(t.policies.find((p) => p.id === 'ca-obo-require-mfa')!.compiled.sign_in_frequency_seconds).toBe(
+      3600,
+    );
+    expect(t.named_locations.map((l) => l.id)).toEqual(['loc-corp', 'loc-embargoed']);
+  });
+
+  it('merges bundle data with the directory, the directory winning per policy id', async () => {
+    const dir = await dataDir({
+      'acme/conditional-access/ca-a.json': policy('ca-a', { displayName: 'from dir' }),
+    });
+    const tenants = await new TenantDataCompiler().compile(
+      { tenants: { acme: { conditional_access: [policy('ca-a'), policy('ca-b')] } } },
+      dir,
+    );
+    expect(tenants['acme']!.policies.map((p) => [p.id, p.displayName])).toEqual([
+      ['ca-a', 'from dir'],
+      ['ca-b', 'ca-b'],
+    ]);
+  });
+
+  it('rejects a misspelt condition with file, policy id and JSON pointer', async () => {
+    const dir = await dataDir({
+      'acme/conditional-access/ca-typo.json': policy('ca-typo', {
+        conditions: { agentRiskLevels: ['high'] },
+      }),
+    });
+    const err = await rejection({}, dir);
+    expect(err.code).toBe('data_invalid');
+    expect(err.details).toContainEqual(
+      expect.objectContaining({
+        file: path.join(dir, 'acme/conditional-access/ca-typo.json'),
+        policy_id: 'ca-typo',
+        pointer: '/conditions/agentRiskLevels',
+        message: 'is not allowed',
+      }),
+    );
+    expect(err.message).toMatch(/ca-typo\.json ca-typo \/conditions\/agentRiskLevels is not allowed/);
+  });
+
+  it.each([
+    ['a bad state', { state: 'on' }, '/state'],
+    [
+      'an unknown control',
+      { grantControls: { builtInControls: ['passwordChange'] } },
+      '/grantControls/builtInControls/0',
+    ],
+    [
+      'a bad risk level',
+      { conditions: { agentIdRiskLevels: ['severe'] } },
+      '/conditions/agentIdRiskLevels/0',
+    ],
+    [
+      'a bad filter rule',
+      {
+        conditions: {
+          clientApplications: { agentIdServicePrincipalFilter: { mode: 'include', rule: 'tier -eq 1' } },
+        },
+      },
+      '/conditions/clientApplications/agentIdServicePrincipalFilter/rule',
+    ],
+    [
+      'an unknown location',
+      { conditions: { locations: { includeLocations: ['loc-nowhere'] } } },
+      '/conditions/locations/includeLocations/0',
+    ],
+    [
+      'sign-in frequency without a value',
+      { sessionControls: { signInFrequency: { isEnabled: true } } },
+      '/sessionControls/signInFrequency/type',
+    ],
+  ])('rejects %s', async (_name, extra, pointer) => {
+    const dir = await dataDir({ 'acme/conditional-access/ca-x.json': policy('ca-x', extra) });
+    const err = await rejection({}, dir);
+    expect(err.details.map((d) => d.pointer)).toContain(pointer);
+    expect(err.details.every((d) => d.policy_id === 'ca-x')).toBe(true);
+  });
+
+  it('rejects unreadable JSON, a file/id mismatch and bad named locations', async () => {
+    const dir = await dataDir({
+      'acme/conditional-access/ca-broken.json': '{"id": ',
+      'acme/conditional-access/ca-one.json': policy('ca-two'),
+      'acme/named-locations.json': [{ id: 'loc', displayName: 'x', ipRanges: ['10.0.0.0/33'] }],
+    });
+    const err = await rejection({}, dir);
+    expect(err.details).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          file: path.join(dir, 'acme/conditional-access/ca-broken.json'),
+          keyword: 'json',
+        }),
+        expect.objectContaining({ pointer: '/id', message: 'must equal the file name "ca-one"' }),
+        expect.objectContaining({
+          pointer: '/0/ipRanges/0',
+          file: path.join(dir, 'acme/named-locations.json'),
+        }),
+      ]),
+    );
+  });
+
+  it('accepts IPv6 ranges and gives identical data the identical revision', async () => {
+    const files = {
+      'acme/named-locations.json': [
+        { id: 'v6', displayName: 'v6', trusted: true, ipRanges: ['2001:db8::/32', '10.0.0.0/8'] },
+      ],
+      'acme/conditional-access/ca-a.json': policy('ca-a', {
+        conditions: { locations: { includeLocations: ['v6'] } },
+      }),
+    };
+    const a = await new TenantDataCompiler().compile({}, await dataDir(files));
+    const b = await new TenantDataCompiler().compile({}, await dataDir(files));
+    expect(dataRevision(a)).toBe(dataRevision(b));
+    expect(dataRevision(a)).toMatch(/^[0-9a-f]{12}$/);
+  });
+});
