@@ -1,0 +1,200 @@
+# Folds guardrails, Conditional Access evaluations and custom Rego into the
+# decision document (policies/README.md, "Output"). Used by agent.decide
+# (every policy of the tenant) and agent.whatif (the selected policies, with
+# per-policy conditions).
+package agent.decision
+
+import data.agent.facts
+import data.agent.guardrails
+import data.agent.util
+
+# build(evals, with_conditions): evals are agent.ca evaluations.
+# When the signal store is unavailable nothing is evaluated against missing
+# signals: the only reason is signals_unavailable and no policy is reported.
+build(evals, with_conditions) := unavailable_result if {
+	facts.unavailable
+} else := result(evals, with_conditions)
+
+unavailable_result := {
+	"decision": "deny",
+	"grant": null,
+	"reasons": [{
+		"code": "signals_unavailable",
+		"message": "Directory records and risk signals are unavailable; the request is denied (fail closed).",
+		"policy_id": null,
+	}],
+	"required_controls": [],
+	"policies": [],
+	"signals": facts.signals_out,
+}
+
+result(evals, with_conditions) := out if {
+	# Only enabled policies that apply are enforced; report-only never are.
+	enforced := [e | some e in evals; e.enforced == true]
+
+	# grant.scopes = requested (order kept, deduplicated) ∩ blueprint
+	# permissions for the resource ∩ each enforced allowedScopes ∩ each
+	# custom obligation's allowedScopes.
+	scope_sets := array.concat(
+		[e.allowed_scopes | some e in enforced; e.allowed_scopes != null],
+		custom_scope_sets,
+	)
+	granted := [s |
+		some s in facts.requested_scopes
+		s in guardrails.blueprint_scopes
+		every allowed in scope_sets {
+			s in allowed
+		}
+	]
+
+	blocks := [ca_reason("ca_block", e) | some e in enforced; e.block]
+	unsatisfied := [e | some e in enforced; not e.block; not e.satisfied]
+
+	deny_reasons := array.concat(
+		array.concat(guardrails.reasons, no_permitted_scopes(granted)),
+		array.concat(
+			array.concat(blocks, [ca_reason("ca_grant_unsatisfied", e) | some e in unsatisfied]),
+			custom_deny_reasons,
+		),
+	)
+	allow := count(deny_reasons) == 0
+
+	out := {
+		"decision": decision_text(allow),
+		"grant": grant(allow, granted, ttl(enforced)),
+		"reasons": reasons(allow, deny_reasons, granted),
+		"required_controls": required_controls(allow, blocks, unsatisfied),
+		"policies": [policy_out(e, with_conditions) | some e in evals],
+		"signals": facts.signals_out,
+	}
+}
+
+decision_text(true) := "allow"
+
+decision_text(false) := "deny"
+
+grant(true, scopes, ttl_seconds) := {"audience": facts.resource, "scopes": scopes, "ttl_seconds": ttl_seconds}
+
+grant(false, _, _) := null
+
+reasons(false, deny_reasons, _) := deny_reasons
+
+reasons(true, _, granted) := scope_narrowed(granted)
+
+# Controls the caller could satisfy and retry with: those still missing in the
+# enforced policies that were not satisfied. None when allowed or when a
+# policy blocks (no step-up can help then).
+required_controls(true, _, _) := []
+
+required_controls(false, blocks, _) := [] if count(blocks) > 0
+
+required_controls(false, blocks, unsatisfied) := sort({c | some e in unsatisfied; some c in e.missing_controls}) if {
+	count(blocks) == 0
+}
+
+policy_out(e, true) := object.union(e.report, {"conditions": e.conditions})
+
+policy_out(e, false) := e.report
+
+# --- lifetime ------------------------------------------------------------------
+
+# ttl = min(requested or default, blueprint max, enforced policies'
+# maxTokenTtlSeconds and sign-in frequency, custom obligations, global max).
+ttl(enforced) := min(array.concat(
+	array.concat([requested_ttl, facts.max_ttl], blueprint_ttl_cap),
+	array.concat([n | some e in enforced; some n in e.ttl_caps], custom_ttl_caps),
+))
+
+requested_ttl := n if {
+	n := facts.request.requested_ttl_seconds
+	is_number(n)
+	n > 0
+} else := facts.default_ttl
+
+blueprint_ttl_cap := [n] if {
+	n := facts.blueprint.max_ttl_seconds
+	is_number(n)
+	n > 0
+} else := []
+
+# --- custom Rego (package agent.custom) ----------------------------------------
+
+custom_deny_reasons := [{
+	"code": "custom_deny",
+	"custom_code": custom_code(d),
+	"message": custom_message(d),
+	"policy_id": null,
+} |
+	some d in data.agent.custom.deny
+]
+
+# object.get (not d.code): custom modules are type-checked together with this
+# one, and a module whose entries lack a key must still compile.
+custom_code(d) := c if {
+	c := object.get(d, "code", null)
+	is_string(c)
+} else := "custom"
+
+custom_message(d) := m if {
+	m := object.get(d, "message", null)
+	is_string(m)
+} else := "Denied by a custom policy."
+
+custom_scope_sets := [{s | some s in scopes} |
+	some o in data.agent.custom.obligations
+	scopes := object.get(o, "allowedScopes", null)
+	is_array(scopes)
+]
+
+custom_ttl_caps := [n |
+	some o in data.agent.custom.obligations
+	n := object.get(o, "maxTokenTtlSeconds", null)
+	is_number(n)
+]
+
+# --- reasons -------------------------------------------------------------------
+
+# no_permitted_scopes is reported only when the blueprint permits the
+# resource: otherwise the empty grant is already explained by another reason.
+no_permitted_scopes(granted) := [{
+	"code": "no_permitted_scopes",
+	"message": concat("", [
+		"None of the requested scopes (", util.join(facts.requested_scopes),
+		") is permitted for agent '", facts.agent_id, "' on '", facts.resource, "'.",
+	]),
+	"policy_id": null,
+}] if {
+	guardrails.resource_permitted
+	count(granted) == 0
+} else := []
+
+scope_narrowed(granted) := [] if {
+	granted == facts.requested_scopes
+} else := [{
+	"code": "scope_narrowed",
+	"message": concat("", [
+		"Scopes for agent '", facts.agent_id, "' on '", facts.resource, "' narrowed to ",
+		util.join(granted), "; not granted: ",
+		util.join([s | some s in facts.requested_scopes; not s in granted]), ".",
+	]),
+	"policy_id": null,
+}]
+
+ca_reason(code, e) := {
+	"code": code,
+	"message": ca_message(code, e),
+	"policy_id": e.report.id,
+}
+
+ca_message("ca_block", e) := concat("", [
+	policy_text(e), " blocks agent '", facts.agent_id, "' from '", facts.resource, "'.",
+])
+
+ca_message("ca_grant_unsatisfied", e) := concat("", [
+	policy_text(e), " requires ", concat(e.joiner, [util.to_text(c) | some c in e.report.controls]),
+	" for agent '", facts.agent_id, "' on '", facts.resource, "'.",
+])
+
+policy_text(e) := concat("", [
+	"Conditional Access policy '", util.to_text(e.report.name), "' (", util.to_text(e.report.id), ")",
+])

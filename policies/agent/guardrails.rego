@@ -1,0 +1,129 @@
+# Directory guardrails: the checks every token request must pass before (and
+# independently of) Conditional Access. All failing checks are reported, in
+# this fixed order; checks that need a record are skipped when the record is
+# missing (no blueprint_* reasons for an unknown agent, no resource check
+# without a blueprint) so each reason names a real, separate problem.
+#
+# Records are fail-closed: `enabled` must be literally true.
+package agent.guardrails
+
+import data.agent.facts
+import data.agent.util
+
+reasons := [r |
+	some check in [
+		{"on": agent_not_found, "code": "agent_not_found", "message": msg_agent_not_found},
+		{"on": agent_disabled, "code": "agent_disabled", "message": msg_agent_disabled},
+		{"on": agent_expired, "code": "agent_expired", "message": msg_agent_expired},
+		{"on": agent_no_sponsor, "code": "agent_no_sponsor", "message": msg_agent_no_sponsor},
+		{"on": blueprint_not_found, "code": "blueprint_not_found", "message": msg_blueprint_not_found},
+		{"on": blueprint_disabled, "code": "blueprint_disabled", "message": msg_blueprint_disabled},
+		{"on": blueprint_mismatch, "code": "blueprint_mismatch", "message": msg_blueprint_mismatch},
+		{"on": resource_not_permitted, "code": "resource_not_permitted", "message": msg_resource_not_permitted},
+	]
+	check.on == true
+	r := {"code": check.code, "message": check.message, "policy_id": null}
+]
+
+# The agent's blueprint id from the directory ("" when unknown).
+blueprint_id := util.str(facts.agent, "blueprint_id")
+
+enabled(record) if record.enabled == true
+
+default agent_not_found := false
+
+agent_not_found if not facts.has_agent
+
+default agent_disabled := false
+
+agent_disabled if {
+	facts.has_agent
+	not enabled(facts.agent)
+}
+
+# Expired when expires_at_epoch <= now. A missing `now` cannot prove the agent
+# is still valid, so an agent with an expiry is then treated as expired.
+default agent_expired := false
+
+agent_expired if {
+	facts.has_agent
+	exp := facts.agent.expires_at_epoch
+	is_number(exp)
+	not valid_at_now(exp)
+}
+
+valid_at_now(exp) if exp > facts.now
+
+default agent_no_sponsor := false
+
+agent_no_sponsor if {
+	facts.has_agent
+	count([s | some s in util.arr(facts.agent, "sponsors"); is_string(s); s != ""]) == 0
+}
+
+default blueprint_not_found := false
+
+blueprint_not_found if {
+	facts.has_agent
+	not facts.has_blueprint
+}
+
+default blueprint_disabled := false
+
+blueprint_disabled if {
+	facts.has_blueprint
+	not enabled(facts.blueprint)
+}
+
+default blueprint_mismatch := false
+
+blueprint_mismatch if {
+	facts.has_agent
+	requested := facts.request.blueprint_id
+	is_string(requested)
+	requested != blueprint_id
+}
+
+default resource_permitted := false
+
+resource_permitted if is_array(facts.blueprint.permissions[facts.resource])
+
+default resource_not_permitted := false
+
+resource_not_permitted if {
+	facts.has_blueprint
+	not resource_permitted
+}
+
+# Scopes the blueprint permits on the requested resource.
+blueprint_scopes := {s | some s in facts.blueprint.permissions[facts.resource]}
+
+# --- messages ------------------------------------------------------------------
+
+agent_text := concat("", ["Agent '", facts.agent_id, "'"])
+
+msg_agent_not_found := concat("", [agent_text, " was not found in tenant '", facts.tenant, "'."])
+
+msg_agent_disabled := concat("", [agent_text, " is disabled."])
+
+msg_agent_expired := concat("", [agent_text, " expired at ", expiry_text, "."])
+
+expiry_text := t if {
+	t := facts.agent.expires_at
+	is_string(t)
+} else := util.to_text(object.get(facts.agent, "expires_at_epoch", null))
+
+msg_agent_no_sponsor := concat("", [agent_text, " has no sponsor; every agent identity needs at least one."])
+
+msg_blueprint_not_found := concat("", ["Blueprint '", blueprint_id, "' of agent '", facts.agent_id, "' was not found."])
+
+msg_blueprint_disabled := concat("", ["Blueprint '", blueprint_id, "' is disabled."])
+
+msg_blueprint_mismatch := concat("", [
+	agent_text, " belongs to blueprint '", blueprint_id,
+	"', not '", util.to_text(object.get(facts.request, "blueprint_id", null)), "'.",
+])
+
+msg_resource_not_permitted := concat("", [
+	"Blueprint '", blueprint_id, "' does not permit resource '", facts.resource, "'.",
+])

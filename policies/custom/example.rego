@@ -1,0 +1,25 @@
+# Example custom policy (package agent.custom), folded into every decision by
+# agent.decision: `deny` entries become `custom_deny` reasons, `obligations`
+# narrow the grant like a Conditional Access policy's agentControls.
+package agent.custom
+
+# Lab agents never get write scopes, whatever their blueprint allows.
+deny contains {
+	"code": "lab_agent_write",
+	"message": concat("", [
+		"Agent '", input.request.agent_id, "' runs in the lab environment and may not get write scope '", scope, "'.",
+	]),
+} if {
+	input.directory.agent.attributes.environment == "lab"
+	some scope in input.request.scopes
+	endswith(scope, ".write")
+}
+
+# Tokens minted on behalf of a user who did not sign in with MFA live at most
+# 15 minutes.
+obligations contains {"maxTokenTtlSeconds": 900} if {
+	input.request.flow == "on_behalf_of"
+	not used_mfa
+}
+
+used_mfa if "mfa" in input.request.user.amr
