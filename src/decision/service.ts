@@ -52,6 +52,19 @@ interface PolicyOutput {
   signals?: DecideResponse['signals'];
 }
 
+function ordered(p: PolicyResult): PolicyResult {
+  const shaped: PolicyResult = {
+    id: p.id,
+    name: p.name,
+    state: p.state,
+    result: p.result,
+    reason: p.reason,
+    controls: p.controls,
+  };
+  if (p.conditions !== undefined) shaped.conditions = p.conditions;
+  return shaped;
+}
+
 /** Decides token requests: signals from the store, then one synchronous WASM evaluation. */
 export class DecisionService {
   constructor(private readonly deps: DecisionDeps) {}
@@ -116,16 +129,21 @@ export class DecisionService {
     }
     // Fail closed: only the exact string "allow" with a grant allows.
     const allow = out.decision === 'allow' && out.grant !== null && out.grant !== undefined;
+    const grant = allow && out.grant ? out.grant : null;
     return {
       decision_id: this.deps.newId(),
       decision: allow ? 'allow' : 'deny',
-      grant: allow ? (out.grant ?? null) : null,
+      // Rebuilt in documented field order: WASM emits object keys in hash order.
+      grant:
+        grant === null
+          ? null
+          : { audience: grant.audience, scopes: grant.scopes, ttl_seconds: grant.ttl_seconds },
       reasons: out.reasons ?? [],
       required_controls: out.required_controls ?? [],
-      policies: out.policies ?? [],
-      signals: out.signals ?? {
-        agent_risk: 'none',
-        user_risk: 'none',
+      policies: (out.policies ?? []).map(ordered),
+      signals: {
+        agent_risk: out.signals?.agent_risk ?? 'none',
+        user_risk: out.signals?.user_risk ?? 'none',
         revoked: input.signals.revocation !== null,
         degraded: input.signals.degraded,
       },

@@ -42,6 +42,8 @@ export class PolicyEngine {
   private reloadAgain = false;
   private lastErrorValue: PdpError | null = null;
   private readonly listeners = new Set<(r: ActiveRevision) => void>();
+  /** Fingerprint of the sources as they were when the last load began; the watcher compares against it. */
+  private loadedPrint: string | null = null;
 
   constructor(private readonly opts: EngineOptions) {}
 
@@ -97,6 +99,8 @@ export class PolicyEngine {
 
   private async loadOnce(): Promise<ReloadResult> {
     const { logger } = this.opts;
+    // Taken before reading, so a change made during the read is seen by the next check.
+    this.loadedPrint = await this.fingerprint();
     try {
       const bundle = await (this.opts.readBundle ?? readBundle)(this.opts.bundle);
       const tenants = await this.compiler.compile(bundle.data, this.opts.dataDir);
@@ -161,7 +165,6 @@ export class PolicyEngine {
   watch(pollSeconds: number): () => void {
     const watchers: FSWatcher[] = [];
     let debounce: NodeJS.Timeout | null = null;
-    let lastPrint: string | null = null;
     const trigger = (): void => {
       if (debounce !== null) clearTimeout(debounce);
       debounce = setTimeout(() => {
@@ -169,13 +172,6 @@ export class PolicyEngine {
         void this.reloadIfChanged().catch(() => undefined);
       }, 100);
     };
-    this.reloadIfChanged = async () => {
-      const print = await fingerprint([this.opts.bundle, this.opts.dataDir]);
-      if (print === lastPrint) return;
-      lastPrint = print;
-      await this.reload();
-    };
-    void fingerprint([this.opts.bundle, this.opts.dataDir]).then((p) => (lastPrint = p));
     const bundleIsDir = statSync(this.opts.bundle, { throwIfNoEntry: false })?.isDirectory() ?? false;
     for (const target of [
       this.opts.dataDir,
@@ -199,9 +195,15 @@ export class PolicyEngine {
     };
   }
 
-  private reloadIfChanged: () => Promise<void> = async () => {
+  /** Reloads only when a source changed since the last load began (a failed load is not retried until then). */
+  async reloadIfChanged(): Promise<void> {
+    if (this.reloading === null && (await this.fingerprint()) === this.loadedPrint) return;
     await this.reload();
-  };
+  }
+
+  private fingerprint(): Promise<string> {
+    return fingerprint([this.opts.bundle, this.opts.dataDir]);
+  }
 }
 
 /** Paths, sizes and mtimes of everything under the given files/directories. */

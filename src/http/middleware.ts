@@ -75,6 +75,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       res.destroy();
       return;
     }
+    if (pdpError.code === 'unauthenticated') res.setHeader('WWW-Authenticate', 'Bearer realm="agent-pdp"');
     res.status(pdpError.status).json(toErrorBody(pdpError));
   };
 }

@@ -9,7 +9,7 @@ import type { RecordKind, RecordOf, SignalSnapshot, SignalStore, SignalsQuery, S
 export interface RedisStoreOptions {
   /** Fresh for this long; after it a value is re-read (invalidation usually evicts it sooner). */
   cacheTtlMs: number;
-  /** When Redis fails, cached values up to this age are still served, marked degraded. */
+  /** When Redis fails, a value is still served (marked degraded) this long after it went stale, as HTTP's stale-if-error. */
   staleIfErrorMs: number;
   maxEntries: number;
   clock: () => number;
@@ -140,7 +140,8 @@ export class RedisStore implements SignalStore {
       this.opts.logger.warn({ err: describeThrown(err) }, 'redis read failed; trying stale cache');
       for (const i of missing) {
         const entry = this.cache.get(keys[i] ?? '');
-        if (entry === undefined || now - entry.fetchedAt >= this.opts.staleIfErrorMs) throw err;
+        if (entry === undefined || now - entry.fetchedAt >= this.opts.cacheTtlMs + this.opts.staleIfErrorMs)
+          throw err;
         values[i] = entry.value;
       }
       return { values, degraded: true };

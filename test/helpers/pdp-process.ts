@@ -1,0 +1,83 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { ROOT } from './app';
+import { freePort } from './redis-server';
+
+export const SERVER = path.join(ROOT, 'dist/src/server.js');
+
+/** The real service process (`node dist/src/server.js`), as `npm start` runs it. */
+export class PdpProcess {
+  output = '';
+  private constructor(
+    readonly child: ChildProcess,
+    readonly port: number,
+    readonly adminPort: number,
+  ) {}
+
+  static async start(env: Record<string, string> = {}): Promise<PdpProcess> {
+    if (!existsSync(SERVER))
+      throw new Error(`${SERVER} is missing: run "npm run build" (npm test does it first)`);
+    const port = await freePort();
+    const adminPort = await freePort();
+    const child = spawn(process.execPath, [SERVER], {
+      env: {
+        PATH: process.env['PATH'] ?? '',
+        PDP_PORT: String(port),
+        PDP_ADMIN_PORT: String(adminPort),
+        LOG_LEVEL: 'info',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const p = new PdpProcess(child, port, adminPort);
+    child.stdout.on('data', (c: Buffer) => (p.output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (p.output += c.toString()));
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) throw new Error(`agent-pdp exited ${child.exitCode}: ${p.output}`);
+      const ready = await fetch(`http://127.0.0.1:${adminPort}/readyz`).then(
+        (r) => r.status === 200,
+        () => false,
+      );
+      if (ready) return p;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    child.kill('SIGKILL');
+    throw new Error(`agent-pdp was not ready within 20 s: ${p.output}`);
+  }
+
+  url(pathname: string): string {
+    return `http://127.0.0.1:${this.port}${pathname}`;
+  }
+
+  adminUrl(pathname: string): string {
+    return `http://127.0.0.1:${this.adminPort}${pathname}`;
+  }
+
+  async post(
+    pathname: string,
+    body: unknown,
+    method = 'POST',
+  ): Promise<{
+    status: number;
+    body: any;
+  }> {
+    const res = await fetch(this.url(pathname), {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, body: res.status === 204 ? null : await res.json() };
+  }
+
+  /** SIGTERM and wait; returns the exit code. */
+  async stop(): Promise<number | null> {
+    if (this.child.exitCode !== null) return this.child.exitCode;
+    const exited = once(this.child, 'exit');
+    this.child.kill('SIGTERM');
+    const [code] = (await exited) as [number | null];
+    return code;
+  }
+}

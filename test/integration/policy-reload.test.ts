@@ -1,0 +1,93 @@
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import request from 'supertest';
+import { EXAMPLE_DATA, decideBody, makeApp, makeEngine, type TestApp } from '../helpers/app';
+
+async function until<T>(probe: () => T | undefined, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('hot reload of Conditional Access documents', () => {
+  let dir: string;
+  let t: TestApp;
+  let stop: () => void;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'pdp-reload-'));
+    await cp(EXAMPLE_DATA, dir, { recursive: true });
+    const engine = await makeEngine({ dataDir: dir });
+    stop = engine.watch(0.2);
+    t = await makeApp({ engine });
+  });
+  afterEach(async () => {
+    stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const caFile = (id: string) => path.join(dir, 'default/conditional-access', `${id}.json`);
+  const body = decideBody({ client: { ip: '198.51.100.7' } });
+
+  it('rejects a broken document precisely, keeps deciding on the last good revision, and takes the fix without a restart', async () => {
+    const good = t.engine.current!.revision;
+    expect((await request(t.api).post('/v1/decide').send(body).expect(200)).body.decision).toBe('allow');
+
+    // A block-everything policy with a misspelt condition: it must not load, and nothing must change.
+    const broken = {
+      id: 'ca-block-payments',
+      displayName: 'Block payments',
+      state: 'enabled',
+      conditions: { applications: { includeApplications: ['api://payments'] }, agentRiskLevel: ['none'] },
+      grantControls: { builtInControls: ['block'] },
+    };
+    await writeFile(caFile('ca-block-payments'), JSON.stringify(broken));
+    const error = await until(() => t.engine.lastError ?? undefined);
+    expect(error.code).toBe('data_invalid');
+    expect(error.details).toEqual([
+      {
+        file: caFile('ca-block-payments'),
+        policy_id: 'ca-block-payments',
+        pointer: '/conditions/agentRiskLevel',
+        message: 'is not allowed',
+        keyword: 'additionalProperties',
+      },
+    ]);
+    expect(t.engine.current!.revision).toBe(good);
+    const during = await request(t.api).post('/v1/decide').send(body).expect(200);
+    expect(during.body).toMatchObject({ decision: 'allow', revision: good });
+    const listing = await request(t.admin).get('/v1/policies').expect(200);
+    expect(listing.body.revision).toBe(good);
+    expect(listing.body.last_reload_error.details[0].pointer).toBe('/conditions/agentRiskLevel');
+
+    const { agentRiskLevel: _drop, ...conditions } = broken.conditions;
+    await writeFile(caFile('ca-block-payments'), JSON.stringify({ ...broken, conditions }));
+    const next = await until(() =>
+      t.engine.current!.revision !== good ? t.engine.current!.revision : undefined,
+    );
+    expect(t.engine.lastError).toBeNull();
+    const after = await request(t.api).post('/v1/decide').send(body).expect(200);
+    expect(after.body).toMatchObject({ decision: 'deny', revision: next });
+    expect(after.body.reasons).toContainEqual(
+      expect.objectContaining({ code: 'ca_block', policy_id: 'ca-block-payments' }),
+    );
+  });
+
+  it('drops a deleted document on the next reload', async () => {
+    const before = t.engine.current!.revision;
+    await rm(caFile('ca-payments-untrusted-read-only'));
+    await until(() => (t.engine.current!.revision !== before ? true : undefined)).catch((e: unknown) => {
+      throw new Error(String(e) + JSON.stringify(t.engine.lastError));
+    });
+    const out = await request(t.api)
+      .post('/v1/decide')
+      .send(decideBody({ client: { ip: '203.0.113.7' } }))
+      .expect(200);
+    expect(out.body.grant.scopes).toEqual(['payments.read', 'payments.write']);
+  });
+});
