@@ -19,6 +19,7 @@ revision="$(find policies/agent policies/custom -name '*.rego' ! -name '*_test.r
   --ignore '*_test.rego' \
   -e agent/decide/result \
   -e agent/whatif/result \
+  -e agent/gateway/result \
   -o "$out/bundle.tar.gz" \
   policies/agent policies/custom
 echo "policies: built $out/bundle.tar.gz (revision $revision)"
