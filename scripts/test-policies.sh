@@ -6,9 +6,10 @@ cd "$root"
 bash scripts/install-tools.sh opa
 opa="$root/.tools/bin/opa"
 min="${POLICY_COVERAGE_MIN:-90}"
+mkdir -p build
 
 "$opa" test policies/agent policies/custom -v
-"$opa" test policies/agent policies/custom --coverage --format=json > build/policy-coverage.json 2>/dev/null || true
+"$opa" test policies/agent policies/custom --coverage --format=json > build/policy-coverage.json
 node -e '
   const report = require(process.argv[1]);
   const pct = Number(report.coverage ?? 0);
