@@ -1,25 +1,40 @@
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import { monotonicFactory } from 'ulid';
+import { AgentTokenVerifier } from './auth/agent-tokens';
 import { createApiKeyAuth, type CallerAuth } from './auth/api-keys';
 import type { Config } from './config';
+import { GatewayService } from './decision/gateway';
 import { DecisionService } from './decision/service';
 import { createValidators } from './decision/validators';
 import type { PolicyEngine } from './engine/policy-engine';
 import { errorHandler, jsonBody, notFound } from './http/middleware';
+import { authzenRoutes } from './routes/authzen';
 import { decideRoutes } from './routes/decide';
 import { directoryRoutes } from './routes/directory';
+import { gatewayRoutes } from './routes/gateway';
 import { opsRoutes } from './routes/ops';
 import type { SignalStore } from './store/types';
 
 export interface AppDeps {
-  config: Pick<Config, 'bodyLimitBytes' | 'apiKeys'>;
+  config: Pick<
+    Config,
+    | 'bodyLimitBytes'
+    | 'apiKeys'
+    | 'trustedIssuers'
+    | 'gatewayPathPrefix'
+    | 'trustedProxyHops'
+    | 'clockToleranceSeconds'
+    | 'tokenCacheMaxEntries'
+    | 'maxTokenBytes'
+  >;
   engine: PolicyEngine;
   store: SignalStore;
   logger: Logger;
   clock?: () => number;
   newId?: () => string;
   auth?: CallerAuth;
+  verifier?: AgentTokenVerifier;
 }
 
 export interface Apps {
@@ -28,6 +43,7 @@ export interface Apps {
   /** Health, readiness, policy listing (PDP_ADMIN_PORT). */
   admin: Express;
   decisions: DecisionService;
+  gateway: GatewayService;
 }
 
 function base(): Express {
@@ -46,10 +62,28 @@ export function createApp(deps: AppDeps): Apps {
   const validators = createValidators();
   const auth = deps.auth ?? createApiKeyAuth(deps.config.apiKeys);
   const decisions = new DecisionService({ engine: deps.engine, store: deps.store, validators, clock, newId });
+  const { config } = deps;
+  const verifier =
+    deps.verifier ??
+    new AgentTokenVerifier(config.trustedIssuers, {
+      clockToleranceSeconds: config.clockToleranceSeconds,
+      maxTokenBytes: config.maxTokenBytes,
+      cacheMaxEntries: config.tokenCacheMaxEntries,
+      clock,
+    });
+  const gateway = new GatewayService({ engine: deps.engine, store: deps.store, verifier, clock, newId });
 
   const api = base();
-  api.use(jsonBody(deps.config.bodyLimitBytes));
+  // Before the body parser: a gateway's check request may carry the original body, not JSON for us.
+  api.use(
+    gatewayRoutes(gateway, auth, {
+      pathPrefix: config.gatewayPathPrefix,
+      trustedProxyHops: config.trustedProxyHops,
+    }),
+  );
+  api.use(jsonBody(config.bodyLimitBytes));
   api.use(decideRoutes(decisions, validators, auth));
+  api.use(authzenRoutes(decisions, auth, {}));
   api.use(directoryRoutes(deps.store, validators, auth, clock));
   api.use(notFound);
   api.use(errorHandler(deps.logger));
@@ -59,5 +93,5 @@ export function createApp(deps: AppDeps): Apps {
   admin.use(notFound);
   admin.use(errorHandler(deps.logger));
 
-  return { api, admin, decisions };
+  return { api, admin, decisions, gateway };
 }

@@ -1,7 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { Ajv } from 'ajv';
+import type { TrustedIssuer } from './auth/agent-tokens';
 import { PdpError } from './errors';
+import { createAjv, toDetails } from './schemas/ajv';
 
 /** Roles a caller can hold (DESIGN §6). */
 export type Role = 'decide' | 'authorize' | 'admin' | 'author';
@@ -33,6 +36,15 @@ export interface Config {
   readonly defaultTtlSeconds: number;
   readonly bodyLimitBytes: number;
   readonly logLevel: LogLevel;
+  /** Issuers whose agent tokens /v1/authorize accepts. */
+  readonly trustedIssuers: readonly TrustedIssuer[];
+  /** Envoy ext_authz `path_prefix`: stripped from the check request's path to recover the original. */
+  readonly gatewayPathPrefix: string;
+  /** Proxies in front of the PDP whose X-Forwarded-For entries are trusted (0: use the socket address). */
+  readonly trustedProxyHops: number;
+  readonly clockToleranceSeconds: number;
+  readonly tokenCacheMaxEntries: number;
+  readonly maxTokenBytes: number;
 }
 
 /** Where the embedded default finds its policies and example tenant, relative to the project root. */
@@ -66,6 +78,12 @@ const schema = {
     defaultTtlSeconds: { type: 'integer', minimum: 60 },
     bodyLimitBytes: { type: 'integer', minimum: 1024, maximum: 16777216 },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+    trustedIssuers: { type: 'array' },
+    gatewayPathPrefix: { type: 'string', pattern: '^(/[A-Za-z0-9._~-]+)+$' },
+    trustedProxyHops: { type: 'integer', minimum: 0, maximum: 10 },
+    clockToleranceSeconds: { type: 'integer', minimum: 0, maximum: 300 },
+    tokenCacheMaxEntries: { type: 'integer', minimum: 0 },
+    maxTokenBytes: { type: 'integer', minimum: 1024, maximum: 65536 },
   },
 } as const;
 
@@ -87,6 +105,12 @@ const ENV_OF: Readonly<Record<string, string>> = {
   defaultTtlSeconds: 'PDP_DEFAULT_TTL_SECONDS',
   bodyLimitBytes: 'PDP_BODY_LIMIT_BYTES',
   logLevel: 'LOG_LEVEL',
+  trustedIssuers: 'PDP_TRUSTED_ISSUERS',
+  gatewayPathPrefix: 'PDP_GATEWAY_PATH_PREFIX',
+  trustedProxyHops: 'PDP_TRUSTED_PROXY_HOPS',
+  clockToleranceSeconds: 'PDP_CLOCK_TOLERANCE_SECONDS',
+  tokenCacheMaxEntries: 'PDP_TOKEN_CACHE_MAX_ENTRIES',
+  maxTokenBytes: 'PDP_MAX_TOKEN_BYTES',
 };
 
 function fail(variable: string, message: string): never {
@@ -139,6 +163,78 @@ export function parseApiKeys(raw: string | undefined): ApiKeyEntry[] {
 
 const validate = new Ajv({ allErrors: true }).compile(schema);
 
+const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+
+/** Symmetric and `none` algorithms are not in the enum: a shared secret cannot identify an issuer. */
+const issuersSchema = {
+  type: 'array',
+  items: {
+    type: 'object',
+    required: ['issuer', 'audiences', 'algorithms'],
+    additionalProperties: false,
+    properties: {
+      issuer: { type: 'string', minLength: 1 },
+      jwks_uri: { type: 'string', pattern: '^https?://' },
+      jwks_file: { type: 'string', minLength: 1 },
+      audiences: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
+      tenant: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' },
+      algorithms: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: ALGORITHMS } },
+    },
+    oneOf: [{ required: ['jwks_uri'] }, { required: ['jwks_file'] }],
+  },
+} as const;
+const validateIssuers = createAjv().compile(issuersSchema);
+
+function readJsonSetting(variable: string, raw: string): unknown {
+  const text =
+    raw.trim().startsWith('[') || raw.trim().startsWith('{') ? raw : readFileOrFail(variable, raw.trim());
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    fail(variable, `is not valid JSON (${(err as Error).message})`);
+  }
+}
+
+function readFileOrFail(variable: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    fail(variable, `cannot read ${file} (${(err as Error).message})`);
+  }
+}
+
+/** `PDP_TRUSTED_ISSUERS`: a JSON file path or inline JSON; `jwks_file` is read now, once. */
+export function parseTrustedIssuers(raw: string | undefined): TrustedIssuer[] {
+  if (raw === undefined || raw.trim() === '') return [];
+  const parsed = readJsonSetting('PDP_TRUSTED_ISSUERS', raw);
+  if (!validateIssuers(parsed)) {
+    const d = toDetails(validateIssuers.errors)[0];
+    fail('PDP_TRUSTED_ISSUERS', `${d?.pointer ?? ''} ${d?.message ?? 'is invalid'}`.trim());
+  }
+  const entries = parsed as (Omit<TrustedIssuer, 'tenant'> & { tenant?: string; jwks_file?: string })[];
+  return entries.map((e, i) => {
+    const issuer: TrustedIssuer = {
+      issuer: e.issuer,
+      audiences: [...e.audiences],
+      tenant: e.tenant ?? 'default',
+      algorithms: [...e.algorithms],
+    };
+    if (e.jwks_uri !== undefined) issuer.jwks_uri = e.jwks_uri;
+    if (e.jwks_file !== undefined) {
+      const jwks = readJsonSetting(
+        'PDP_TRUSTED_ISSUERS',
+        readFileOrFail('PDP_TRUSTED_ISSUERS', e.jwks_file),
+      ) as {
+        keys?: unknown;
+      };
+      if (!Array.isArray(jwks.keys))
+        fail('PDP_TRUSTED_ISSUERS', `/${i}/jwks_file ${e.jwks_file} is not a JWKS`);
+      issuer.jwks = jwks as TrustedIssuer['jwks'] & object;
+    }
+    return Object.freeze(issuer);
+  });
+}
+
 /** Reads the environment once into a validated, frozen Config. The only reader of process.env. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const redisUrl = env['REDIS_URL']?.trim() ?? '';
@@ -160,6 +256,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     defaultTtlSeconds: num(env, 'PDP_DEFAULT_TTL_SECONDS', 3600),
     bodyLimitBytes: num(env, 'PDP_BODY_LIMIT_BYTES', 65536),
     logLevel: (env['LOG_LEVEL']?.trim() || 'info') as LogLevel,
+    trustedIssuers: parseTrustedIssuers(env['PDP_TRUSTED_ISSUERS']),
+    gatewayPathPrefix: env['PDP_GATEWAY_PATH_PREFIX']?.trim() || '/v1/authorize',
+    trustedProxyHops: num(env, 'PDP_TRUSTED_PROXY_HOPS', 1),
+    clockToleranceSeconds: num(env, 'PDP_CLOCK_TOLERANCE_SECONDS', 30),
+    tokenCacheMaxEntries: num(env, 'PDP_TOKEN_CACHE_MAX_ENTRIES', 10000),
+    maxTokenBytes: num(env, 'PDP_MAX_TOKEN_BYTES', 16384),
   };
   if (!validate(config)) {
     const first = validate.errors?.[0];

@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'not_found'
   | 'method_not_allowed'
   | 'unauthenticated'
+  | 'invalid_token'
   | 'forbidden'
   | 'not_ready'
   | 'store_unavailable'
@@ -28,6 +29,7 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   not_found: 404,
   method_not_allowed: 405,
   unauthenticated: 401,
+  invalid_token: 401,
   forbidden: 403,
   not_ready: 503,
   store_unavailable: 503,

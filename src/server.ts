@@ -7,6 +7,7 @@ import { PROJECT_ROOT, loadConfig, type Config } from './config';
 import { createValidators } from './decision/validators';
 import { PolicyEngine } from './engine/policy-engine';
 import { PdpError, describeThrown } from './errors';
+import { API_SERVER_OPTIONS } from './http/server-options';
 import { MemoryStore } from './store/memory-store';
 import { RedisStore } from './store/redis-store';
 import { seedStore } from './store/seed';
@@ -68,7 +69,7 @@ export async function main(): Promise<void> {
   const stopWatching = engine.watch(config.bundlePollSeconds);
 
   const { api, admin } = createApp({ config, engine, store, logger });
-  const apiServer = createServer(api);
+  const apiServer = createServer(API_SERVER_OPTIONS, api);
   const adminServer = createServer(admin);
   apiServer.keepAliveTimeout = 65_000;
   await listen(apiServer, config.port, config.host);

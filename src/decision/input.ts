@@ -19,7 +19,7 @@ export interface PolicyInput {
   policy_ids?: string[];
 }
 
-function epochOf(rfc3339: string | null | undefined): number | null {
+export function epochOf(rfc3339: string | null | undefined): number | null {
   if (rfc3339 === null || rfc3339 === undefined) return null;
   const ms = Date.parse(rfc3339);
   // An unparseable expiry (written around the API) counts as already expired: fail closed.

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { ValidateFunction } from 'ajv';
 import { PdpError, type ErrorDetail } from '../errors';
 import { caPolicySchema, namedLocationsSchema } from '../schemas/ca-policy';
+import { gatewayRoutesSchema } from '../schemas/gateway-routes';
 import { createAjv, toDetails } from '../schemas/ajv';
 import { FilterRuleError, parseFilterRule, type Dnf } from './filter-rule';
 
@@ -46,11 +47,13 @@ export const TENANT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export class TenantDataCompiler {
   private readonly validatePolicy: ValidateFunction;
   private readonly validateLocations: ValidateFunction;
+  private readonly validateRoutes: ValidateFunction;
 
   constructor() {
     const ajv = createAjv();
     this.validatePolicy = ajv.compile(caPolicySchema);
     this.validateLocations = ajv.compile(namedLocationsSchema);
+    this.validateRoutes = ajv.compile(gatewayRoutesSchema);
   }
 
   /**
@@ -86,7 +89,14 @@ export class TenantDataCompiler {
       const locationIds = new Set(namedLocations.map((l) => l.id));
       for (const p of policies) checkLocationRefs(p, locationIds, t.policies.get(p.id)?.file ?? '', details);
       tenants[tenant] = { policies, named_locations: namedLocations };
-      if (t.gatewayRoutes !== null) tenants[tenant].gateway_routes = t.gatewayRoutes.doc;
+      if (t.gatewayRoutes !== null) {
+        if (this.validateRoutes(t.gatewayRoutes.doc)) {
+          tenants[tenant].gateway_routes = t.gatewayRoutes.doc;
+        } else {
+          for (const d of toDetails(this.validateRoutes.errors))
+            details.push({ ...d, file: t.gatewayRoutes.file });
+        }
+      }
     }
     if (details.length > 0) {
       const first = details[0];

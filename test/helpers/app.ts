@@ -1,6 +1,7 @@
 import path from 'node:path';
 import pino from 'pino';
 import { createApp, type Apps } from '../../src/app';
+import type { TrustedIssuer } from '../../src/auth/agent-tokens';
 import { createValidators } from '../../src/decision/validators';
 import { PolicyEngine } from '../../src/engine/policy-engine';
 import { MemoryStore } from '../../src/store/memory-store';
@@ -55,13 +56,24 @@ export async function makeApp(
     clock?: () => number;
     apiKeys?: Parameters<typeof createApp>[0]['config']['apiKeys'];
     bodyLimitBytes?: number;
+    trustedIssuers?: TrustedIssuer[];
+    trustedProxyHops?: number;
   } = {},
 ): Promise<TestApp> {
   const clock = opts.clock ?? Date.now;
   const store = opts.store ?? (await seeded(new MemoryStore(), clock));
   const engine = opts.engine ?? (await makeEngine({ clock }));
   const apps = createApp({
-    config: { bodyLimitBytes: opts.bodyLimitBytes ?? 65536, apiKeys: opts.apiKeys ?? [] },
+    config: {
+      bodyLimitBytes: opts.bodyLimitBytes ?? 65536,
+      apiKeys: opts.apiKeys ?? [],
+      trustedIssuers: opts.trustedIssuers ?? [],
+      gatewayPathPrefix: '/v1/authorize',
+      trustedProxyHops: opts.trustedProxyHops ?? 1,
+      clockToleranceSeconds: 30,
+      tokenCacheMaxEntries: 10_000,
+      maxTokenBytes: 16_384,
+    },
     engine,
     store,
     logger: silentLogger,

@@ -9,6 +9,7 @@ describe('error codes', () => {
     ['not_found', 404],
     ['method_not_allowed', 405],
     ['unauthenticated', 401],
+    ['invalid_token', 401],
     ['forbidden', 403],
     ['not_ready', 503],
     ['store_unavailable', 503],

@@ -1,0 +1,286 @@
+import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import type { CallerAuth } from '../auth/api-keys';
+import type { DecideResponse, DecisionService, Reason } from '../decision/service';
+import { PdpError, isPdpError, toErrorBody, type ErrorDetail } from '../errors';
+import { createAjv, toDetails } from '../schemas/ajv';
+import {
+  AUTHZEN_CONTEXT_FIELDS,
+  authzenEvaluationRequestSchema,
+  authzenEvaluationsRequestSchema,
+  type AuthzenEvaluationRequest,
+  type AuthzenEvaluationsRequest,
+  type EvaluationsSemantic,
+} from '../schemas/authzen';
+import { MAX_CONTEXT_BYTES, type DecideRequest } from '../schemas/requests';
+
+/**
+ * OpenID AuthZEN Authorization API 1.0 (DESIGN §3, "Gateway"): the Access Evaluation and Access
+ * Evaluations APIs (spec §6, §7) on the decide path, and the PDP metadata document (spec §9).
+ */
+
+export interface AuthzenOptions {
+  /** The PDP identifier published in the metadata; else the request's protocol and host. */
+  baseUrl?: string;
+}
+
+export const EVALUATION_PATH = '/access/v1/evaluation';
+export const EVALUATIONS_PATH = '/access/v1/evaluations';
+export const METADATA_PATH = '/.well-known/authzen-configuration';
+
+/** Decision context (spec §5.5.1, "any JSON object"); the reasons go under `reason_admin`. */
+export interface AuthzenDecisionContext {
+  decision_id?: string;
+  /** A Reason Field: language tag → text. Meant for administrators, not for end users. */
+  reason_admin?: Record<string, string>;
+  /** The decide reasons, machine-readable (stable codes). */
+  reasons?: Reason[];
+  /** Grant controls the caller could satisfy and retry with (step-up), as in decide. */
+  required_controls?: string[];
+  /** An evaluation of a batch that could not be evaluated (spec §7.2.1). */
+  error?: { status: number; code: string; message: string; details: readonly ErrorDetail[] };
+}
+
+export interface AuthzenDecision {
+  decision: boolean;
+  context: AuthzenDecisionContext;
+}
+
+type Json = Record<string, unknown>;
+/** Maps a pointer into the evaluated 4-tuple onto a pointer into the request body. */
+type PointerMap = (pointer: string) => string;
+
+const TUPLE = ['subject', 'action', 'resource', 'context'] as const;
+/** Identifiers an item's entity inherits from the default entity when it omits them (see `merge`). */
+const IDENTIFIERS: Readonly<Record<string, readonly string[]>> = {
+  subject: ['type', 'id'],
+  action: ['name'],
+  resource: ['type', 'id'],
+};
+/** A host, IPv4 or bracketed IPv6 address, with an optional port: nothing else reaches the metadata. */
+const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253})|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
+/** Visible ASCII and spaces: what can be echoed in a response header as it came. */
+const REQUEST_ID = /^[\x20-\x7e]{1,1024}$/;
+
+function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+const identity: PointerMap = (pointer) => pointer;
+
+/** Spec, HTTPS binding, "Request Identification": a response echoes the caller's `X-Request-ID`. */
+const echoRequestId: RequestHandler = (req: Request, res: Response, next: NextFunction) => {
+  const id = req.get('x-request-id');
+  if (id !== undefined && REQUEST_ID.test(id)) res.setHeader('X-Request-ID', id);
+  next();
+};
+
+function invalid(message: string, details: ErrorDetail[], at: PointerMap): PdpError {
+  return new PdpError(
+    'invalid_request',
+    message,
+    details.map((d) => ({ ...d, pointer: at(d.pointer) })),
+  );
+}
+
+/**
+ * Spec §7.1.1: a member given in an item takes precedence over the top-level default. A given
+ * entity replaces the default entity as a whole, except that identifiers it omits (`type`, `id`,
+ * `name`) fall back to the default's (the certification scenario's reading, test 3.2.7). The
+ * context is replaced as a whole.
+ */
+function merge(defaults: AuthzenEvaluationsRequest, item: Json): Json {
+  const merged: Json = {};
+  for (const key of TUPLE) {
+    const own = item[key];
+    const fallback = defaults[key];
+    if (own === undefined) {
+      if (fallback !== undefined) merged[key] = fallback;
+    } else if (key !== 'context' && isObject(own) && isObject(fallback)) {
+      const entity: Json = { ...own };
+      for (const id of IDENTIFIERS[key] ?? []) {
+        if (entity[id] === undefined && fallback[id] !== undefined) entity[id] = fallback[id];
+      }
+      merged[key] = entity;
+    } else {
+      merged[key] = own;
+    }
+  }
+  return merged;
+}
+
+/** Points an error at the item, or at the top-level default its value came from. */
+function origin(defaults: AuthzenEvaluationsRequest, item: Json, index: number): PointerMap {
+  const prefix = `/evaluations/${index}`;
+  return (pointer) => {
+    const [, key, member] = pointer.split('/');
+    if (key === undefined || !(TUPLE as readonly string[]).includes(key)) return prefix + pointer;
+    const own = item[key];
+    const fallback = defaults[key];
+    const fromDefault =
+      own === undefined
+        ? fallback !== undefined
+        : member !== undefined &&
+          (IDENTIFIERS[key] ?? []).includes(member) &&
+          isObject(own) &&
+          own[member] === undefined &&
+          isObject(fallback) &&
+          fallback[member] !== undefined;
+    return fromDefault ? pointer : prefix + pointer;
+  };
+}
+
+/**
+ * subject.id → agent_id, resource.id → resource (the audience), action.name → the one scope; the
+ * decide fields of the context keep their names, and every other context member becomes the
+ * decide request's free-form `context` (≤ 4 KiB, `input.request.context` in Rego).
+ */
+function toDecideRequest(evaluation: AuthzenEvaluationRequest, at: PointerMap): DecideRequest {
+  const {
+    tenant,
+    flow,
+    user,
+    client,
+    requested_ttl_seconds: ttl,
+    blueprint_id: blueprintId,
+    ...rest
+  } = evaluation.context ?? {};
+  const request: DecideRequest = {
+    flow: flow ?? 'autonomous',
+    agent_id: evaluation.subject.id,
+    resource: evaluation.resource.id,
+    scopes: [evaluation.action.name],
+  };
+  if (tenant !== undefined) request.tenant = tenant;
+  if (blueprintId !== undefined) request.blueprint_id = blueprintId;
+  if (ttl !== undefined) request.requested_ttl_seconds = ttl;
+  if (user !== undefined) request.user = user;
+  if (client !== undefined) request.client = client;
+  if (Object.keys(rest).length > 0) {
+    if (Buffer.byteLength(JSON.stringify(rest)) > MAX_CONTEXT_BYTES) {
+      throw invalid(
+        'The request body is invalid',
+        [
+          {
+            pointer: '/context',
+            message: `members other than ${AUTHZEN_CONTEXT_FIELDS.join(', ')} must be at most ${MAX_CONTEXT_BYTES} bytes of JSON`,
+            keyword: 'maxBytes',
+          },
+        ],
+        at,
+      );
+    }
+    request.context = rest;
+  }
+  return request;
+}
+
+function decisionContext(out: DecideResponse): AuthzenDecisionContext {
+  const context: AuthzenDecisionContext = { decision_id: out.decision_id };
+  if (out.reasons.length > 0) {
+    context.reason_admin = { en: out.reasons.map((r) => r.message).join(' ') };
+    context.reasons = out.reasons;
+  }
+  if (out.required_controls.length > 0) context.required_controls = out.required_controls;
+  return context;
+}
+
+/** Spec §7.1.2: `deny_on_first_deny` stops after the first deny (or failed item), `permit_on_first_permit` after the first permit. */
+function decides(semantic: EvaluationsSemantic, decision: boolean): boolean {
+  return (
+    (semantic === 'deny_on_first_deny' && !decision) || (semantic === 'permit_on_first_permit' && decision)
+  );
+}
+
+function requestBase(req: Request): string {
+  const host = req.get('host');
+  if (host === undefined || !HOST.test(host)) {
+    throw new PdpError('invalid_request', 'The Host header is missing or invalid', [
+      { pointer: '', message: 'Host must be a host name or address with an optional port' },
+    ]);
+  }
+  return `${req.protocol}://${host}`;
+}
+
+export function authzenRoutes(decisions: DecisionService, auth: CallerAuth, opts: AuthzenOptions): Router {
+  const router = Router();
+  // Compiled once per app, like every other request schema.
+  const ajv = createAjv();
+  const validateEvaluation = ajv.compile<AuthzenEvaluationRequest>(authzenEvaluationRequestSchema);
+  const validateEvaluations = ajv.compile<AuthzenEvaluationsRequest>(authzenEvaluationsRequestSchema);
+  const caller = auth.require('authorize', 'decide');
+  const baseUrl = opts.baseUrl?.replace(/\/+$/, '');
+
+  async function evaluate(body: unknown, at: PointerMap, message: string): Promise<AuthzenDecision> {
+    if (!validateEvaluation(body)) throw invalid(message, toDetails(validateEvaluation.errors), at);
+    const out = await decisions.decide(toDecideRequest(body, at));
+    // Fail closed: only an allow is a permit.
+    return { decision: out.decision === 'allow', context: decisionContext(out) };
+  }
+
+  /** Spec §7.2.1: an item that cannot be evaluated is a deny carrying its error; 5xx still fail the call. */
+  async function evaluateItem(
+    defaults: AuthzenEvaluationsRequest,
+    item: unknown,
+    index: number,
+  ): Promise<AuthzenDecision> {
+    try {
+      if (!isObject(item)) {
+        throw new PdpError('invalid_request', 'The evaluation is invalid', [
+          { pointer: `/evaluations/${index}`, message: 'must be object', keyword: 'type' },
+        ]);
+      }
+      return await evaluate(
+        merge(defaults, item),
+        origin(defaults, item, index),
+        'The evaluation is invalid',
+      );
+    } catch (err) {
+      if (!isPdpError(err) || err.status >= 500) throw err;
+      return { decision: false, context: { error: { status: err.status, ...toErrorBody(err).error } } };
+    }
+  }
+
+  router.post(EVALUATION_PATH, echoRequestId, caller, async (req, res) => {
+    res.json(await evaluate(req.body, identity, 'The request body is invalid'));
+  });
+
+  router.post(EVALUATIONS_PATH, echoRequestId, caller, async (req, res) => {
+    const request: unknown = req.body;
+    if (!validateEvaluations(request)) {
+      throw invalid('The request body is invalid', toDetails(validateEvaluations.errors), identity);
+    }
+    const items = request.evaluations ?? [];
+    // Spec §7.1: without evaluations the call is a single Access Evaluation, and answers like one.
+    if (items.length === 0) {
+      res.json(await evaluate(request, identity, 'The request body is invalid'));
+      return;
+    }
+    const semantic = request.options?.evaluations_semantic ?? 'execute_all';
+    let evaluations: AuthzenDecision[];
+    if (semantic === 'execute_all') {
+      evaluations = await Promise.all(items.map((item, i) => evaluateItem(request, item, i)));
+    } else {
+      // Short-circuit: in order, up to and including the deciding evaluation.
+      evaluations = [];
+      for (const [i, item] of items.entries()) {
+        const result = await evaluateItem(request, item, i);
+        evaluations.push(result);
+        if (decides(semantic, result.decision)) break;
+      }
+    }
+    // Spec §7.2: the top-level decision is omitted when evaluations are returned.
+    res.json({ evaluations });
+  });
+
+  // Spec §9: public, so a PEP can discover the endpoints before it holds a credential.
+  router.get(METADATA_PATH, echoRequestId, (req, res) => {
+    const base = baseUrl ?? requestBase(req);
+    res.json({
+      policy_decision_point: base,
+      access_evaluation_endpoint: base + EVALUATION_PATH,
+      access_evaluations_endpoint: base + EVALUATIONS_PATH,
+    });
+  });
+
+  return router;
+}

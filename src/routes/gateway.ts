@@ -1,0 +1,99 @@
+import { Router, type Request, type Response } from 'express';
+import type { CallerAuth } from '../auth/api-keys';
+import type { GatewayResult, GatewayService } from '../decision/gateway';
+import { PdpError } from '../errors';
+import { originalRequest } from '../http/original-request';
+import { TENANT_ID_PATTERN } from '../schemas/requests';
+
+const TENANT = new RegExp(TENANT_ID_PATTERN);
+
+export interface GatewayRouteOptions {
+  /** Envoy ext_authz `path_prefix`, also the route's mount point. */
+  pathPrefix: string;
+  trustedProxyHops: number;
+}
+
+function bearer(req: Request): string | undefined {
+  const value = req.headers.authorization;
+  if (value === undefined) return undefined;
+  const match = /^Bearer[ ]+([^\s]+)\s*$/i.exec(value);
+  if (match?.[1] === undefined)
+    throw new PdpError('invalid_token', 'The Authorization header is not a Bearer token');
+  return match[1];
+}
+
+function quote(value: string): string {
+  return value.replace(/["\\]/g, '');
+}
+
+/**
+ * CAE-style claims challenge (RFC 6750 + OpenID CAE): a client must come back with a token issued
+ * after the revocation. The value is base64 of `{"access_token":{"nbf":{"essential":true,"value":"<epoch>"}}}`.
+ */
+export function claimsChallenge(revokedAtEpoch: number): string {
+  const claims = { access_token: { nbf: { essential: true, value: String(revokedAtEpoch) } } };
+  return `Bearer error="insufficient_claims", error_description="The token was issued before the agent's access was revoked", claims="${Buffer.from(JSON.stringify(claims)).toString('base64')}"`;
+}
+
+function send(res: Response, result: GatewayResult): void {
+  res.setHeader('x-pdp-decision-id', result.decision_id);
+  if (result.status === 200) {
+    if (result.agent_id !== null) res.setHeader('x-agent-id', result.agent_id);
+    if (result.blueprint_id !== null) res.setHeader('x-agent-blueprint', result.blueprint_id);
+    if (result.user_id !== null) res.setHeader('x-user-id', result.user_id);
+    res.status(200).end();
+    return;
+  }
+  if (result.status === 401) {
+    const message = result.reasons[0]?.message ?? 'A valid agent token is required';
+    res.setHeader(
+      'WWW-Authenticate',
+      result.challenge === 'insufficient_claims' && result.revoked_at_epoch !== null
+        ? claimsChallenge(result.revoked_at_epoch)
+        : `Bearer error="invalid_token", error_description="${quote(message)}"`,
+    );
+  }
+  res.status(result.status).json({
+    decision: result.decision,
+    decision_id: result.decision_id,
+    route: result.route,
+    reasons: result.reasons,
+    revision: result.revision,
+  });
+}
+
+/**
+ * `/v1/authorize` for Envoy ext_authz (HTTP service), NGINX auth_request and Traefik forwardAuth.
+ * Mounted before the JSON body parser: gateways may forward the original request's body and
+ * content type, which are not ours to parse. The caller's key travels in X-API-Key, because
+ * Authorization carries the agent's token.
+ */
+export function gatewayRoutes(gateway: GatewayService, auth: CallerAuth, opts: GatewayRouteOptions): Router {
+  const router = Router();
+  const handler = async (req: Request, res: Response): Promise<void> => {
+    const tenant = typeof req.headers['x-pdp-tenant'] === 'string' ? req.headers['x-pdp-tenant'] : 'default';
+    if (!TENANT.test(tenant)) {
+      throw new PdpError('invalid_request', 'The X-PDP-Tenant header is invalid', [
+        { pointer: '/headers/x-pdp-tenant', message: `must match ${TENANT_ID_PATTERN}` },
+      ]);
+    }
+    const original = originalRequest(req, opts.pathPrefix, opts.trustedProxyHops);
+    try {
+      send(res, await gateway.authorize(tenant, original, bearer(req)));
+    } catch (err) {
+      if (!(err instanceof PdpError) || err.code !== 'invalid_token') throw err;
+      res.setHeader(
+        'WWW-Authenticate',
+        `Bearer error="invalid_token", error_description="${quote(err.message)}"`,
+      );
+      res.status(401).json({
+        decision: 'deny',
+        reasons: [{ code: 'invalid_token', message: err.message, policy_id: null }],
+      });
+    }
+  };
+  const guard = auth.requireApiKeyHeader('authorize');
+  router.all(opts.pathPrefix, guard, handler);
+  router.all(`${opts.pathPrefix}/*path`, guard, handler);
+  return router;
+}

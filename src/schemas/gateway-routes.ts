@@ -1,0 +1,35 @@
+/** `<tenant>/gateway-routes.json` (DESIGN §3, Gateway): first match wins; `*` one segment, `**` any depth. */
+export const gatewayRoutesSchema = {
+  $id: 'https://agent-pdp.dev/schemas/gateway-routes.json',
+  type: 'object',
+  required: ['routes'],
+  additionalProperties: false,
+  properties: {
+    default: { enum: ['deny', 'allow'] },
+    routes: {
+      type: 'array',
+      maxItems: 1000,
+      items: {
+        type: 'object',
+        required: ['id', 'path'],
+        additionalProperties: false,
+        properties: {
+          id: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' },
+          methods: {
+            type: 'array',
+            minItems: 1,
+            uniqueItems: true,
+            items: { enum: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] },
+          },
+          path: { type: 'string', pattern: '^/', maxLength: 1024 },
+          resource: { type: 'string', minLength: 1 },
+          scopes: { type: 'array', uniqueItems: true, items: { type: 'string', minLength: 1 } },
+          public: { type: 'boolean' },
+        },
+        // A protected route must name the audience its tokens are for.
+        if: { not: { properties: { public: { const: true } }, required: ['public'] } },
+        then: { required: ['resource'] },
+      },
+    },
+  },
+} as const;
