@@ -2,12 +2,15 @@ import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import { monotonicFactory } from 'ulid';
 import { AgentTokenVerifier } from './auth/agent-tokens';
-import { createApiKeyAuth, type CallerAuth } from './auth/api-keys';
+import { createCallerAuth, type CallerAuth } from './auth/caller-auth';
 import type { Config } from './config';
 import { GatewayService } from './decision/gateway';
 import { DecisionService } from './decision/service';
 import { createValidators } from './decision/validators';
 import type { PolicyEngine } from './engine/policy-engine';
+import { Metrics } from './metrics';
+import { createObserver, type DecisionSinks } from './decision/observer';
+import { localBackend, type OpsBackend } from './ops/backend';
 import { errorHandler, jsonBody, notFound } from './http/middleware';
 import { authzenRoutes } from './routes/authzen';
 import { decideRoutes } from './routes/decide';
@@ -35,6 +38,11 @@ export interface AppDeps {
   newId?: () => string;
   auth?: CallerAuth;
   verifier?: AgentTokenVerifier;
+  metrics?: Metrics;
+  /** Decision log hook; real decisions only. */
+  log?: DecisionSinks['log'];
+  /** Admin port backend; defaults to this process's engine, store and metrics. */
+  ops?: OpsBackend;
 }
 
 export interface Apps {
@@ -44,6 +52,7 @@ export interface Apps {
   admin: Express;
   decisions: DecisionService;
   gateway: GatewayService;
+  metrics: Metrics;
 }
 
 function base(): Express {
@@ -54,14 +63,32 @@ function base(): Express {
   return app;
 }
 
+/** The admin port's app: health, readiness, metrics, policies; in a cluster, served by the primary. */
+export function createAdminApp(backend: OpsBackend, auth: CallerAuth, logger: Logger): Express {
+  const admin = base();
+  admin.use(opsRoutes(backend, auth));
+  admin.use(notFound);
+  admin.use(errorHandler(logger));
+  return admin;
+}
+
 /** Builds the express apps from injected dependencies. Never listens: server.ts does. */
 export function createApp(deps: AppDeps): Apps {
   const clock = deps.clock ?? Date.now;
   const ulid = monotonicFactory();
   const newId = deps.newId ?? (() => ulid(clock()));
   const validators = createValidators();
-  const auth = deps.auth ?? createApiKeyAuth(deps.config.apiKeys);
-  const decisions = new DecisionService({ engine: deps.engine, store: deps.store, validators, clock, newId });
+  const auth = deps.auth ?? createCallerAuth({ apiKeys: deps.config.apiKeys });
+  const metrics = deps.metrics ?? new Metrics({ defaultMetrics: false });
+  const observe = createObserver(deps.log === undefined ? { metrics } : { metrics, log: deps.log });
+  const decisions = new DecisionService({
+    engine: deps.engine,
+    store: deps.store,
+    validators,
+    clock,
+    newId,
+    observe,
+  });
   const { config } = deps;
   const verifier =
     deps.verifier ??
@@ -71,7 +98,14 @@ export function createApp(deps: AppDeps): Apps {
       cacheMaxEntries: config.tokenCacheMaxEntries,
       clock,
     });
-  const gateway = new GatewayService({ engine: deps.engine, store: deps.store, verifier, clock, newId });
+  const gateway = new GatewayService({
+    engine: deps.engine,
+    store: deps.store,
+    verifier,
+    clock,
+    newId,
+    observe,
+  });
 
   const api = base();
   // Before the body parser: a gateway's check request may carry the original body, not JSON for us.
@@ -88,10 +122,7 @@ export function createApp(deps: AppDeps): Apps {
   api.use(notFound);
   api.use(errorHandler(deps.logger));
 
-  const admin = base();
-  admin.use(opsRoutes(deps.engine, deps.store, auth));
-  admin.use(notFound);
-  admin.use(errorHandler(deps.logger));
+  const admin = createAdminApp(deps.ops ?? localBackend(deps.engine, deps.store, metrics), auth, deps.logger);
 
-  return { api, admin, decisions, gateway };
+  return { api, admin, decisions, gateway, metrics };
 }

@@ -45,6 +45,39 @@ export interface Config {
   readonly clockToleranceSeconds: number;
   readonly tokenCacheMaxEntries: number;
   readonly maxTokenBytes: number;
+  /** Redis Sentinel (`REDIS_SENTINELS` host:port list + `REDIS_SENTINEL_MASTER`) or Cluster seed nodes. */
+  readonly redisSentinels: readonly HostPort[];
+  readonly redisSentinelMaster: string | null;
+  readonly redisClusterNodes: readonly HostPort[];
+  /** Password for Sentinel/Cluster nodes (standalone takes it in REDIS_URL). */
+  readonly redisPassword: string | null;
+  readonly redisTls: boolean;
+  /** PEM public key or JWKS that every policy bundle's .signatures.json must verify against. */
+  readonly bundleVerifyKey: string | null;
+  readonly decisionLog: string;
+  readonly decisionLogMask: readonly string[];
+  readonly decisionLogBuffer: number;
+  /** JWT-authenticated callers: issuer, JWKS URL, audience, claim holding the roles. */
+  readonly callerIssuer: string | null;
+  readonly callerJwksUrl: string | null;
+  readonly callerAudience: string | null;
+  readonly callerRolesClaim: string;
+  readonly tlsCert: string | null;
+  readonly tlsKey: string | null;
+  readonly tlsClientCa: string | null;
+  /** On SIGTERM: readiness turns false, then after this delay the listeners close. */
+  readonly shutdownDelayMs: number;
+  readonly shutdownTimeoutMs: number;
+}
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** True when a shared Redis (any topology) is configured. */
+export function hasRedis(config: Pick<Config, 'redisUrl' | 'redisSentinels' | 'redisClusterNodes'>): boolean {
+  return config.redisUrl !== null || config.redisSentinels.length > 0 || config.redisClusterNodes.length > 0;
 }
 
 /** Where the embedded default finds its policies and example tenant, relative to the project root. */
@@ -84,6 +117,27 @@ const schema = {
     clockToleranceSeconds: { type: 'integer', minimum: 0, maximum: 300 },
     tokenCacheMaxEntries: { type: 'integer', minimum: 0 },
     maxTokenBytes: { type: 'integer', minimum: 1024, maximum: 65536 },
+    redisSentinels: { type: 'array' },
+    redisSentinelMaster: { type: ['string', 'null'], minLength: 1 },
+    redisClusterNodes: { type: 'array' },
+    redisPassword: { type: ['string', 'null'] },
+    redisTls: { type: 'boolean' },
+    bundleVerifyKey: { type: ['string', 'null'], minLength: 1 },
+    decisionLog: {
+      type: 'string',
+      pattern: '^(stdout|off|file:.+|redis-stream:.+|https?://.+|http:https?://.+)$',
+    },
+    decisionLogMask: { type: 'array', items: { type: 'string', pattern: '^(/([^~]|~[01])*)+$' } },
+    decisionLogBuffer: { type: 'integer', minimum: 100, maximum: 10000000 },
+    callerIssuer: { type: ['string', 'null'], minLength: 1 },
+    callerJwksUrl: { type: ['string', 'null'], pattern: '^https?://' },
+    callerAudience: { type: ['string', 'null'], minLength: 1 },
+    callerRolesClaim: { type: 'string', minLength: 1 },
+    tlsCert: { type: ['string', 'null'] },
+    tlsKey: { type: ['string', 'null'] },
+    tlsClientCa: { type: ['string', 'null'] },
+    shutdownDelayMs: { type: 'integer', minimum: 0, maximum: 120000 },
+    shutdownTimeoutMs: { type: 'integer', minimum: 100, maximum: 600000 },
   },
 } as const;
 
@@ -111,7 +165,47 @@ const ENV_OF: Readonly<Record<string, string>> = {
   clockToleranceSeconds: 'PDP_CLOCK_TOLERANCE_SECONDS',
   tokenCacheMaxEntries: 'PDP_TOKEN_CACHE_MAX_ENTRIES',
   maxTokenBytes: 'PDP_MAX_TOKEN_BYTES',
+  redisSentinels: 'REDIS_SENTINELS',
+  redisSentinelMaster: 'REDIS_SENTINEL_MASTER',
+  redisClusterNodes: 'REDIS_CLUSTER_NODES',
+  redisPassword: 'REDIS_PASSWORD',
+  redisTls: 'REDIS_TLS',
+  bundleVerifyKey: 'PDP_BUNDLE_VERIFY_KEY',
+  decisionLog: 'PDP_DECISION_LOG',
+  decisionLogMask: 'PDP_DECISION_LOG_MASK',
+  decisionLogBuffer: 'PDP_DECISION_LOG_BUFFER',
+  callerIssuer: 'PDP_CALLER_ISSUER',
+  callerJwksUrl: 'PDP_CALLER_JWKS_URL',
+  callerAudience: 'PDP_CALLER_AUDIENCE',
+  callerRolesClaim: 'PDP_CALLER_ROLES_CLAIM',
+  tlsCert: 'PDP_TLS_CERT',
+  tlsKey: 'PDP_TLS_KEY',
+  tlsClientCa: 'PDP_TLS_CLIENT_CA',
+  shutdownDelayMs: 'PDP_SHUTDOWN_DELAY_MS',
+  shutdownTimeoutMs: 'PDP_SHUTDOWN_TIMEOUT_MS',
 };
+
+function str(env: NodeJS.ProcessEnv, name: string): string | null {
+  const value = env[name]?.trim();
+  return value === undefined || value === '' ? null : value;
+}
+
+function hostPorts(env: NodeJS.ProcessEnv, name: string): HostPort[] {
+  const raw = str(env, name);
+  if (raw === null) return [];
+  return raw.split(',').map((entry) => {
+    const match = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(entry.trim());
+    if (match?.[1] === undefined || match[2] === undefined) fail(name, `"${entry}" is not host:port`);
+    return Object.freeze({ host: match[1], port: Number(match[2]) });
+  });
+}
+
+/** A PEM or JWKS given inline or as a file path (mounted secrets are files). */
+function keyMaterial(env: NodeJS.ProcessEnv, name: string): string | null {
+  const raw = str(env, name);
+  if (raw === null) return null;
+  return raw.startsWith('-----BEGIN') || raw.startsWith('{') ? raw : readFileOrFail(name, raw);
+}
 
 function fail(variable: string, message: string): never {
   throw new PdpError('config_invalid', `${variable}: ${message}`);
@@ -243,7 +337,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminPort: num(env, 'PDP_ADMIN_PORT', 9191),
     host: env['PDP_HOST']?.trim() || '127.0.0.1',
     // Without Redis every worker would hold its own directory: one worker then.
-    workers: num(env, 'PDP_WORKERS', redisUrl === '' ? 1 : availableParallelism()),
+    workers: num(
+      env,
+      'PDP_WORKERS',
+      redisUrl === '' && str(env, 'REDIS_SENTINELS') === null && str(env, 'REDIS_CLUSTER_NODES') === null
+        ? 1
+        : availableParallelism(),
+    ),
     bundle: env['PDP_BUNDLE']?.trim() || DEFAULT_BUNDLE,
     dataDir: env['PDP_DATA_DIR'] === undefined ? DEFAULT_DATA_DIR : env['PDP_DATA_DIR'].trim() || null,
     bundlePollSeconds: num(env, 'PDP_BUNDLE_POLL_SECONDS', 2),
@@ -262,6 +362,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     clockToleranceSeconds: num(env, 'PDP_CLOCK_TOLERANCE_SECONDS', 30),
     tokenCacheMaxEntries: num(env, 'PDP_TOKEN_CACHE_MAX_ENTRIES', 10000),
     maxTokenBytes: num(env, 'PDP_MAX_TOKEN_BYTES', 16384),
+    redisSentinels: hostPorts(env, 'REDIS_SENTINELS'),
+    redisSentinelMaster: str(env, 'REDIS_SENTINEL_MASTER'),
+    redisClusterNodes: hostPorts(env, 'REDIS_CLUSTER_NODES'),
+    redisPassword: str(env, 'REDIS_PASSWORD'),
+    redisTls: str(env, 'REDIS_TLS') === 'true',
+    bundleVerifyKey: keyMaterial(env, 'PDP_BUNDLE_VERIFY_KEY'),
+    decisionLog: str(env, 'PDP_DECISION_LOG') ?? 'stdout',
+    decisionLogMask: (str(env, 'PDP_DECISION_LOG_MASK') ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    decisionLogBuffer: num(env, 'PDP_DECISION_LOG_BUFFER', 10000),
+    callerIssuer: str(env, 'PDP_CALLER_ISSUER'),
+    callerJwksUrl: str(env, 'PDP_CALLER_JWKS_URL'),
+    callerAudience: str(env, 'PDP_CALLER_AUDIENCE'),
+    callerRolesClaim: str(env, 'PDP_CALLER_ROLES_CLAIM') ?? 'roles',
+    tlsCert: keyMaterial(env, 'PDP_TLS_CERT'),
+    tlsKey: keyMaterial(env, 'PDP_TLS_KEY'),
+    tlsClientCa: keyMaterial(env, 'PDP_TLS_CLIENT_CA'),
+    shutdownDelayMs: num(env, 'PDP_SHUTDOWN_DELAY_MS', 0),
+    shutdownTimeoutMs: num(env, 'PDP_SHUTDOWN_TIMEOUT_MS', 10000),
   };
   if (!validate(config)) {
     const first = validate.errors?.[0];
@@ -271,7 +392,35 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (config.defaultTtlSeconds > config.maxTtlSeconds) {
     fail('PDP_DEFAULT_TTL_SECONDS', `must not exceed PDP_MAX_TTL_SECONDS (${config.maxTtlSeconds})`);
   }
-  if (!LOOPBACK.has(config.host) && config.apiKeys.length === 0) {
+  const callerJwt = [config.callerIssuer, config.callerJwksUrl, config.callerAudience];
+  if (callerJwt.some((v) => v !== null) && callerJwt.some((v) => v === null)) {
+    fail('PDP_CALLER_ISSUER', 'PDP_CALLER_ISSUER, PDP_CALLER_JWKS_URL and PDP_CALLER_AUDIENCE go together');
+  }
+  if ((config.tlsCert === null) !== (config.tlsKey === null)) {
+    fail('PDP_TLS_CERT', 'PDP_TLS_CERT and PDP_TLS_KEY go together');
+  }
+  if (config.tlsClientCa !== null && config.tlsCert === null) {
+    fail('PDP_TLS_CLIENT_CA', 'mutual TLS needs PDP_TLS_CERT and PDP_TLS_KEY');
+  }
+  if (config.redisSentinels.length > 0 && config.redisSentinelMaster === null) {
+    fail('REDIS_SENTINEL_MASTER', 'is required with REDIS_SENTINELS');
+  }
+  if (
+    [config.redisUrl !== null, config.redisSentinels.length > 0, config.redisClusterNodes.length > 0].filter(
+      Boolean,
+    ).length > 1
+  ) {
+    fail('REDIS_URL', 'set only one of REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER_NODES');
+  }
+  if (config.workers > 1 && !hasRedis(config)) {
+    fail(
+      'PDP_WORKERS',
+      'more than one worker needs a shared Redis (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES)',
+    );
+  }
+  const authenticated =
+    config.apiKeys.length > 0 || config.callerIssuer !== null || config.tlsClientCa !== null;
+  if (!LOOPBACK.has(config.host) && !authenticated) {
     fail(
       'PDP_HOST',
       `refusing to bind ${config.host} with no caller authentication; set PDP_API_KEYS or bind 127.0.0.1`,

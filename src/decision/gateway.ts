@@ -5,7 +5,7 @@ import type { OriginalRequest } from '../http/original-request';
 import { UNAVAILABLE } from '../store/snapshot';
 import type { SignalSnapshot, SignalStore } from '../store/types';
 import { epochOf } from './input';
-import type { PolicyResult, Reason } from './service';
+import type { DecisionObserver, PolicyResult, Reason } from './service';
 
 export interface GatewayResult {
   decision_id: string;
@@ -29,6 +29,7 @@ export interface GatewayDeps {
   verifier: AgentTokenVerifier;
   clock: () => number;
   newId: () => string;
+  observe?: DecisionObserver;
 }
 
 interface GatewayOutput {
@@ -52,7 +53,9 @@ export class GatewayService {
     tenant: string,
     original: OriginalRequest,
     bearer: string | undefined,
+    caller: string | null = null,
   ): Promise<GatewayResult> {
+    const startedNs = process.hrtime.bigint();
     const token = bearer === undefined ? null : await this.deps.verifier.verify(bearer);
     if (token !== null && token.tenant !== tenant) {
       throw new PdpError('invalid_token', 'The token issuer is not trusted for this tenant');
@@ -66,7 +69,7 @@ export class GatewayService {
             userId: token.user_id ?? undefined,
           });
     const now = this.deps.clock();
-    const { result, revision } = this.deps.engine.evaluate('agent/gateway/result', {
+    const input = {
       now: { epoch_seconds: Math.floor(now / 1000), rfc3339: new Date(now).toISOString() },
       request: requestOf(tenant, original, token),
       token,
@@ -84,7 +87,10 @@ export class GatewayService {
         degraded: signals.degraded,
         unavailable: signals.unavailable,
       },
-    });
+    };
+    const evalStart = process.hrtime.bigint();
+    const { result, revision } = this.deps.engine.evaluate('agent/gateway/result', input);
+    const evalNs = Number(process.hrtime.bigint() - evalStart);
     const out = result as GatewayOutput | undefined;
     if (out === undefined || typeof out !== 'object') {
       throw new PdpError('policy_evaluation_failed', 'agent/gateway/result is undefined for this input');
@@ -92,7 +98,7 @@ export class GatewayService {
     // Fail closed: only an explicit allow with status 200 passes.
     const allow = out.decision === 'allow' && out.status === 200;
     const status = allow ? 200 : out.status === 401 ? 401 : 403;
-    return {
+    const response: GatewayResult = {
       decision_id: this.deps.newId(),
       decision: allow ? 'allow' : 'deny',
       status,
@@ -111,6 +117,23 @@ export class GatewayService {
       revoked_at_epoch: signals.revocation?.revoked_at_epoch ?? null,
       revision: revision.revision,
     };
+    this.deps.observe?.({
+      endpoint: 'authorize',
+      tenant,
+      caller,
+      input,
+      decision: response.decision,
+      decisionId: response.decision_id,
+      reasons: response.reasons,
+      policies: response.policies,
+      result: { decision: response.decision, status: response.status, route: response.route },
+      revision: response.revision,
+      degraded: signals.degraded || signals.unavailable,
+      startedNs,
+      evalNs,
+      entrypoint: 'agent/gateway/result',
+    });
+    return response;
   }
 }
 

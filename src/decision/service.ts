@@ -1,6 +1,7 @@
 import { PdpError, isPdpError, toErrorBody, type ErrorBody } from '../errors';
 import type { PolicyEngine } from '../engine/policy-engine';
 import type { Entrypoint } from '../engine/wasm-policy';
+import type { Endpoint } from '../metrics';
 import type { DecideRequest, WhatIfRequest } from '../schemas/requests';
 import type { SignalStore } from '../store/types';
 import { buildInput, type PolicyInput } from './input';
@@ -41,7 +42,36 @@ export interface DecisionDeps {
   validators: Validators;
   clock: () => number;
   newId: () => string;
+  /** Told of every decision after it is made (metrics, decision log); must not throw or block. */
+  observe?: DecisionObserver;
 }
+
+/** Who asked, and through which endpoint; carried into metrics and the decision log. */
+export interface DecisionContext {
+  endpoint?: Endpoint;
+  caller?: string | null;
+}
+
+export interface DecisionEvent {
+  endpoint: Endpoint;
+  tenant: string;
+  caller: string | null;
+  input: object;
+  decision: 'allow' | 'deny';
+  decisionId: string;
+  reasons: Reason[];
+  policies: PolicyResult[];
+  result: Record<string, unknown>;
+  revision: string;
+  degraded: boolean;
+  /** process.hrtime.bigint() when the request reached the service. */
+  startedNs: bigint;
+  /** Nanoseconds spent in the WASM evaluation. */
+  evalNs: number;
+  entrypoint: Entrypoint;
+}
+
+export type DecisionObserver = (event: DecisionEvent) => void;
 
 interface PolicyOutput {
   decision?: unknown;
@@ -69,7 +99,8 @@ function ordered(p: PolicyResult): PolicyResult {
 export class DecisionService {
   constructor(private readonly deps: DecisionDeps) {}
 
-  async decide(request: DecideRequest): Promise<DecideResponse> {
+  async decide(request: DecideRequest, ctx: DecisionContext = {}): Promise<DecideResponse> {
+    const startedNs = process.hrtime.bigint();
     const now = this.deps.clock();
     const signals = await this.deps.store.readSignals({
       tenant: request.tenant ?? 'default',
@@ -77,10 +108,15 @@ export class DecisionService {
       userId: request.user?.id,
       blueprintHint: request.blueprint_id,
     });
-    return this.evaluate('agent/decide/result', buildInput(request, signals, now), now);
+    return this.evaluate('agent/decide/result', buildInput(request, signals, now), now, {
+      endpoint: ctx.endpoint ?? 'decide',
+      caller: ctx.caller ?? null,
+      startedNs,
+    });
   }
 
-  async whatif(request: WhatIfRequest): Promise<DecideResponse> {
+  async whatif(request: WhatIfRequest, ctx: DecisionContext = {}): Promise<DecideResponse> {
+    const startedNs = process.hrtime.bigint();
     const overrides = request.overrides ?? {};
     const now = overrides.now !== undefined ? Date.parse(overrides.now) : this.deps.clock();
     const { overrides: _o, policy_ids: policyIds, ...decide } = request;
@@ -104,15 +140,20 @@ export class DecisionService {
         input.request.user = { ...input.request.user, risk: overrides.user_risk };
     }
     if (policyIds !== undefined) input.policy_ids = policyIds;
-    return this.evaluate('agent/whatif/result', input, now);
+    return this.evaluate('agent/whatif/result', input, now, {
+      endpoint: 'whatif',
+      caller: ctx.caller ?? null,
+      startedNs,
+    });
   }
 
   /** Each item is validated and decided on its own: one bad item is an error in its slot. */
-  async decideBatch(items: unknown[]): Promise<(DecideResponse | ErrorBody)[]> {
+  async decideBatch(items: unknown[], ctx: DecisionContext = {}): Promise<(DecideResponse | ErrorBody)[]> {
+    const itemCtx: DecisionContext = { endpoint: 'decide_batch', caller: ctx.caller ?? null };
     return Promise.all(
       items.map(async (item, i) => {
         try {
-          return await this.decide(this.deps.validators.decide(item, `/requests/${i}`));
+          return await this.decide(this.deps.validators.decide(item, `/requests/${i}`), itemCtx);
         } catch (err) {
           if (isPdpError(err) && err.status < 500) return toErrorBody(err);
           throw err;
@@ -121,8 +162,15 @@ export class DecisionService {
     );
   }
 
-  private evaluate(entrypoint: Entrypoint, input: PolicyInput, now: number): DecideResponse {
+  private evaluate(
+    entrypoint: Entrypoint,
+    input: PolicyInput,
+    now: number,
+    ctx: { endpoint: Endpoint; caller: string | null; startedNs: bigint },
+  ): DecideResponse {
+    const evalStart = process.hrtime.bigint();
     const { result, revision } = this.deps.engine.evaluate(entrypoint, input);
+    const evalNs = Number(process.hrtime.bigint() - evalStart);
     const out = result as PolicyOutput | undefined;
     if (out === undefined || typeof out !== 'object') {
       throw new PdpError('policy_evaluation_failed', `${entrypoint} is undefined for this input`);
@@ -130,7 +178,7 @@ export class DecisionService {
     // Fail closed: only the exact string "allow" with a grant allows.
     const allow = out.decision === 'allow' && out.grant !== null && out.grant !== undefined;
     const grant = allow && out.grant ? out.grant : null;
-    return {
+    const response: DecideResponse = {
       decision_id: this.deps.newId(),
       decision: allow ? 'allow' : 'deny',
       // Rebuilt in documented field order: WASM emits object keys in hash order.
@@ -150,5 +198,22 @@ export class DecisionService {
       revision: revision.revision,
       evaluated_at: new Date(now).toISOString(),
     };
+    this.deps.observe?.({
+      endpoint: ctx.endpoint,
+      tenant: input.request.tenant,
+      caller: ctx.caller,
+      input,
+      decision: response.decision,
+      decisionId: response.decision_id,
+      reasons: response.reasons,
+      policies: response.policies,
+      result: { decision: response.decision, grant: response.grant },
+      revision: response.revision,
+      degraded: input.signals.degraded || input.signals.unavailable,
+      startedNs: ctx.startedNs,
+      evalNs,
+      entrypoint,
+    });
+    return response;
   }
 }

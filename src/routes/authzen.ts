@@ -1,5 +1,5 @@
 import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import type { CallerAuth } from '../auth/api-keys';
+import type { CallerAuth } from '../auth/caller-auth';
 import type { DecideResponse, DecisionService, Reason } from '../decision/service';
 import { PdpError, isPdpError, toErrorBody, type ErrorDetail } from '../errors';
 import { createAjv, toDetails } from '../schemas/ajv';
@@ -212,7 +212,7 @@ export function authzenRoutes(decisions: DecisionService, auth: CallerAuth, opts
 
   async function evaluate(body: unknown, at: PointerMap, message: string): Promise<AuthzenDecision> {
     if (!validateEvaluation(body)) throw invalid(message, toDetails(validateEvaluation.errors), at);
-    const out = await decisions.decide(toDecideRequest(body, at));
+    const out = await decisions.decide(toDecideRequest(body, at), { endpoint: 'authzen' });
     // Fail closed: only an allow is a permit.
     return { decision: out.decision === 'allow', context: decisionContext(out) };
   }

@@ -1,5 +1,5 @@
 import { Router, type Request } from 'express';
-import type { CallerAuth } from '../auth/api-keys';
+import type { CallerAuth } from '../auth/caller-auth';
 import type { Validate, Validators } from '../decision/validators';
 import { PdpError } from '../errors';
 import { ID_PATTERN, TENANT_ID_PATTERN } from '../schemas/requests';

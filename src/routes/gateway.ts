@@ -1,5 +1,5 @@
 import { Router, type Request, type Response } from 'express';
-import type { CallerAuth } from '../auth/api-keys';
+import { callerName, type CallerAuth } from '../auth/caller-auth';
 import type { GatewayResult, GatewayService } from '../decision/gateway';
 import { PdpError } from '../errors';
 import { originalRequest } from '../http/original-request';
@@ -79,7 +79,7 @@ export function gatewayRoutes(gateway: GatewayService, auth: CallerAuth, opts: G
     }
     const original = originalRequest(req, opts.pathPrefix, opts.trustedProxyHops);
     try {
-      send(res, await gateway.authorize(tenant, original, bearer(req)));
+      send(res, await gateway.authorize(tenant, original, bearer(req), callerName(res)));
     } catch (err) {
       if (!(err instanceof PdpError) || err.code !== 'invalid_token') throw err;
       res.setHeader(

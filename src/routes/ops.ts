@@ -1,10 +1,13 @@
 import { Router } from 'express';
-import type { CallerAuth } from '../auth/api-keys';
-import type { PolicyEngine } from '../engine/policy-engine';
-import type { SignalStore } from '../store/types';
+import type { CallerAuth } from '../auth/caller-auth';
+import type { OpsBackend } from '../ops/backend';
 
-/** Health, readiness and the active policy set, served on the admin port. */
-export function opsRoutes(engine: PolicyEngine, store: SignalStore, auth: CallerAuth): Router {
+/**
+ * Health, readiness, metrics and the active policy set, served on the admin port. In cluster
+ * mode the backend asks every worker: ready means every live worker is ready, and each worker's
+ * revision is listed so a rollout in progress is visible.
+ */
+export function opsRoutes(backend: OpsBackend, auth: CallerAuth): Router {
   const router = Router();
 
   router.get('/healthz', (_req, res) => {
@@ -12,42 +15,33 @@ export function opsRoutes(engine: PolicyEngine, store: SignalStore, auth: Caller
   });
 
   router.get('/readyz', async (_req, res) => {
-    const storeHealth = await store.health();
-    const ready = engine.ready && storeHealth.reachable;
+    const workers = await backend.statuses();
+    const ready = workers.length > 0 && workers.every((w) => w.ready);
     res.status(ready ? 200 : 503).json({
       ready,
-      revision: engine.current?.revision ?? null,
-      store: storeHealth,
+      revision: workers[0]?.revision ?? null,
+      store: workers[0]?.store ?? null,
+      workers: workers.map((w) => ({
+        pid: w.pid,
+        ready: w.ready,
+        draining: w.draining,
+        revision: w.revision,
+      })),
     });
   });
 
-  router.get('/v1/policies', auth.require('admin', 'author'), (_req, res) => {
-    const active = engine.current;
-    const lastError = engine.lastError;
+  router.get('/metrics', async (_req, res) => {
+    const { contentType, body } = await backend.metrics();
+    res.setHeader('content-type', contentType);
+    res.send(body);
+  });
+
+  router.get('/v1/policies', auth.require('admin', 'author'), async (_req, res) => {
+    const workers = await backend.statuses();
+    const first = workers[0];
     res.json({
-      revision: active?.revision ?? null,
-      bundle_revision: active?.bundleRevision ?? null,
-      data_revision: active?.dataRevision ?? null,
-      loaded_at: active?.loadedAt ?? null,
-      entrypoints: active?.policy.entrypoints ?? [],
-      // Operators need the full reason a reload was refused: file, policy id, pointer.
-      last_reload_error:
-        lastError === null
-          ? null
-          : { code: lastError.code, message: lastError.message, details: lastError.details },
-      tenants: Object.fromEntries(
-        Object.entries(active?.tenants ?? {}).map(([tenant, data]) => [
-          tenant,
-          {
-            policies: data.policies.map((p) => ({ id: p.id, displayName: p.displayName, state: p.state })),
-            named_locations: data.named_locations.map((l) => ({
-              id: l.id,
-              displayName: l.displayName,
-              trusted: l.trusted ?? false,
-            })),
-          },
-        ]),
-      ),
+      ...(first?.policies ?? {}),
+      workers: workers.map((w) => ({ pid: w.pid, revision: w.revision })),
     });
   });
 

@@ -1,8 +1,8 @@
-import { Redis, type RedisOptions } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { PdpError, describeThrown } from '../errors';
 import { INVALIDATION_CHANNEL, recordKey } from './keys';
+import { createRedisClient, type RedisClient, type RedisTopology } from './redis-connection';
 import { UNAVAILABLE, assemble, planQuery } from './snapshot';
 import type { RecordKind, RecordOf, SignalSnapshot, SignalStore, SignalsQuery, StoreHealth } from './types';
 
@@ -14,6 +14,9 @@ export interface RedisStoreOptions {
   maxEntries: number;
   clock: () => number;
   logger: Logger;
+  /** Metrics hooks: cache hits and misses per read, failed operations. */
+  onCacheLookup?: (hits: number, misses: number) => void;
+  onError?: (operation: 'read' | 'write') => void;
 }
 
 interface Entry {
@@ -33,18 +36,6 @@ function parse(raw: string | null, key: string): unknown {
   }
 }
 
-/** Connection settings that make a dead Redis fail fast instead of queueing decisions. */
-export function redisClientOptions(): RedisOptions {
-  return {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    commandTimeout: 500,
-    connectTimeout: 2000,
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-    lazyConnect: true,
-  };
-}
-
 /**
  * Redis-backed signals with a bounded LRU in front. One MGET per decision on a cold cache;
  * every write publishes its key on `pdp:invalidate` and every replica evicts it.
@@ -56,8 +47,8 @@ export class RedisStore implements SignalStore {
   private generation = 0;
 
   constructor(
-    private readonly client: Redis,
-    private readonly subscriber: Redis,
+    private readonly client: RedisClient,
+    private readonly subscriber: RedisClient,
     private readonly opts: RedisStoreOptions,
   ) {
     this.cache = new LRUCache<string, Entry>({ max: opts.maxEntries });
@@ -71,9 +62,21 @@ export class RedisStore implements SignalStore {
     });
   }
 
-  static async connect(url: string, opts: RedisStoreOptions): Promise<RedisStore> {
-    const client = new Redis(url, redisClientOptions());
-    const subscriber = new Redis(url, { ...redisClientOptions(), enableOfflineQueue: true });
+  /** A `redis://` URL, or any topology (standalone, Sentinel, Cluster). */
+  static async connect(target: string | RedisTopology, opts: RedisStoreOptions): Promise<RedisStore> {
+    const topology: RedisTopology =
+      typeof target === 'string'
+        ? {
+            redisUrl: target,
+            redisSentinels: [],
+            redisSentinelMaster: null,
+            redisClusterNodes: [],
+            redisPassword: null,
+            redisTls: false,
+          }
+        : target;
+    const client = createRedisClient(topology, 'commands');
+    const subscriber = createRedisClient(topology, 'subscriber');
     for (const c of [client, subscriber]) {
       c.on('error', (err: Error) => {
         opts.logger.warn({ err: err.message }, 'redis connection error');
@@ -129,6 +132,7 @@ export class RedisStore implements SignalStore {
       if (entry !== undefined && now - entry.fetchedAt < this.opts.cacheTtlMs) values[i] = entry.value;
       else missing.push(i);
     }
+    this.opts.onCacheLookup?.(keys.length - missing.length, missing.length);
     if (missing.length === 0) return { values, degraded: false };
 
     const generation = this.generation;
@@ -137,6 +141,7 @@ export class RedisStore implements SignalStore {
     try {
       raw = await this.client.mget(missingKeys);
     } catch (err) {
+      this.opts.onError?.('read');
       this.opts.logger.warn({ err: describeThrown(err) }, 'redis read failed; trying stale cache');
       for (const i of missing) {
         const entry = this.cache.get(keys[i] ?? '');
@@ -204,6 +209,7 @@ export class RedisStore implements SignalStore {
     try {
       return await run();
     } catch (err) {
+      this.opts.onError?.('write');
       throw new PdpError('store_unavailable', 'The signal store is unavailable', [], { cause: err });
     }
   }

@@ -2,6 +2,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { createApp, type Apps } from '../../src/app';
 import type { TrustedIssuer } from '../../src/auth/agent-tokens';
+import type { CallerAuth } from '../../src/auth/caller-auth';
 import { createValidators } from '../../src/decision/validators';
 import { PolicyEngine } from '../../src/engine/policy-engine';
 import { MemoryStore } from '../../src/store/memory-store';
@@ -58,6 +59,7 @@ export async function makeApp(
     bodyLimitBytes?: number;
     trustedIssuers?: TrustedIssuer[];
     trustedProxyHops?: number;
+    auth?: CallerAuth;
   } = {},
 ): Promise<TestApp> {
   const clock = opts.clock ?? Date.now;
@@ -78,6 +80,7 @@ export async function makeApp(
     store,
     logger: silentLogger,
     clock,
+    ...(opts.auth !== undefined && { auth: opts.auth }),
   });
   return { ...apps, engine, store };
 }

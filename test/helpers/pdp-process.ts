@@ -68,6 +68,8 @@ export class PdpProcess {
       method,
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(body),
+      // A request caught on a killed worker's connection must fail, not hang.
+      signal: AbortSignal.timeout(5000),
     });
     return { status: res.status, body: res.status === 204 ? null : await res.json() };
   }

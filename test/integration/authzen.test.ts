@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import express from 'express';
 import request from 'supertest';
-import { createApiKeyAuth } from '../../src/auth/api-keys';
+import { createCallerAuth } from '../../src/auth/caller-auth';
 import type { ApiKeyEntry } from '../../src/config';
 import { errorHandler, jsonBody, notFound } from '../../src/http/middleware';
 import { authzenRoutes } from '../../src/routes/authzen';
@@ -407,7 +407,11 @@ describe('AuthZEN PDP metadata: GET /.well-known/authzen-configuration (spec §9
   it('publishes the configured base URL instead, when there is one', async () => {
     const app = express();
     app.use(jsonBody(65536));
-    app.use(authzenRoutes(t.decisions, createApiKeyAuth([]), { baseUrl: 'https://pdp.mycompany.com/' }));
+    app.use(
+      authzenRoutes(t.decisions, createCallerAuth({ apiKeys: [] }), {
+        baseUrl: 'https://pdp.mycompany.com/',
+      }),
+    );
     app.use(notFound);
     app.use(errorHandler(silentLogger));
     const res = await request(app).get('/.well-known/authzen-configuration').expect(200);

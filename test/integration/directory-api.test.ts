@@ -129,6 +129,27 @@ describe('caller authentication and roles', () => {
     },
   );
 
+  it('guards /v1/authorize with the authorize role in X-API-Key (Authorization is the agent token)', async () => {
+    const gw = await makeApp({ apiKeys: [entry('gateway', ['authorize']), entry('issuer', ['decide'])] });
+    const ask = (apiKey?: string) => {
+      const req = request(gw.api)
+        .get('/v1/authorize')
+        .set('x-original-method', 'GET')
+        .set('x-original-uri', '/healthz');
+      return apiKey === undefined ? req : req.set('x-api-key', apiKey);
+    };
+    expect((await ask()).status).toBe(401);
+    expect((await ask('wrong')).status).toBe(401);
+    expect((await ask(key('issuer'))).status).toBe(403);
+    // The key in Authorization is not read on this route: that header belongs to the agent.
+    const viaAuthorization = await request(gw.api)
+      .get('/v1/authorize')
+      .set('x-original-uri', '/healthz')
+      .set('authorization', `Bearer ${key('gateway')}`);
+    expect(viaAuthorization.status).toBe(401);
+    expect((await ask(key('gateway'))).status).toBe(200);
+  });
+
   it('accepts the key in X-API-Key too, and guards /v1/policies on the admin port', async () => {
     await request(t.api).post('/v1/decide').set('x-api-key', key('issuer')).send(decideBody()).expect(200);
     await request(t.admin).get('/v1/policies').expect(401);

@@ -39,6 +39,32 @@ describe('loadConfig', () => {
     [{ PDP_API_KEYS: 'ci:nothex:decide' }, /^PDP_API_KEYS: entry 0: sha256/],
     [{ PDP_API_KEYS: `ci:${hash}:root` }, /^PDP_API_KEYS: entry 0: roles/],
     [{ PDP_API_KEYS: '[oops' }, /^PDP_API_KEYS: is not valid JSON/],
+    [{ PDP_WORKERS: '2' }, /^PDP_WORKERS: more than one worker needs a shared Redis/],
+    [{ PDP_WORKERS: '0', REDIS_URL: 'redis://x:1' }, /^PDP_WORKERS: must be >= 1/],
+    [{ REDIS_SENTINELS: 'a:1' }, /^REDIS_SENTINEL_MASTER: is required with REDIS_SENTINELS/],
+    [{ REDIS_CLUSTER_NODES: 'a:1,nope' }, /^REDIS_CLUSTER_NODES: "nope" is not host:port/],
+    [{ REDIS_URL: 'redis://a:1', REDIS_CLUSTER_NODES: 'a:1' }, /^REDIS_URL: set only one of/],
+    [
+      { PDP_TLS_CERT: '-----BEGIN CERTIFICATE-----x' },
+      /^PDP_TLS_CERT: PDP_TLS_CERT and PDP_TLS_KEY go together/,
+    ],
+    [{ PDP_TLS_CERT: '/nonexistent/cert.pem' }, /^PDP_TLS_CERT: cannot read \/nonexistent\/cert\.pem/],
+    [
+      { PDP_CALLER_ISSUER: 'https://idp' },
+      /^PDP_CALLER_ISSUER: PDP_CALLER_ISSUER, PDP_CALLER_JWKS_URL and PDP_CALLER_AUDIENCE go together/,
+    ],
+    [{ PDP_DECISION_LOG: 'syslog' }, /^PDP_DECISION_LOG: must match pattern/],
+    [{ PDP_DECISION_LOG_MASK: 'no-slash' }, /^PDP_DECISION_LOG_MASK: must match pattern/],
+    [
+      {
+        PDP_TRUSTED_ISSUERS:
+          '[{"issuer":"x","audiences":["a"],"algorithms":["HS256"],"jwks_uri":"https://x"}]',
+      },
+      /^PDP_TRUSTED_ISSUERS: \/0\/algorithms\/0 must be one of/,
+    ],
+    [{ PDP_TRUSTED_ISSUERS: '/nonexistent/issuers.json' }, /^PDP_TRUSTED_ISSUERS: cannot read/],
+    [{ PDP_GATEWAY_PATH_PREFIX: 'authorize' }, /^PDP_GATEWAY_PATH_PREFIX: must match pattern/],
+    [{ PDP_SHUTDOWN_TIMEOUT_MS: '5' }, /^PDP_SHUTDOWN_TIMEOUT_MS: must be >= 100/],
   ])('refuses %j naming the variable', (env, message) => {
     let thrown: unknown;
     try {

@@ -1,0 +1,92 @@
+/**
+ * In-process cost of /v1/authorize's decision (token verification, signals, WASM gateway
+ * entrypoint) for a cached token vs first-seen tokens. No HTTP. Prints median and p99.
+ *   node dist/bench/authorize-inprocess.js [iterations]
+ */
+import path from 'node:path';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import pino from 'pino';
+import { AgentTokenVerifier } from '../src/auth/agent-tokens';
+import { GatewayService } from '../src/decision/gateway';
+import { createValidators } from '../src/decision/validators';
+import { PolicyEngine } from '../src/engine/policy-engine';
+import { MemoryStore } from '../src/store/memory-store';
+import { seedStore } from '../src/store/seed';
+
+const root = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
+const ISSUER = 'https://login.bench.example/v2.0';
+
+function stats(samples: number[]): string {
+  samples.sort((a, b) => a - b);
+  const at = (p: number) => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))] ?? NaN;
+  return `median ${at(0.5).toFixed(1)} µs   p99 ${at(0.99).toFixed(1)} µs`;
+}
+
+async function main(): Promise<void> {
+  const iterations = Number(process.argv[2] ?? 5000);
+  const engine = new PolicyEngine({
+    bundle: path.join(root, 'build/policies/bundle.tar.gz'),
+    dataDir: path.join(root, 'policies/data'),
+    defaultTtlSeconds: 3600,
+    maxTtlSeconds: 86400,
+    logger: pino({ level: 'silent' }),
+    clock: Date.now,
+  });
+  await engine.reload();
+  const store = new MemoryStore();
+  await seedStore(store, path.join(root, 'examples/directory.json'), createValidators(), Date.now());
+  const alg = process.env['ALG'] ?? 'ES256';
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg };
+  const verifier = new AgentTokenVerifier(
+    [
+      {
+        issuer: ISSUER,
+        jwks: { keys: [jwk] },
+        audiences: ['api://payments'],
+        tenant: 'default',
+        algorithms: [alg],
+      },
+    ],
+    { clockToleranceSeconds: 30, maxTokenBytes: 16384, cacheMaxEntries: 100_000, clock: Date.now },
+  );
+  let id = 0;
+  const gateway = new GatewayService({ engine, store, verifier, clock: Date.now, newId: () => String(id++) });
+  const mint = (jti: number) =>
+    new SignJWT({
+      azp: 'agt-7f3a',
+      idtyp: 'app',
+      xms_act_fct: '11',
+      roles: ['payments.read'],
+      jti: String(jti),
+    })
+      .setProtectedHeader({ alg, kid: 'k1' })
+      .setIssuer(ISSUER)
+      .setAudience('api://payments')
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .sign(privateKey);
+  const original = { method: 'GET', path: '/payments/42', host: 'api.example.com', clientIp: '198.51.100.7' };
+
+  const cachedToken = await mint(0);
+  const first = await gateway.authorize('default', original, cachedToken);
+  if (first.status !== 200) throw new Error(`expected an allow, got ${JSON.stringify(first)}`);
+  const cached: number[] = [];
+  for (let i = 0; i < iterations + 500; i++) {
+    const t0 = process.hrtime.bigint();
+    await gateway.authorize('default', original, cachedToken);
+    if (i >= 500) cached.push(Number(process.hrtime.bigint() - t0) / 1000);
+  }
+  const fresh = await Promise.all(Array.from({ length: iterations }, (_, i) => mint(i + 1)));
+  const firstSeen: number[] = [];
+  for (const token of fresh) {
+    const t0 = process.hrtime.bigint();
+    await gateway.authorize('default', original, token);
+    firstSeen.push(Number(process.hrtime.bigint() - t0) / 1000);
+  }
+  console.log(`authorize (in-process, ${alg}, ${iterations} runs, node ${process.version})`);
+  console.log(`  cached token       ${stats(cached)}`);
+  console.log(`  first-seen token   ${stats(firstSeen)}`);
+}
+
+void main();

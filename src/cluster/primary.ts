@@ -1,0 +1,132 @@
+import cluster, { type Worker } from 'node:cluster';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import pino from 'pino';
+import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
+import { createAdminApp } from '../app';
+import { createCallerAuth } from '../auth/caller-auth';
+import type { Config } from '../config';
+import type { OpsBackend, WorkerStatus } from '../ops/backend';
+import { ask } from './ipc';
+
+const ASK_TIMEOUT_MS = 1000;
+/** A worker that dies sooner than this after its start counts towards crash-loop backoff. */
+const EARLY_EXIT_MS = 5000;
+
+/**
+ * The cluster primary: forks PDP_WORKERS workers, restarts any that die, serves the admin port
+ * from what the workers report (metrics aggregated across them), and drains them on SIGTERM.
+ */
+export async function runPrimary(config: Config): Promise<void> {
+  const logger = pino({
+    level: config.logLevel,
+    base: { service: 'agent-pdp', role: 'primary', pid: process.pid },
+  });
+  const registry = new Registry();
+  const restarts = new Counter({
+    name: 'pdp_worker_restarts_total',
+    help: 'Workers restarted after an unexpected exit.',
+    registers: [registry],
+  });
+  const live = new Gauge({ name: 'pdp_workers', help: 'Live worker processes.', registers: [registry] });
+  let shuttingDown = false;
+  let quickDeaths = 0;
+  const startedAt = new Map<number, number>();
+
+  const fork = (): void => {
+    const worker = cluster.fork();
+    startedAt.set(worker.id, Date.now());
+  };
+  cluster.on('online', () => { live.set(Object.keys(cluster.workers ?? {}).length); });
+  cluster.on('exit', (worker, code, signal) => {
+    live.set(Object.keys(cluster.workers ?? {}).length);
+    if (shuttingDown) return;
+    const lived = Date.now() - (startedAt.get(worker.id) ?? 0);
+    startedAt.delete(worker.id);
+    quickDeaths = lived < EARLY_EXIT_MS ? quickDeaths + 1 : 0;
+    // Back off on a crash loop (bad config reaching a worker), restart at once otherwise.
+    const delay = quickDeaths === 0 ? 0 : Math.min(250 * 2 ** quickDeaths, 30_000);
+    logger.error(
+      { worker: worker.process.pid, code, signal, restart_in_ms: delay },
+      'worker exited; restarting',
+    );
+    restarts.inc();
+    setTimeout(fork, delay).unref();
+  });
+  for (let i = 0; i < config.workers; i++) fork();
+
+  const workers = (): Worker[] =>
+    Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
+  const backend: OpsBackend = {
+    statuses: async () => {
+      const answers = await Promise.all(
+        workers().map(async (w): Promise<WorkerStatus | null> => {
+          try {
+            return (await ask(w, 'pdp:status', ASK_TIMEOUT_MS)) as WorkerStatus;
+          } catch {
+            return null;
+          }
+        }),
+      );
+      // A worker that does not answer (starting, hung) counts as not ready.
+      return answers.map((s, i) =>
+        s === null
+          ? ({
+              pid: workers()[i]?.process.pid ?? 0,
+              ready: false,
+              draining: shuttingDown,
+              revision: null,
+              store: { reachable: false, kind: 'redis' },
+              policies: null,
+            } as unknown as WorkerStatus)
+          : { ...s, ready: s.ready && !shuttingDown, draining: s.draining || shuttingDown },
+      );
+    },
+    metrics: async () => {
+      const perWorker = await Promise.all(
+        workers().map((w) => ask(w, 'pdp:metrics', ASK_TIMEOUT_MS).catch(() => [])),
+      );
+      const merged = AggregatorRegistry.aggregate([
+        ...(perWorker as object[][]),
+        await registry.getMetricsAsJSON(),
+      ] as object[]);
+      return { contentType: merged.contentType, body: await merged.metrics() };
+    },
+  };
+  const auth = createCallerAuth({ apiKeys: config.apiKeys });
+  const admin = createServer(createAdminApp(backend, auth, logger));
+  admin.listen(config.adminPort, config.host);
+  await once(admin, 'listening');
+  logger.info(
+    { admin: `http://${config.host}:${config.adminPort}`, workers: config.workers },
+    'agent-pdp primary ready',
+  );
+
+  const shutdown = (signal: string): void => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    logger.info({ signal }, 'draining workers');
+    for (const w of workers()) w.send({ type: 'pdp:shutdown' });
+    const deadline = setTimeout(
+      () => {
+        logger.error('workers did not stop in time; killing them');
+        for (const w of workers()) w.process.kill('SIGKILL');
+        process.exit(1);
+      },
+      config.shutdownDelayMs + config.shutdownTimeoutMs + 2000,
+    );
+    deadline.unref();
+    const check = setInterval(() => {
+      if (workers().length > 0) return;
+      clearInterval(check);
+      admin.close();
+      process.exit(0);
+    }, 50);
+  };
+  process.on('SIGTERM', () => {
+    shutdown('SIGTERM');
+  });
+  process.on('SIGINT', () => {
+    shutdown('SIGINT');
+  });
+}

@@ -1,0 +1,100 @@
+import type { PolicyEngine } from '../engine/policy-engine';
+import type { Metrics } from '../metrics';
+import type { SignalStore, StoreHealth } from '../store/types';
+
+/** One process's view: what /readyz and /v1/policies report, gathered per worker in cluster mode. */
+export interface WorkerStatus {
+  pid: number;
+  ready: boolean;
+  draining: boolean;
+  revision: string | null;
+  store: StoreHealth;
+  policies: PoliciesView;
+}
+
+export interface PoliciesView {
+  revision: string | null;
+  bundle_revision: string | null;
+  data_revision: string | null;
+  loaded_at: string | null;
+  entrypoints: string[];
+  last_reload_error: { code: string; message: string; details: readonly unknown[] } | null;
+  tenants: Record<
+    string,
+    {
+      policies: { id: string; displayName: string; state: string }[];
+      named_locations: { id: string; displayName: string; trusted: boolean }[];
+      gateway_routes: number;
+    }
+  >;
+}
+
+/** What the admin port needs, whether it runs in the worker itself or in a cluster primary. */
+export interface OpsBackend {
+  statuses(): Promise<WorkerStatus[]>;
+  metrics(): Promise<{ contentType: string; body: string }>;
+}
+
+export function policiesView(engine: PolicyEngine): PoliciesView {
+  const active = engine.current;
+  const lastError = engine.lastError;
+  return {
+    revision: active?.revision ?? null,
+    bundle_revision: active?.bundleRevision ?? null,
+    data_revision: active?.dataRevision ?? null,
+    loaded_at: active?.loadedAt ?? null,
+    entrypoints: active?.policy.entrypoints ?? [],
+    // Operators need the full reason a reload was refused: file, policy id, pointer.
+    last_reload_error:
+      lastError === null
+        ? null
+        : { code: lastError.code, message: lastError.message, details: lastError.details },
+    tenants: Object.fromEntries(
+      Object.entries(active?.tenants ?? {}).map(([tenant, data]) => [
+        tenant,
+        {
+          policies: data.policies.map((p) => ({ id: p.id, displayName: p.displayName, state: p.state })),
+          named_locations: data.named_locations.map((l) => ({
+            id: l.id,
+            displayName: l.displayName,
+            trusted: l.trusted ?? false,
+          })),
+          gateway_routes: (data.gateway_routes as { routes?: unknown[] } | undefined)?.routes?.length ?? 0,
+        },
+      ]),
+    ),
+  };
+}
+
+/** This process's status; `draining` turns readiness false first on shutdown. */
+export async function localStatus(
+  engine: PolicyEngine,
+  store: SignalStore,
+  draining: () => boolean,
+): Promise<WorkerStatus> {
+  const storeHealth = await store.health();
+  return {
+    pid: process.pid,
+    ready: engine.ready && storeHealth.reachable && !draining(),
+    draining: draining(),
+    revision: engine.current?.revision ?? null,
+    store: storeHealth,
+    policies: policiesView(engine),
+  };
+}
+
+/** Single-process backend: the admin app reads the engine, store and registry directly. */
+export function localBackend(
+  engine: PolicyEngine,
+  store: SignalStore,
+  metrics: Metrics,
+  draining: () => boolean = () => false,
+): OpsBackend {
+  return {
+    statuses: async () => [await localStatus(engine, store, draining)],
+    metrics: async () => ({
+      contentType: metrics.registry.contentType,
+      body: await metrics.registry.metrics(),
+    }),
+  };
+}
