@@ -36,8 +36,10 @@ for tool in "${want[@]}"; do
       go_install opa "github.com/open-policy-agent/opa@v${OPA_VERSION}"
       ;;
     helm)
-      if [ -x "$bin/helm" ] && "$bin/helm" version --short | grep -q "^v${HELM_VERSION}"; then continue; fi
-      if found="$(command -v helm 2>/dev/null)" && [ "$found" != "$bin/helm" ] && helm version --short | grep -q "^v${HELM_VERSION}"; then
+      # A helm built with `go install` reports "v3.22" for v3.22.0, so accept both spellings.
+      helm_pattern="^v(${HELM_VERSION}|${HELM_VERSION%.0})([+-]|$)"
+      if [ -x "$bin/helm" ] && "$bin/helm" version --short | grep -Eq "$helm_pattern"; then continue; fi
+      if found="$(command -v helm 2>/dev/null)" && [ "$found" != "$bin/helm" ] && helm version --short | grep -Eq "$helm_pattern"; then
         ln -sf "$found" "$bin/helm"; continue
       fi
       go_install helm "helm.sh/helm/v3/cmd/helm@v${HELM_VERSION}"
