@@ -1,7 +1,8 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
 import { PdpError } from '../errors';
+import type { BundleVerifier } from './bundle-signature';
 
 /** What the engine needs from an OPA bundle built with `opa build -t wasm`. */
 export interface Bundle {
@@ -9,9 +10,11 @@ export interface Bundle {
   data: Record<string, unknown>;
   manifest: { revision: string; [key: string]: unknown };
   source: string;
+  /** Every file the bundle was read from (names without a leading slash), for signature checks. */
+  files?: ReadonlyMap<string, Buffer>;
 }
 
-const MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
+export const MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
 
 function normalise(entryPath: string): string {
   return entryPath.replace(/^\.?\/+/, '');
@@ -35,7 +38,12 @@ export async function untar(buffer: Buffer): Promise<Map<string, Buffer>> {
           if (total > MAX_BUNDLE_BYTES) parser.abort(new Error('bundle larger than 64 MiB'));
           chunks.push(chunk);
         });
-        entry.on('end', () => files.set(normalise(entry.path), Buffer.concat(chunks)));
+        entry.on('end', () => {
+          const name = normalise(entry.path);
+          // Two entries for one name would let what is checked differ from what is used.
+          if (files.has(name)) parser.abort(new Error(`two entries for ${name}`));
+          files.set(name, Buffer.concat(chunks));
+        });
       },
     });
     parser.on('end', () => {
@@ -78,11 +86,44 @@ export function bundleFromFiles(files: Map<string, Buffer>, source: string): Bun
     data: parseJson(files.get('data.json'), 'data.json', source),
     manifest: { ...manifest, revision },
     source,
+    files,
   };
 }
 
-/** Loads a bundle from a directory (policy.wasm, data.json, .manifest) or a .tar.gz file. */
-export async function readBundle(location: string): Promise<Bundle> {
+/**
+ * Every regular file under a bundle directory, by relative path. Entries whose name starts with `..`
+ * (Kubernetes' atomic-writer `..data` / `..<timestamp>` directories) are skipped; symlinks are followed.
+ */
+async function readDirectoryFiles(root: string): Promise<Map<string, Buffer>> {
+  const files = new Map<string, Buffer>();
+  let total = 0;
+  const visit = async (dir: string, prefix: string): Promise<void> => {
+    for (const name of (await readdir(dir)).sort()) {
+      if (name.startsWith('..')) continue;
+      const full = path.join(dir, name);
+      const info = await stat(full).catch(() => null);
+      if (info === null) continue;
+      if (info.isDirectory()) {
+        await visit(full, `${prefix}${name}/`);
+      } else if (info.isFile()) {
+        total += info.size;
+        if (total > MAX_BUNDLE_BYTES) throw new Error('bundle larger than 64 MiB');
+        files.set(`${prefix}${name}`, await readFile(full));
+      }
+    }
+  };
+  await visit(root, '');
+  return files;
+}
+
+/**
+ * Reads the files of a bundle directory or .tar.gz. A directory yields policy.wasm, data.json and
+ * .manifest, or, with `allFiles` (needed to check a signature), every file under it.
+ */
+export async function readBundleFiles(
+  location: string,
+  opts: { allFiles?: boolean } = {},
+): Promise<Map<string, Buffer>> {
   const info = await stat(location).catch(() => null);
   if (info === null) {
     throw new PdpError(
@@ -91,21 +132,43 @@ export async function readBundle(location: string): Promise<Bundle> {
     );
   }
   if (info.isDirectory()) {
+    if (opts.allFiles === true) {
+      try {
+        return await readDirectoryFiles(location);
+      } catch (err) {
+        throw new PdpError(
+          'bundle_invalid',
+          `${location}: not a readable bundle directory (${(err as Error).message})`,
+        );
+      }
+    }
     const files = new Map<string, Buffer>();
     for (const name of ['policy.wasm', 'data.json', '.manifest']) {
       const bytes = await readFile(path.join(location, name)).catch(() => undefined);
       if (bytes !== undefined) files.set(name, bytes);
     }
-    return bundleFromFiles(files, location);
+    return files;
   }
-  let files: Map<string, Buffer>;
   try {
-    files = await untar(await readFile(location));
+    return await untar(await readFile(location));
   } catch (err) {
     throw new PdpError(
       'bundle_invalid',
       `${location}: not a readable bundle archive (${(err as Error).message})`,
     );
   }
+}
+
+/**
+ * Loads a bundle from a directory (policy.wasm, data.json, .manifest) or a .tar.gz file. With a
+ * verifier, the bundle's OPA signature is checked (every file of it) before anything is parsed.
+ */
+export async function readBundle(
+  location: string,
+  opts: { verifier?: BundleVerifier | null } = {},
+): Promise<Bundle> {
+  const verifier = opts.verifier ?? null;
+  const files = await readBundleFiles(location, { allFiles: verifier !== null });
+  if (verifier !== null) await verifier.verify(files, location);
   return bundleFromFiles(files, location);
 }

@@ -4,11 +4,33 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { PdpError, describeThrown } from '../errors';
-import { readBundle, type Bundle } from './bundle';
+import { bundleFromFiles, type Bundle } from './bundle';
+import { HttpBundleSource, realTimers, type FetchLike, type Timers } from './bundle-http';
+import { BundleVerifier, type BundleSignature } from './bundle-signature';
+import { FunctionBundleSource, LocalBundleSource, isBundleUrl, type BundleSource } from './bundle-source';
 import { TenantDataCompiler, dataRevision, type TenantData } from './tenant-data';
 import { ENTRYPOINTS, WasmPolicy, type Entrypoint } from './wasm-policy';
 
+/** The outcome of one load attempt, for metrics. */
+export type LoadOutcome = 'success' | 'failure' | 'unchanged';
+
+export interface RemoteBundleOptions {
+  /** Request timeout (headers and body), default 10 s. */
+  timeoutMs?: number | undefined;
+  /** Cap of the retry delay after failed fetches, default 60 s. */
+  maxBackoffMs?: number | undefined;
+  /** Extra request headers (e.g. `authorization`). */
+  headers?: Readonly<Record<string, string>> | undefined;
+  /** Injectable fetch (tests). */
+  fetch?: FetchLike | undefined;
+  /** Jitter source in [0, 1) (tests). */
+  random?: (() => number) | undefined;
+  /** Timers for request timeouts; default the engine's `timers`. */
+  timers?: Timers | undefined;
+}
+
 export interface EngineOptions {
+  /** A bundle directory, a .tar.gz file, or an http(s) URL serving the .tar.gz (PDP_BUNDLE). */
   bundle: string;
   dataDir: string | null;
   defaultTtlSeconds: number;
@@ -17,6 +39,25 @@ export interface EngineOptions {
   clock: () => number;
   /** Injectable so tests can load a bundle that is not on disk. */
   readBundle?: (location: string) => Promise<Bundle>;
+  /** Injectable bundle source; overrides `bundle`-derived sources and `readBundle`. */
+  source?: BundleSource | undefined;
+  /**
+   * PDP_BUNDLE_VERIFY_KEY: a PEM public key, a JWKS/JWK (JSON), or with an HS* `verifyAlgorithm` a shared
+   * secret. When set, every bundle (local or remote) must carry a valid OPA signature.
+   */
+  verifyKey?: string | null | undefined;
+  /** JWS algorithm of the verification key; default from the key (RSA → RS256, OPA's default). */
+  verifyAlgorithm?: string | undefined;
+  /** Key id (OPA `--verification-key-id`): names a PEM key, pins a JWKS key. */
+  verifyKeyId?: string | undefined;
+  /** Expected `scope` claim of the signature; default none. */
+  verifyScope?: string | undefined;
+  /** Options for an http(s) bundle. */
+  remote?: RemoteBundleOptions | undefined;
+  /** Timers for the remote poll loop and request timeouts (tests). */
+  timers?: Timers | undefined;
+  /** Called once per load attempt, with the revision serving afterwards (null when none). */
+  onLoad?: ((outcome: LoadOutcome, revision: string | null) => void) | undefined;
 }
 
 /** The policy and data that serve decisions; replaced whole, never modified. */
@@ -27,6 +68,8 @@ export interface ActiveRevision {
   readonly dataRevision: string;
   readonly tenants: Readonly<Record<string, TenantData>>;
   readonly loadedAt: string;
+  /** The bundle's verified signature, or null when no verification key is configured. */
+  readonly signature: BundleSignature | null;
 }
 
 export interface ReloadResult {
@@ -44,8 +87,48 @@ export class PolicyEngine {
   private readonly listeners = new Set<(r: ActiveRevision) => void>();
   /** Fingerprint of the sources as they were when the last load began; the watcher compares against it. */
   private loadedPrint: string | null = null;
+  /** The last bundle that verified, parsed and went into service (reused on a 304). */
+  private lastBundle: { bundle: Bundle; signature: BundleSignature | null } | null = null;
+  private readonly source: BundleSource;
+  private readonly verifier: BundleVerifier | null;
+  private readonly timers: Timers;
 
-  constructor(private readonly opts: EngineOptions) {}
+  /** Throws `PdpError('config_invalid')` for an unusable verification key or bundle URL. */
+  constructor(private readonly opts: EngineOptions) {
+    const key = opts.verifyKey ?? null;
+    this.verifier =
+      key !== null && key.trim() !== ''
+        ? new BundleVerifier({
+            key,
+            algorithm: opts.verifyAlgorithm,
+            keyId: opts.verifyKeyId,
+            scope: opts.verifyScope,
+          })
+        : null;
+    this.timers = opts.timers ?? realTimers;
+    if (opts.source !== undefined) {
+      this.source = opts.source;
+    } else if (opts.readBundle !== undefined) {
+      this.source = new FunctionBundleSource(opts.bundle, opts.readBundle);
+    } else if (isBundleUrl(opts.bundle)) {
+      this.source = new HttpBundleSource(opts.bundle, {
+        ...opts.remote,
+        timers: opts.remote?.timers ?? this.timers,
+      });
+    } else {
+      this.source = new LocalBundleSource(opts.bundle, { allFiles: this.verifier !== null });
+    }
+  }
+
+  /** Where bundles come from; a remote source exposes its ETag and failure count. */
+  get bundleSource(): BundleSource {
+    return this.source;
+  }
+
+  /** Whether every bundle must carry a valid signature. */
+  get verifiesSignatures(): boolean {
+    return this.verifier !== null;
+  }
 
   get current(): ActiveRevision | null {
     return this.active;
@@ -100,16 +183,64 @@ export class PolicyEngine {
   private async loadOnce(): Promise<ReloadResult> {
     const { logger } = this.opts;
     // Taken before reading, so a change made during the read is seen by the next check.
-    this.loadedPrint = await this.fingerprint();
+    const print = await this.fingerprint();
+    const localUnchanged = print === this.loadedPrint;
+    this.loadedPrint = print;
     try {
-      const bundle = await (this.opts.readBundle ?? readBundle)(this.opts.bundle);
+      let read = await this.source.read();
+      if (read.status === 'unchanged' && this.lastBundle === null) {
+        // Cannot happen (validators advance only with an accepted bundle), but never trust a 304 blindly.
+        this.source.reset?.();
+        read = await this.source.read();
+        if (read.status === 'unchanged') {
+          throw new PdpError('bundle_invalid', `${this.source.location}: unchanged, but no bundle is cached`);
+        }
+      }
+      if (
+        read.status === 'unchanged' &&
+        localUnchanged &&
+        this.active !== null &&
+        this.lastErrorValue === null
+      ) {
+        // HTTP 304 and no local change: nothing to do at all.
+        this.emitLoad('unchanged', this.active.revision);
+        return { changed: false, revision: this.active.revision };
+      }
+      let bundle: Bundle;
+      let signature: BundleSignature | null = null;
+      let commit = (): void => undefined;
+      if (read.status === 'unchanged') {
+        const cached = this.lastBundle;
+        if (cached === null)
+          throw new PdpError('bundle_invalid', `${this.source.location}: no bundle cached`);
+        ({ bundle, signature } = cached);
+      } else if (read.status === 'files') {
+        // Verify before parsing anything: an unverified byte never reaches JSON.parse or WebAssembly.
+        if (this.verifier !== null) signature = await this.verifier.verify(read.files, read.source);
+        bundle = bundleFromFiles(read.files, read.source);
+        commit = read.commit;
+      } else {
+        bundle = read.bundle;
+        if (this.verifier !== null) {
+          if (bundle.files === undefined) {
+            throw new PdpError(
+              'bundle_invalid',
+              `${bundle.source}: no files to verify the signature against`,
+            );
+          }
+          signature = await this.verifier.verify(bundle.files, bundle.source);
+        }
+      }
       const tenants = await this.compiler.compile(bundle.data, this.opts.dataDir);
       const wasmHash = createHash('sha256').update(bundle.wasm).digest('hex');
       const bundleRevision =
         bundle.manifest.revision !== '' ? bundle.manifest.revision : wasmHash.slice(0, 12);
       const revision = `${bundleRevision}+${dataRevision(tenants)}`;
       if (this.active?.revision === revision && this.compiledModule?.hash === wasmHash) {
+        this.lastBundle = { bundle, signature };
+        commit();
         this.lastErrorValue = null;
+        this.emitLoad('unchanged', revision);
         return { changed: false, revision };
       }
       if (this.compiledModule?.hash !== wasmHash) {
@@ -137,12 +268,25 @@ export class PolicyEngine {
         dataRevision: revision.slice(bundleRevision.length + 1),
         tenants,
         loadedAt: new Date(this.opts.clock()).toISOString(),
+        signature,
       });
       const previous = this.active?.revision ?? null;
       this.active = next;
+      this.lastBundle = { bundle, signature };
+      commit();
       this.lastErrorValue = null;
-      logger.info({ revision, previous, tenants: Object.keys(tenants).length }, 'policy revision active');
+      logger.info(
+        {
+          revision,
+          previous,
+          tenants: Object.keys(tenants).length,
+          source: bundle.source,
+          ...(signature !== null ? { signed_by: signature.keyId } : {}),
+        },
+        'policy revision active',
+      );
       for (const listener of this.listeners) listener(next);
+      this.emitLoad('success', revision);
       return { changed: true, revision };
     } catch (err) {
       const error =
@@ -154,7 +298,16 @@ export class PolicyEngine {
         { code: error.code, details: error.details, serving: this.active?.revision ?? null },
         `policy reload rejected: ${error.message}`,
       );
+      this.emitLoad('failure', this.active?.revision ?? null);
       throw error;
+    }
+  }
+
+  private emitLoad(outcome: LoadOutcome, revision: string | null): void {
+    try {
+      this.opts.onLoad?.(outcome, revision);
+    } catch (err) {
+      this.opts.logger.warn({ err: describeThrown(err) }, 'onLoad hook threw');
     }
   }
 
@@ -172,11 +325,12 @@ export class PolicyEngine {
         void this.reloadIfChanged().catch(() => undefined);
       }, 100);
     };
-    const bundleIsDir = statSync(this.opts.bundle, { throwIfNoEntry: false })?.isDirectory() ?? false;
-    for (const target of [
-      this.opts.dataDir,
-      bundleIsDir ? this.opts.bundle : path.dirname(this.opts.bundle),
-    ]) {
+    const targets: (string | null)[] = [this.opts.dataDir];
+    if (this.source.kind !== 'remote') {
+      const bundleIsDir = statSync(this.opts.bundle, { throwIfNoEntry: false })?.isDirectory() ?? false;
+      targets.push(bundleIsDir ? this.opts.bundle : path.dirname(this.opts.bundle));
+    }
+    for (const target of targets) {
       if (target === null) continue;
       try {
         const w = watch(target, { recursive: true, persistent: false }, trigger);
@@ -186,12 +340,40 @@ export class PolicyEngine {
         this.opts.logger.warn({ target, err: describeThrown(err) }, 'fs.watch unavailable; polling only');
       }
     }
-    const poll = pollSeconds > 0 ? setInterval(trigger, pollSeconds * 1000) : null;
+    const localTargets = targets.some((t) => t !== null);
+    const poll = pollSeconds > 0 && localTargets ? setInterval(trigger, pollSeconds * 1000) : null;
     poll?.unref();
+    const stopRemote =
+      this.source.kind === 'remote' && pollSeconds > 0 ? this.pollRemote(pollSeconds * 1000) : null;
     return () => {
       for (const w of watchers) w.close();
       if (poll !== null) clearInterval(poll);
       if (debounce !== null) clearTimeout(debounce);
+      stopRemote?.();
+    };
+  }
+
+  /**
+   * Polls a remote source: a conditional GET every `pollMs` while healthy (a 304 costs nothing), and
+   * after failed fetches the source's capped, jittered exponential backoff. One poll at a time.
+   */
+  private pollRemote(pollMs: number): () => void {
+    let stopped = false;
+    let handle: unknown = null;
+    const schedule = (): void => {
+      if (stopped) return;
+      const delay = this.source.nextPollDelayMs?.(pollMs) ?? pollMs;
+      handle = this.timers.setTimeout(() => {
+        handle = null;
+        void this.reload()
+          .catch(() => undefined)
+          .finally(schedule);
+      }, delay);
+    };
+    schedule();
+    return () => {
+      stopped = true;
+      if (handle !== null) this.timers.clearTimeout(handle);
     };
   }
 
@@ -201,8 +383,9 @@ export class PolicyEngine {
     await this.reload();
   }
 
+  /** Local sources only: a remote bundle is checked with its ETag, not here. */
   private fingerprint(): Promise<string> {
-    return fingerprint([this.opts.bundle, this.opts.dataDir]);
+    return fingerprint([this.source.kind !== 'remote' ? this.opts.bundle : null, this.opts.dataDir]);
   }
 }
 

@@ -1,8 +1,10 @@
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { readBundle, untar } from '../../../src/engine/bundle';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { readBundle, readBundleFiles, untar } from '../../../src/engine/bundle';
 import { BUNDLE } from '../../helpers/app';
+import { writeTar } from './opa-fixture';
 
 describe('readBundle', () => {
   it('reads policy.wasm, data and manifest from the opa build tarball', async () => {
@@ -55,6 +57,35 @@ describe('readBundle', () => {
     await expect(readBundle(await make())).rejects.toMatchObject({
       code: 'bundle_invalid',
       message: expect.stringMatching(message),
+    });
+  });
+
+  it('reads every file of a directory when asked (for signatures), skipping Kubernetes ..data links', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'pdp-bundle-'));
+    await mkdir(path.join(dir, 'policies/agent'), { recursive: true });
+    await mkdir(path.join(dir, '..2026_11_27'));
+    await writeFile(path.join(dir, 'policy.wasm'), Buffer.from([0, 0x61, 0x73, 0x6d]));
+    await writeFile(path.join(dir, 'policies/agent/a.rego'), 'package agent');
+    await writeFile(path.join(dir, '..2026_11_27/policy.wasm'), 'old');
+    expect([...(await readBundleFiles(dir, { allFiles: true })).keys()]).toEqual([
+      'policies/agent/a.rego',
+      'policy.wasm',
+    ]);
+    expect([...(await readBundleFiles(dir)).keys()]).toEqual(['policy.wasm']);
+  });
+
+  it('refuses an archive with two entries for one file', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'pdp-bundle-'));
+    const once = await readFile(
+      await writeTar(new Map([['data.json', Buffer.from('{}')]]), path.join(dir, 'a.tar.gz')),
+    );
+    const tar = gunzipSync(once);
+    const entry = tar.subarray(0, 1024); // header + one data block
+    const file = path.join(dir, 'dup.tar.gz');
+    await writeFile(file, gzipSync(Buffer.concat([entry, entry, Buffer.alloc(1024)])));
+    await expect(readBundle(file)).rejects.toMatchObject({
+      code: 'bundle_invalid',
+      message: expect.stringContaining('two entries for data.json'),
     });
   });
 });
