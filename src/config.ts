@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { Ajv } from 'ajv';
+import { parseDecisionLogSpec } from './audit/sink-spec';
+import { BundleVerifier } from './engine/bundle-signature';
 import type { TrustedIssuer } from './auth/agent-tokens';
 import { PdpError } from './errors';
 import { createAjv, toDetails } from './schemas/ajv';
@@ -123,10 +125,7 @@ const schema = {
     redisPassword: { type: ['string', 'null'] },
     redisTls: { type: 'boolean' },
     bundleVerifyKey: { type: ['string', 'null'], minLength: 1 },
-    decisionLog: {
-      type: 'string',
-      pattern: '^(stdout|off|file:.+|redis-stream:.+|https?://.+|http:https?://.+)$',
-    },
+    decisionLog: { type: 'string', minLength: 1 },
     decisionLogMask: { type: 'array', items: { type: 'string', pattern: '^(/([^~]|~[01])*)+$' } },
     decisionLogBuffer: { type: 'integer', minimum: 100, maximum: 10000000 },
     callerIssuer: { type: ['string', 'null'], minLength: 1 },
@@ -391,6 +390,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (config.defaultTtlSeconds > config.maxTtlSeconds) {
     fail('PDP_DEFAULT_TTL_SECONDS', `must not exceed PDP_MAX_TTL_SECONDS (${config.maxTtlSeconds})`);
+  }
+  if (config.bundleVerifyKey !== null) {
+    try {
+      new BundleVerifier({ key: config.bundleVerifyKey });
+    } catch (err) {
+      fail('PDP_BUNDLE_VERIFY_KEY', err instanceof Error ? err.message : String(err));
+    }
+  }
+  try {
+    parseDecisionLogSpec(config.decisionLog);
+  } catch (err) {
+    fail('PDP_DECISION_LOG', err instanceof Error ? err.message : String(err));
   }
   const callerJwt = [config.callerIssuer, config.callerJwksUrl, config.callerAudience];
   if (callerJwt.some((v) => v !== null) && callerJwt.some((v) => v === null)) {

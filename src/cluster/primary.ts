@@ -37,7 +37,9 @@ export async function runPrimary(config: Config): Promise<void> {
     const worker = cluster.fork();
     startedAt.set(worker.id, Date.now());
   };
-  cluster.on('online', () => { live.set(Object.keys(cluster.workers ?? {}).length); });
+  cluster.on('online', () => {
+    live.set(Object.keys(cluster.workers ?? {}).length);
+  });
   cluster.on('exit', (worker, code, signal) => {
     live.set(Object.keys(cluster.workers ?? {}).length);
     if (shuttingDown) return;

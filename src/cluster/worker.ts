@@ -10,7 +10,12 @@ import { PolicyEngine } from '../engine/policy-engine';
 import { API_SERVER_OPTIONS } from '../http/server-options';
 import { Metrics } from '../metrics';
 import { localStatus } from '../ops/backend';
+import { DecisionLog, createSink, parseDecisionLogSpec } from '../audit';
 import { createCallerAuth } from '../auth/caller-auth';
+import { decisionLogHook } from '../decision/observer';
+import { createRedisClient } from '../store/redis-connection';
+import cluster from 'node:cluster';
+import { Redis } from 'ioredis';
 import { MemoryStore } from '../store/memory-store';
 import { RedisStore } from '../store/redis-store';
 import { seedStore } from '../store/seed';
@@ -63,6 +68,53 @@ function apiServer(config: Config, handler: ReturnType<typeof createApp>['api'])
   );
 }
 
+/**
+ * One decision log per process. In a cluster, a file sink gets the worker id appended so two
+ * processes never rotate the same file; a Redis stream gets its own connection with an offline
+ * queue, since the store's client fails fast by design.
+ */
+function createDecisionLog(
+  config: Config,
+  logger: Logger,
+  metrics: Metrics,
+  clustered: boolean,
+): DecisionLog {
+  const spec = parseDecisionLogSpec(config.decisionLog);
+  const workerId = cluster.worker?.id;
+  let redis: Redis | undefined;
+  if (spec.kind === 'redis-stream') {
+    if (config.redisClusterNodes.length > 0) {
+      throw new Error('PDP_DECISION_LOG=redis-stream needs REDIS_URL or Redis Sentinel, not Redis Cluster');
+    }
+    if (!hasRedis(config))
+      throw new Error('PDP_DECISION_LOG=redis-stream needs a Redis (REDIS_URL or REDIS_SENTINELS)');
+    redis = createRedisClient(config, 'subscriber') as Redis;
+  }
+  const sink = createSink(
+    spec.kind === 'file' && clustered && workerId !== undefined
+      ? { kind: 'file', path: `${spec.path}.${workerId}` }
+      : spec,
+    { logger, ...(redis !== undefined && { redis }) },
+  );
+  return new DecisionLog({
+    sink,
+    logger,
+    maxBuffered: config.decisionLogBuffer,
+    mask: config.decisionLogMask,
+    labels: {
+      service: 'agent-pdp',
+      pid: String(process.pid),
+      ...(workerId !== undefined && { worker: String(workerId) }),
+    },
+    onWritten: (n) => {
+      metrics.decisionLogRecords.inc({ outcome: 'written' }, n);
+    },
+    onDropped: (n) => {
+      metrics.decisionLogRecords.inc({ outcome: 'dropped' }, n);
+    },
+  });
+}
+
 async function listen(server: Server, port: number, host: string): Promise<void> {
   server.listen(port, host);
   await once(server, 'listening');
@@ -84,18 +136,18 @@ export async function runWorker(config: Config, opts: { clustered: boolean }): P
     maxTtlSeconds: config.maxTtlSeconds,
     logger,
     clock: Date.now,
+    verifyKey: config.bundleVerifyKey,
+    onLoad: (outcome) => {
+      metrics.bundleLoads.inc({ outcome });
+    },
   });
   engine.onSwap((r) => {
     metrics.setRevision(r.revision);
   });
   // A missing or bad bundle at start leaves the service up but not ready; the watcher retries.
-  await engine.reload().then(
-    () => { metrics.bundleLoads.inc({ outcome: 'success' }); },
-    (err: unknown) => {
-      metrics.bundleLoads.inc({ outcome: 'failure' });
-      logger.error({ err: String(err) }, 'no policy bundle active; decisions answer 503 until one loads');
-    },
-  );
+  await engine.reload().catch((err: unknown) => {
+    logger.error({ err: String(err) }, 'no policy bundle active; decisions answer 503 until one loads');
+  });
   const stopWatching = engine.watch(config.bundlePollSeconds);
 
   let draining = false;
@@ -112,7 +164,16 @@ export async function runWorker(config: Config, opts: { clustered: boolean }): P
         : null,
     mtls: config.tlsClientCa !== null,
   });
-  const { api } = createApp({ config, engine, store, logger, metrics, auth });
+  const decisionLog = createDecisionLog(config, logger, metrics, opts.clustered);
+  const { api } = createApp({
+    config,
+    engine,
+    store,
+    logger,
+    metrics,
+    auth,
+    log: decisionLogHook(decisionLog),
+  });
   const server = apiServer(config, api);
   server.keepAliveTimeout = 65_000;
   await listen(server, config.port, config.host);
@@ -166,6 +227,8 @@ export async function runWorker(config: Config, opts: { clustered: boolean }): P
         await done;
       });
     await Promise.all(closed);
+    // Everything accepted is written before exit; what cannot be is counted and warned about.
+    await decisionLog.close(Math.max(1000, config.shutdownTimeoutMs / 2));
     await store.close();
     logger.info('stopped');
     process.exit(0);

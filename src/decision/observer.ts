@@ -1,3 +1,4 @@
+import { recordOf, type DecisionLog } from '../audit';
 import type { Metrics } from '../metrics';
 import type { DecisionEvent, DecisionObserver } from './service';
 
@@ -21,5 +22,38 @@ export function createObserver(sinks: DecisionSinks): DecisionObserver {
       if (event.degraded) metrics.degradedDecisions.inc({ endpoint: event.endpoint });
     }
     if (log !== undefined && event.endpoint !== 'whatif') log(event, latencySeconds);
+  };
+}
+
+/** The decision-log hook: turns a decision event into a record; DecisionLog masks and ships it later. */
+export function decisionLogHook(
+  log: DecisionLog,
+  clock: () => number = Date.now,
+): NonNullable<DecisionSinks['log']> {
+  return (event, latencySeconds) => {
+    if (!log.enabled || event.endpoint === 'whatif') return;
+    const result = event.result as {
+      grant?: { audience: string; scopes: string[]; ttl_seconds: number } | null;
+      status?: number;
+    };
+    log.log(
+      recordOf({
+        endpoint: event.endpoint,
+        tenant: event.tenant,
+        caller: event.caller,
+        input: event.input,
+        decision: {
+          decision_id: event.decisionId,
+          decision: event.decision,
+          ...(result.grant !== undefined && { grant: result.grant }),
+          ...(result.status !== undefined && { status: result.status }),
+          reasons: event.reasons,
+          policies: event.policies,
+          revision: event.revision,
+        },
+        at: clock(),
+        latencyMs: latencySeconds * 1000,
+      }),
+    );
   };
 }
