@@ -1,4 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { decideBody } from '../helpers/app';
 import { PdpProcess, SERVER } from '../helpers/pdp-process';
 import { RedisProcess } from '../helpers/redis-server';
@@ -55,6 +58,34 @@ describe('the real service process', () => {
       expect(await pdp.stop()).toBe(0);
       await redis.stop();
     }
+  });
+
+  it('writes one decision-log record per decision and flushes them on SIGTERM', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'pdp-declog-')), 'decisions.log');
+    const pdp = await PdpProcess.start({ PDP_DECISION_LOG: `file:${file}` });
+    const ids: string[] = [];
+    try {
+      for (const agent of ['agt-7f3a', 'agt-disabled', 'agt-nobody']) {
+        ids.push((await pdp.post('/v1/decide', decideBody({ agent_id: agent }))).body.decision_id as string);
+      }
+      await pdp.post('/v1/whatif', decideBody()); // not a decision: not logged
+    } finally {
+      expect(await pdp.stop()).toBe(0);
+    }
+    const records = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, any>);
+    expect(records.map((r) => r['decision_id'])).toEqual(ids);
+    expect(records.map((r) => r['result'].decision)).toEqual(['allow', 'deny', 'deny']);
+    expect(records[0]).toMatchObject({
+      endpoint: 'decide',
+      tenant: 'default',
+      caller: 'anonymous',
+      revision: expect.any(String),
+    });
+    expect(records[0]!['input'].request.agent_id).toBe('agt-7f3a');
+    expect(records[1]!['reasons'][0].code).toBe('agent_disabled');
   });
 
   it('refuses a bad configuration with one line naming the variable', () => {
