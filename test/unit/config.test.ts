@@ -65,7 +65,10 @@ describe('loadConfig', () => {
     [{ PDP_TRUSTED_ISSUERS: '/nonexistent/issuers.json' }, /^PDP_TRUSTED_ISSUERS: cannot read/],
     [{ PDP_GATEWAY_PATH_PREFIX: 'authorize' }, /^PDP_GATEWAY_PATH_PREFIX: must match pattern/],
     [{ PDP_SHUTDOWN_TIMEOUT_MS: '5' }, /^PDP_SHUTDOWN_TIMEOUT_MS: must be >= 100/],
-    [{ PDP_BUNDLE_VERIFY_KEY: '-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----' }, /^PDP_BUNDLE_VERIFY_KEY: /],
+    [
+      { PDP_BUNDLE_VERIFY_KEY: '-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----' },
+      /^PDP_BUNDLE_VERIFY_KEY: /,
+    ],
   ])('refuses %j naming the variable', (env, message) => {
     let thrown: unknown;
     try {
