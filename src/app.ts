@@ -1,10 +1,10 @@
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
-import { monotonicFactory } from 'ulid';
 import { AgentTokenVerifier } from './auth/agent-tokens';
 import { createCallerAuth, type CallerAuth } from './auth/caller-auth';
 import type { Config } from './config';
 import { GatewayService } from './decision/gateway';
+import { decisionIds } from './decision/ids';
 import { DecisionService } from './decision/service';
 import { createValidators } from './decision/validators';
 import type { PolicyEngine } from './engine/policy-engine';
@@ -75,8 +75,7 @@ export function createAdminApp(backend: OpsBackend, auth: CallerAuth, logger: Lo
 /** Builds the express apps from injected dependencies. Never listens: server.ts does. */
 export function createApp(deps: AppDeps): Apps {
   const clock = deps.clock ?? Date.now;
-  const ulid = monotonicFactory();
-  const newId = deps.newId ?? (() => ulid(clock()));
+  const newId = deps.newId ?? decisionIds(clock);
   const validators = createValidators();
   const auth = deps.auth ?? createCallerAuth({ apiKeys: deps.config.apiKeys });
   const metrics = deps.metrics ?? new Metrics({ defaultMetrics: false });
