@@ -3,6 +3,7 @@
 # unmatched condition>.
 package agent.ca_test
 
+import data.agent.ca
 import data.agent.fixtures as fx
 
 auto := fx.input_base
@@ -349,4 +350,160 @@ test_policy_name_defaults_to_id if {
 test_policies_keep_data_order if {
 	r := fx.decide(auto, [fx.policy({"id": "ca-a"}), fx.policy({"id": "ca-c"}), fx.policy({"id": "ca-b"})])
 	[p.id | some p in r.policies] == ["ca-a", "ca-c", "ca-b"]
+}
+
+# --- the compiled index: several policies, several request values ------------------
+
+# (result, reason) by policy id.
+outcomes(r) := {p.id: [p.result, p.reason] | some p in r.policies}
+
+every_condition_named := {"conditions": {
+	"clientApplications": {"includeAgentIdServicePrincipals": ["agt-1"]},
+	"users": {"includeUsers": ["u-42"]},
+	"applications": {"includeApplications": ["api://payments"]},
+	"flows": ["on_behalf_of"],
+	"agentIdRiskLevels": ["none"],
+	"userRiskLevels": ["none"],
+	"signInRiskLevels": ["none"],
+	"locations": {"includeLocations": ["loc-hq"]},
+	"platforms": {"includePlatforms": ["windows"]},
+}}
+
+obo_at_hq := fx.obo({"client": {"ip": "10.1.2.3"}})
+
+test_every_condition_rescued_by_a_named_value if fx.table_ok([
+	case("all nine named and matched", every_condition_named, obo_at_hq, applied),
+	case(
+		"the last one not",
+		object.union(every_condition_named, {"conditions": {"platforms": {"includePlatforms": ["iOS"]}}}),
+		obo_at_hq, not_applied("devicePlatform"),
+	),
+	case(
+		"the seventh not",
+		object.union(every_condition_named, {"conditions": {"signInRiskLevels": ["high"]}}),
+		obo_at_hq, not_applied("signInRisk"),
+	),
+])
+
+test_exclusions_and_default_failures_in_what_if_order if fx.table_ok([
+	case(
+		"an exclusion before a default failure",
+		{"conditions": {"applications": {"includeApplications": ["All"], "excludeApplications": ["api://payments"]}, "flows": ["agent_user"]}},
+		auto, not_applied("application"),
+	),
+	case(
+		"a default failure before an exclusion",
+		{"conditions": {"flows": ["agent_user"], "locations": {"includeLocations": ["All"], "excludeLocations": ["AllTrusted"]}}},
+		ip("10.1.2.3"), not_applied("flows"),
+	),
+	case(
+		"an exclusion after a rescue",
+		{"conditions": {"flows": ["autonomous"], "locations": {"includeLocations": ["All"], "excludeLocations": ["AllTrusted"]}}},
+		ip("10.1.2.3"), not_applied("location"),
+	),
+	case(
+		"excluding All needs no lookup",
+		applications({"includeApplications": ["api://payments"], "excludeApplications": ["all"]}),
+		auto, not_applied("application"),
+	),
+	case(
+		"a user without an id matches only All",
+		users({"includeUsers": ["All"], "excludeUsers": ["u-42"]}),
+		fx.obo({"user": {"id": null}}), applied,
+	),
+])
+
+test_policies_sharing_values if {
+	by_id := fx.policy({"id": "ca-id", "conditions": {"clientApplications": {"includeAgentIdServicePrincipals": ["agt-1"]}}})
+	by_blueprint := fx.policy({"id": "ca-bp", "conditions": {"clientApplications": {"includeAgentIdBlueprints": ["bp-pay"]}}})
+	excluded := fx.policy({"id": "ca-ex", "conditions": {"clientApplications": {
+		"includeAgentIdBlueprints": ["bp-pay"],
+		"excludeAgentIdServicePrincipals": ["agt-1"],
+	}}})
+	other := fx.policy({"id": "ca-other", "conditions": {"clientApplications": {"includeAgentIdServicePrincipals": ["agt-2"]}}})
+	both := fx.policy({"id": "ca-apps", "conditions": {"applications": {"includeApplications": ["api://payments"], "excludeApplications": ["api://payments"]}}})
+	r := fx.decide(auto, [by_id, by_blueprint, excluded, other, both])
+	outcomes(r) == {
+		"ca-id": ["failure", "notSet"],
+		"ca-bp": ["failure", "notSet"],
+		"ca-ex": ["notApplied", "agentIdentities"],
+		"ca-other": ["notApplied", "agentIdentities"],
+		"ca-apps": ["notApplied", "application"],
+	}
+}
+
+test_locations_from_ip_and_country_together if {
+	inp := fx.req({"client": {"ip": "10.1.2.3", "country": "NL"}})
+	r := fx.decide(inp, [
+		fx.policy({"id": "ca-nl", "conditions": {"locations": {"includeLocations": ["loc-nl"]}}}),
+		fx.policy({"id": "ca-nl-untrusted", "conditions": {"locations": {"includeLocations": ["loc-nl"], "excludeLocations": ["AllTrusted"]}}}),
+		fx.policy({"id": "ca-lab", "conditions": {"locations": {"includeLocations": ["loc-lab", "loc-hq"]}}}),
+	])
+	outcomes(r) == {
+		"ca-nl": ["failure", "notSet"],
+		"ca-nl-untrusted": ["notApplied", "location"],
+		"ca-lab": ["failure", "notSet"],
+	}
+}
+
+test_filters_shared_between_policies if {
+	prod := [[atom("attributes.tier", "eq", "prod")]]
+	in_pay := [[atom("blueprintId", "in", ["bp-x", "bp-pay"]), atom("attributes.tier", "eq", "prod")]]
+	policies := [
+		fx.policy({"id": "ca-include", "conditions": {"clientApplications": {}}, "compiled": filter("include", prod)}),
+		fx.policy({"id": "ca-exclude", "conditions": {"clientApplications": {"includeAgentIdServicePrincipals": ["All"]}}, "compiled": filter("exclude", prod)}),
+		fx.policy({"id": "ca-in", "conditions": {"clientApplications": {}}, "compiled": filter("include", in_pay)}),
+		fx.policy({"id": "ca-number", "conditions": {"clientApplications": {}}, "compiled": filter("include", [[atom("attributes.tier", "eq", 5)]])}),
+		fx.policy({"id": "ca-labels", "conditions": {"clientApplications": {}}, "compiled": filter("include", [[atom("attributes.labels", "contains", "pci")]])}),
+	]
+	outcomes(fx.decide(auto, policies)) == {
+		"ca-include": ["failure", "notSet"],
+		"ca-exclude": ["notApplied", "agentIdentities"],
+		"ca-in": ["failure", "notSet"],
+		"ca-number": ["notApplied", "agentIdentities"],
+		"ca-labels": ["failure", "notSet"],
+	}
+	outcomes(fx.decide(fx.with_agent({"attributes": {"tier": 5}}), policies)) == {
+		"ca-include": ["notApplied", "agentIdentities"],
+		"ca-exclude": ["failure", "notSet"],
+		"ca-in": ["notApplied", "agentIdentities"],
+		"ca-number": ["failure", "notSet"],
+		"ca-labels": ["failure", "notSet"],
+	}
+}
+
+test_agent_without_a_blueprint_id if {
+	inp := json.patch(auto, [{"op": "remove", "path": "/directory/agent/blueprint_id"}])
+	r := fx.decide(inp, [fx.policy({"conditions": {"clientApplications": {"includeAgentIdBlueprints": ["bp-pay"]}}})])
+	r.policies[0].reason == "agentIdentities"
+}
+
+test_whatif_conditions_with_exclusions if {
+	p := fx.policy({"conditions": {
+		"clientApplications": {"includeAgentIdServicePrincipals": ["All"], "excludeAgentIdServicePrincipals": ["agt-1"]},
+		"applications": {"includeApplications": ["api://payments"]},
+		"users": {"includeUsers": ["All"]},
+	}})
+	fx.report(p, auto).conditions == [
+		{"name": "agentIdentities", "matched": false},
+		{"name": "users", "matched": false},
+		{"name": "application", "matched": true},
+	]
+}
+
+# The outcome tables agree with `outcomes` (and src/decision/service.ts with
+# both, test/unit/decision/policy-results.test.ts).
+test_outcome_code_tables if {
+	ca.outcomes[0] == ["notEnabled", "policyNotEnabled"]
+	every rank in numbers.range(1, 9) {
+		ca.outcomes[ca.not_applied_code.enforced[rank]] == ["notApplied", ca.condition_names[rank]]
+		ca.outcomes[ca.not_applied_code.reportOnly[rank]] == ["reportOnlyNotApplied", ca.condition_names[rank]]
+	}
+	ca.outcomes[ca.applied_code.enforced[true]] == ["success", "notSet"]
+	ca.outcomes[ca.applied_code.enforced[false]] == ["failure", "notSet"]
+	ca.outcomes[ca.applied_code.reportOnly[true]] == ["reportOnlySuccess", "notSet"]
+	ca.outcomes[ca.applied_code.reportOnly[false]] == ["reportOnlyFailure", "notSet"]
+	[c | some c, enforced in ca.enforced_code; enforced] == [ca.applied_code.enforced[true], ca.applied_code.enforced[false]]
+	ca.enforced_failure_code == ca.applied_code.enforced[false]
+	count(ca.outcomes) == 23
 }

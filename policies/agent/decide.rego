@@ -10,4 +10,6 @@ result := decision_for_request
 # The same document as a plain rule, for agent.gateway to evaluate with the
 # route's resource and scopes. A rule that depends on an entrypoint becomes an
 # entrypoint itself in `opa build -t wasm`, so the gateway refers to this one.
-decision_for_request := decision.build(ca.evaluations, false)
+#
+# `policies` is one outcome code per tenant policy, in data order (agent.ca).
+decision_for_request := decision.build(ca.enforced, ca.codes)

@@ -1,6 +1,7 @@
 # agent/decide/result end to end (custom Rego switched off, see fixtures).
 package agent.decide_test
 
+import data.agent.compile
 import data.agent.fixtures as fx
 
 auto := fx.input_base
@@ -478,16 +479,17 @@ test_request_user_risk_only if {
 
 test_only_the_request_tenant_policies_apply if {
 	inp := fx.req({"tenant": "contoso"})
+	contoso := [fx.policy({"id": "ca-contoso", "grantControls": null})]
 	r := data.agent.decide.result with input as inp
 		with data.tenants as {
-			"default": {"policies": [block_policy("ca-default")]},
-			"contoso": {"policies": [fx.policy({"id": "ca-contoso", "grantControls": null})], "named_locations": []},
+			"default": compile.tenant([block_policy("ca-default")], []),
+			"contoso": compile.tenant(contoso, []),
 		}
 		with data.pdp as fx.pdp
 		with data.agent.custom.deny as set()
 		with data.agent.custom.obligations as set()
 	r.decision == "allow"
-	[p.id | some p in r.policies] == ["ca-contoso"]
+	[p.id | some p in fx.decoded(r, contoso).policies] == ["ca-contoso"]
 }
 
 test_unknown_tenant_has_no_policies if {
@@ -509,10 +511,36 @@ test_missing_request_fails_closed if {
 }
 
 test_non_object_policies_are_ignored if {
+	r := fx.decide(auto, ["junk", block_policy("ca-block")])
+	[p.id | some p in r.policies] == ["ca-block"]
+}
+
+# --- the compiled index ----------------------------------------------------------------
+
+raw_tenant(policies) := {"default": {"policies": policies, "named_locations": []}}
+
+decide_raw(tenants) := r if {
 	r := data.agent.decide.result with input as auto
-		with data.tenants as {"default": {"policies": ["junk", block_policy("ca-block")]}}
+		with data.tenants as tenants
 		with data.pdp as fx.pdp
 		with data.agent.custom.deny as set()
 		with data.agent.custom.obligations as set()
-	[p.id | some p in r.policies] == ["ca-block"]
+}
+
+test_documents_without_their_index_fail_closed if {
+	# No decision at all (the service answers 500) rather than one that skips the policies.
+	not decide_raw(raw_tenant([block_policy("ca-block")]))
+	not data.agent.whatif.result with input as auto with data.tenants as raw_tenant([block_policy("ca-block")])
+	not data.agent.gateway.result with input as object.union(auto, {"request": {"method": "GET", "path": "/p"}, "token": {"iat": 0, "audiences": ["api://payments"]}})
+		with data.tenants as {"default": object.union(raw_tenant([block_policy("ca-block")]).default, {"gateway_routes": {"routes": [{"id": "p", "path": "/p", "resource": "api://payments"}]}})}
+}
+
+test_index_that_does_not_describe_the_documents_fails_closed if {
+	t := compile.tenant([block_policy("ca-a"), block_policy("ca-b")], [])
+	not decide_raw({"default": object.union(t, {"ca_index": {"modes": ["enforced"]}})})
+	not decide_raw({"default": object.union(t, {"ca_index": {"modes": ["enforced", "sometimes"]}})})
+}
+
+test_tenant_without_documents_or_index if {
+	decide_raw({"default": {}}).decision == "allow"
 }

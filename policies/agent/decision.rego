@@ -1,19 +1,22 @@
-# Folds guardrails, Conditional Access evaluations and custom Rego into the
-# decision document (policies/README.md, "Output"). Used by agent.decide
-# (every policy of the tenant) and agent.whatif (the selected policies, with
-# per-policy conditions).
+# Folds guardrails, Conditional Access and custom Rego into the decision
+# document (policies/README.md, "Output"). Used by agent.decide (every policy
+# of the tenant) and agent.whatif (the selected policies, with per-policy
+# conditions).
 package agent.decision
 
+import data.agent.ca
 import data.agent.facts
 import data.agent.guardrails
 import data.agent.util
 
-# build(evals, with_conditions): evals are agent.ca evaluations.
-# When the signal store is unavailable nothing is evaluated against missing
-# signals: the only reason is signals_unavailable and no policy is reported.
-build(evals, with_conditions) := unavailable_result if {
+# build(enforced, policies): `enforced` are the policy indexes of the enforced
+# Conditional Access policies that apply (agent.ca), `policies` the per-policy
+# output. When the signal store is unavailable nothing is evaluated against
+# missing signals: the only reason is signals_unavailable and no policy is
+# reported.
+build(enforced, policies) := unavailable_result if {
 	facts.unavailable
-} else := result(evals, with_conditions)
+} else := result(enforced, policies)
 
 unavailable_result := {
 	"decision": "deny",
@@ -28,15 +31,16 @@ unavailable_result := {
 	"signals": facts.signals_out,
 }
 
-result(evals, with_conditions) := out if {
+result(enforced_indexes, policies) := out if {
 	# Only enabled policies that apply are enforced; report-only never are.
-	enforced := [e | some e in evals; e.enforced == true]
+	enforced := [facts.policies[i] | some i in enforced_indexes]
+	failed := [facts.policies[i] | some i in enforced_indexes; ca.codes[i] == ca.enforced_failure_code]
 
 	# grant.scopes = requested (order kept, deduplicated) ∩ blueprint
 	# permissions for the resource ∩ each enforced allowedScopes ∩ each
 	# custom obligation's allowedScopes.
 	scope_sets := array.concat(
-		[e.allowed_scopes | some e in enforced; e.allowed_scopes != null],
+		[{s | some s in scopes} | some p in enforced; scopes := p.agentControls.allowedScopes; is_array(scopes)],
 		custom_scope_sets,
 	)
 	granted := [s |
@@ -47,8 +51,9 @@ result(evals, with_conditions) := out if {
 		}
 	]
 
-	blocks := [ca_reason("ca_block", e) | some e in enforced; e.block]
-	unsatisfied := [e | some e in enforced; not e.block; not e.satisfied]
+	# "block" is never satisfied: a failed policy blocks or lacks controls.
+	blocks := [ca_reason("ca_block", p) | some p in failed; "block" in ca.controls(p)]
+	unsatisfied := [p | some p in failed; not "block" in ca.controls(p)]
 
 	deny_reasons := array.concat(
 		array.concat(guardrails.reasons, no_permitted_scopes(granted)),
@@ -64,7 +69,7 @@ result(evals, with_conditions) := out if {
 		"grant": grant(allow, granted, ttl(enforced)),
 		"reasons": reasons(allow, deny_reasons, granted),
 		"required_controls": required_controls(allow, blocks, unsatisfied),
-		"policies": [policy_out(e, with_conditions) | some e in evals],
+		"policies": policies,
 		"signals": facts.signals_out,
 	}
 }
@@ -88,21 +93,25 @@ required_controls(true, _, _) := []
 
 required_controls(false, blocks, _) := [] if count(blocks) > 0
 
-required_controls(false, blocks, unsatisfied) := sort({c | some e in unsatisfied; some c in e.missing_controls}) if {
+required_controls(false, blocks, unsatisfied) := sort({c | some p in unsatisfied; some c in ca.missing_controls(p)}) if {
 	count(blocks) == 0
 }
-
-policy_out(e, true) := object.union(e.report, {"conditions": e.conditions})
-
-policy_out(e, false) := e.report
 
 # --- lifetime ------------------------------------------------------------------
 
 # ttl = min(requested or default, blueprint max, enforced policies'
 # maxTokenTtlSeconds and sign-in frequency, custom obligations, global max).
+# A policy caps it with agentControls.maxTokenTtlSeconds and its sign-in
+# frequency (compiled to seconds by the engine).
 ttl(enforced) := min(array.concat(
-	array.concat([requested_ttl, facts.max_ttl], blueprint_ttl_cap),
-	array.concat([n | some e in enforced; some n in e.ttl_caps], custom_ttl_caps),
+	array.concat(
+		array.concat([requested_ttl, facts.max_ttl], blueprint_ttl_cap),
+		array.concat(
+			[n | some p in enforced; n := p.agentControls.maxTokenTtlSeconds; is_number(n)],
+			[n | some p in enforced; n := p.compiled.sign_in_frequency_seconds; is_number(n)],
+		),
+	),
+	custom_ttl_caps,
 ))
 
 requested_ttl := n if {
@@ -180,21 +189,21 @@ scope_narrowed(granted) := [] if {
 	"policy_id": null,
 }]
 
-ca_reason(code, e) := {
+ca_reason(code, p) := {
 	"code": code,
-	"message": ca_message(code, e),
-	"policy_id": e.report.id,
+	"message": ca_message(code, p),
+	"policy_id": object.get(p, "id", null),
 }
 
-ca_message("ca_block", e) := concat("", [
-	policy_text(e), " blocks agent '", facts.agent_id, "' from '", facts.resource, "'.",
+ca_message("ca_block", p) := concat("", [
+	policy_text(p), " blocks agent '", facts.agent_id, "' from '", facts.resource, "'.",
 ])
 
-ca_message("ca_grant_unsatisfied", e) := concat("", [
-	policy_text(e), " requires ", concat(e.joiner, [util.to_text(c) | some c in e.report.controls]),
+ca_message("ca_grant_unsatisfied", p) := concat("", [
+	policy_text(p), " requires ", concat(ca.controls_joiner(p), [util.to_text(c) | some c in ca.controls(p)]),
 	" for agent '", facts.agent_id, "' on '", facts.resource, "'.",
 ])
 
-policy_text(e) := concat("", [
-	"Conditional Access policy '", util.to_text(e.report.name), "' (", util.to_text(e.report.id), ")",
+policy_text(p) := concat("", [
+	"Conditional Access policy '", util.to_text(ca.policy_name(p)), "' (", util.to_text(object.get(p, "id", null)), ")",
 ])

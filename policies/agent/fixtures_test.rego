@@ -2,7 +2,14 @@
 #
 # `decide`/`whatif` run the entrypoints with the custom Rego switched off, so
 # the core semantics are tested alone; policies/custom has its own tests.
+# Tenants are compiled as the engine compiles them (agent.compile), and the
+# per-policy outcome codes are decoded into the reports the service returns
+# (`decoded`), so tests read results as the API shows them.
 package agent.fixtures
+
+import data.agent.ca
+import data.agent.compile
+import data.agent.util
 
 now := 1795780800
 
@@ -59,11 +66,11 @@ policy(patch) := object.union(
 	patch,
 )
 
-tenants(policies) := {"default": {"policies": policies, "named_locations": locations}}
+tenants(policies) := {"default": compile.tenant(policies, locations)}
 
 pdp := {"config": {"default_ttl_seconds": 3600, "max_ttl_seconds": 86400}}
 
-decide(inp, policies) := r if {
+decide(inp, policies) := decoded(r, policies) if {
 	r := data.agent.decide.result with input as inp
 		with data.tenants as tenants(policies)
 		with data.pdp as pdp
@@ -71,13 +78,42 @@ decide(inp, policies) := r if {
 		with data.agent.custom.obligations as set()
 }
 
-whatif(inp, policies) := r if {
+whatif(inp, policies) := decoded(r, policies) if {
 	r := data.agent.whatif.result with input as inp
 		with data.tenants as tenants(policies)
 		with data.pdp as pdp
 		with data.agent.custom.deny as set()
 		with data.agent.custom.obligations as set()
 }
+
+# The output with `policies` as the service returns them: per policy the
+# static fields of its document and the result and reason its outcome code
+# stands for. `policies` are the (raw) documents of the request's tenant.
+# Decide and the gateway carry one code per policy; what-if one
+# {"index", "outcome", "conditions"} per selected policy.
+decoded(r, policies) := object.union(r, {"policies": [policy_report(docs, i, x) | some i, x in r.policies]}) if {
+	docs := compile.tenant(policies, [])
+}
+
+policy_report(docs, i, code) := report_of(docs.policies[i], code) if {
+	is_number(code)
+} else := object.union(report_of(docs.policies[x.index], x.outcome), {"conditions": x.conditions}) if {
+	x := code
+}
+
+report_of(p, code) := {
+	"id": p.id,
+	"name": name_of(p),
+	"state": object.get(p, "state", null),
+	"result": ca.outcomes[code][0],
+	"reason": ca.outcomes[code][1],
+	"controls": util.arr(util.obj(p, "grantControls"), "builtInControls"),
+}
+
+name_of(p) := n if {
+	n := p.displayName
+	is_string(n)
+} else := p.id
 
 # The What-If report of a single policy (with its conditions).
 report(p, inp) := whatif(inp, [p]).policies[0]

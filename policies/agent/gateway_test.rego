@@ -2,6 +2,7 @@
 # test says otherwise, see fixtures).
 package agent.gateway_test
 
+import data.agent.compile
 import data.agent.fixtures as fx
 
 # --- fixtures ------------------------------------------------------------------
@@ -54,9 +55,10 @@ revoked_at(inp, epoch) := object.union(inp, {"signals": {"revocation": {
 
 default_signals := {"agent_risk": "none", "user_risk": "none", "revoked": false, "degraded": false}
 
-tenants(rts, policies) := {"default": {"policies": policies, "named_locations": fx.locations, "gateway_routes": rts}}
+tenants(rts, policies) := {"default": object.union(compile.tenant(policies, fx.locations), {"gateway_routes": rts})}
 
-gw_with(inp, rts, policies) := r if {
+# The gateway's result, policy outcome codes decoded as the service does (fixtures).
+gw_with(inp, rts, policies) := fx.decoded(r, policies) if {
 	r := data.agent.gateway.result with input as inp
 		with data.tenants as tenants(rts, policies)
 		with data.pdp as fx.pdp

@@ -10,19 +10,19 @@ package agent.guardrails
 import data.agent.facts
 import data.agent.util
 
-reasons := [r |
-	some check in [
-		{"on": agent_not_found, "code": "agent_not_found", "message": msg_agent_not_found},
-		{"on": agent_disabled, "code": "agent_disabled", "message": msg_agent_disabled},
-		{"on": agent_expired, "code": "agent_expired", "message": msg_agent_expired},
-		{"on": agent_no_sponsor, "code": "agent_no_sponsor", "message": msg_agent_no_sponsor},
-		{"on": blueprint_not_found, "code": "blueprint_not_found", "message": msg_blueprint_not_found},
-		{"on": blueprint_disabled, "code": "blueprint_disabled", "message": msg_blueprint_disabled},
-		{"on": blueprint_mismatch, "code": "blueprint_mismatch", "message": msg_blueprint_mismatch},
-		{"on": resource_not_permitted, "code": "resource_not_permitted", "message": msg_resource_not_permitted},
+# Messages are built only for the checks that fail.
+reasons := [{"code": code, "message": message(code), "policy_id": null} |
+	some [code, on] in [
+		["agent_not_found", agent_not_found],
+		["agent_disabled", agent_disabled],
+		["agent_expired", agent_expired],
+		["agent_no_sponsor", agent_no_sponsor],
+		["blueprint_not_found", blueprint_not_found],
+		["blueprint_disabled", blueprint_disabled],
+		["blueprint_mismatch", blueprint_mismatch],
+		["resource_not_permitted", resource_not_permitted],
 	]
-	check.on == true
-	r := {"code": check.code, "message": check.message, "policy_id": null}
+	on == true
 ]
 
 # The agent's blueprint id from the directory ("" when unknown).
@@ -99,6 +99,22 @@ resource_not_permitted if {
 blueprint_scopes := {s | some s in facts.blueprint.permissions[facts.resource]}
 
 # --- messages ------------------------------------------------------------------
+
+message("agent_not_found") := msg_agent_not_found
+
+message("agent_disabled") := msg_agent_disabled
+
+message("agent_expired") := msg_agent_expired
+
+message("agent_no_sponsor") := msg_agent_no_sponsor
+
+message("blueprint_not_found") := msg_blueprint_not_found
+
+message("blueprint_disabled") := msg_blueprint_disabled
+
+message("blueprint_mismatch") := msg_blueprint_mismatch
+
+message("resource_not_permitted") := msg_resource_not_permitted
 
 agent_text := concat("", ["Agent '", facts.agent_id, "'"])
 

@@ -7,11 +7,21 @@ package agent.whatif
 import data.agent.ca
 import data.agent.decision
 
-result := decision.build(selected, true)
+# Undefined, like agent/decide/result, when agent.ca has no codes.
+result := decision.build(enforced, [policy_out(i) | some i in selected]) if is_array(ca.codes)
 
-selected := ca.evaluations if {
+# Each selected policy: its index in the tenant's policies, its outcome code
+# and its What-If conditions (agent.ca).
+policy_out(i) := {"index": i, "outcome": ca.codes[i], "conditions": ca.conditions(i)}
+
+# Policy indexes, in data order.
+selected := [i | some i, _ in ca.ids] if {
 	not filtered
-} else := [e | some e in ca.evaluations; e.report.id in wanted_ids]
+} else := [i | some i, id in ca.ids; wanted_ids[id]]
+
+enforced := ca.enforced if {
+	not filtered
+} else := [i | some i in selected; ca.enforced_code[ca.codes[i]]]
 
 wanted_ids := {id | some id in input.policy_ids}
 

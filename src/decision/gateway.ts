@@ -5,7 +5,13 @@ import type { OriginalRequest } from '../http/original-request';
 import { UNAVAILABLE } from '../store/snapshot';
 import type { SignalSnapshot, SignalStore } from '../store/types';
 import { epochOf } from './input';
-import type { DecisionObserver, PolicyResult, Reason } from './service';
+import {
+  policyResults,
+  tenantPolicies,
+  type DecisionObserver,
+  type PolicyResult,
+  type Reason,
+} from './service';
 
 export interface GatewayResult {
   decision_id: string;
@@ -38,7 +44,8 @@ interface GatewayOutput {
   challenge?: unknown;
   route?: GatewayResult['route'];
   reasons?: Reason[];
-  policies?: PolicyResult[];
+  /** One outcome code per tenant policy (policyResults), none before the decide rules run. */
+  policies?: unknown;
 }
 
 /** No token: nothing to read, and nothing missing either (public routes need no signals). */
@@ -110,7 +117,7 @@ export class GatewayService {
           : null,
       route: out.route ?? null,
       reasons: out.reasons ?? [],
-      policies: out.policies ?? [],
+      policies: policyResults(tenantPolicies(revision, tenant), out.policies),
       agent_id: token?.agent_id ?? null,
       blueprint_id: signals.agent?.blueprint_id ?? null,
       user_id: token?.user_id ?? null,

@@ -1,5 +1,6 @@
 import { PdpError, isPdpError, toErrorBody, type ErrorBody } from '../errors';
-import type { PolicyEngine } from '../engine/policy-engine';
+import type { ActiveRevision, PolicyEngine } from '../engine/policy-engine';
+import type { CompiledPolicy } from '../engine/tenant-data';
 import type { Entrypoint } from '../engine/wasm-policy';
 import type { Endpoint } from '../metrics';
 import type { DecideRequest, WhatIfRequest } from '../schemas/requests';
@@ -78,21 +79,87 @@ interface PolicyOutput {
   grant?: DecideResponse['grant'];
   reasons?: Reason[];
   required_controls?: string[];
-  policies?: PolicyResult[];
+  /** Outcome codes (decide, gateway) or {index, outcome, conditions} (what-if): policyResults. */
+  policies?: unknown;
   signals?: DecideResponse['signals'];
 }
 
-function ordered(p: PolicyResult): PolicyResult {
-  const shaped: PolicyResult = {
-    id: p.id,
-    name: p.name,
-    state: p.state,
-    result: p.result,
-    reason: p.reason,
-    controls: p.controls,
+/**
+ * What each outcome code the policy reports for a CA policy stands for: `outcomes` in
+ * policies/agent/ca.rego, in the same order (test/unit/decision/policy-results.test.ts keeps them
+ * equal). The policy reports one small number per policy so that its output stays small; the
+ * static fields come from the compiled data here.
+ */
+export const POLICY_OUTCOMES: readonly (readonly [result: string, reason: string])[] = [
+  ['notEnabled', 'policyNotEnabled'],
+  ...(['notApplied', 'reportOnlyNotApplied'] as const).flatMap((result) =>
+    [
+      'agentIdentities',
+      'users',
+      'application',
+      'flows',
+      'agentIdRisk',
+      'userRisk',
+      'signInRisk',
+      'location',
+      'devicePlatform',
+    ].map((reason) => [result, reason] as const),
+  ),
+  ['success', 'notSet'],
+  ['failure', 'notSet'],
+  ['reportOnlySuccess', 'notSet'],
+  ['reportOnlyFailure', 'notSet'],
+];
+
+/** The tenant's compiled policies in the revision that decided (the tenant Rego reads: "" is default). */
+export function tenantPolicies(revision: ActiveRevision, tenant: unknown): readonly CompiledPolicy[] {
+  const name = typeof tenant === 'string' && tenant !== '' ? tenant : 'default';
+  return Object.hasOwn(revision.tenants, name) ? (revision.tenants[name]?.policies ?? []) : [];
+}
+
+function report(policy: CompiledPolicy | undefined, code: unknown): PolicyResult {
+  const outcome = typeof code === 'number' ? POLICY_OUTCOMES[code] : undefined;
+  if (policy === undefined || outcome === undefined) {
+    throw new PdpError('policy_evaluation_failed', 'the policy reported an outcome for no known policy');
+  }
+  const controls = (policy['grantControls'] as { builtInControls?: unknown } | null | undefined)
+    ?.builtInControls;
+  return {
+    id: policy.id,
+    name: typeof policy.displayName === 'string' ? policy.displayName : policy.id,
+    state: policy.state,
+    result: outcome[0],
+    reason: outcome[1],
+    controls: Array.isArray(controls) ? [...(controls as string[])] : [],
   };
-  if (p.conditions !== undefined) shaped.conditions = p.conditions;
-  return shaped;
+}
+
+/**
+ * The `policies` of a response, in tenant policy order: per policy the static fields of its
+ * document (id, name, state, controls) and the result and reason its outcome code stands for.
+ * Decide and the gateway report one code per tenant policy (none when nothing was evaluated);
+ * what-if one {index, outcome, conditions} per selected policy. Anything else fails closed.
+ */
+export function policyResults(policies: readonly CompiledPolicy[], reported: unknown): PolicyResult[] {
+  if (reported === undefined) return [];
+  const perPolicy = Array.isArray(reported) && typeof reported[0] === 'number';
+  if (!Array.isArray(reported) || (perPolicy && reported.length !== policies.length)) {
+    throw new PdpError(
+      'policy_evaluation_failed',
+      'the policy reported outcomes that do not match the tenant policies',
+    );
+  }
+  return reported.map((x: unknown, i) => {
+    if (typeof x === 'number') return report(policies[i], x);
+    const { index, outcome, conditions } = (x ?? {}) as {
+      index?: unknown;
+      outcome?: unknown;
+      conditions?: unknown;
+    };
+    const r = report(typeof index === 'number' ? policies[index] : undefined, outcome);
+    r.conditions = Array.isArray(conditions) ? (conditions as PolicyResult['conditions'] & object) : [];
+    return r;
+  });
 }
 
 /** Decides token requests: signals from the store, then one synchronous WASM evaluation. */
@@ -188,7 +255,7 @@ export class DecisionService {
           : { audience: grant.audience, scopes: grant.scopes, ttl_seconds: grant.ttl_seconds },
       reasons: out.reasons ?? [],
       required_controls: out.required_controls ?? [],
-      policies: (out.policies ?? []).map(ordered),
+      policies: policyResults(tenantPolicies(revision, input.request.tenant), out.policies),
       signals: {
         agent_risk: out.signals?.agent_risk ?? 'none',
         user_risk: out.signals?.user_risk ?? 'none',
