@@ -1,6 +1,6 @@
 import { PdpError, isPdpError, toErrorBody, type ErrorBody } from '../errors';
 import type { ActiveRevision, PolicyEngine } from '../engine/policy-engine';
-import type { CompiledPolicy } from '../engine/tenant-data';
+import { CONDITION_NAMES, type CompiledPolicy } from '../engine/tenant-data';
 import type { Entrypoint } from '../engine/wasm-policy';
 import type { Endpoint } from '../metrics';
 import type { DecideRequest, WhatIfRequest } from '../schemas/requests';
@@ -93,17 +93,7 @@ interface PolicyOutput {
 export const POLICY_OUTCOMES: readonly (readonly [result: string, reason: string])[] = [
   ['notEnabled', 'policyNotEnabled'],
   ...(['notApplied', 'reportOnlyNotApplied'] as const).flatMap((result) =>
-    [
-      'agentIdentities',
-      'users',
-      'application',
-      'flows',
-      'agentIdRisk',
-      'userRisk',
-      'signInRisk',
-      'location',
-      'devicePlatform',
-    ].map((reason) => [result, reason] as const),
+    CONDITION_NAMES.map((reason) => [result, reason] as const),
   ),
   ['success', 'notSet'],
   ['failure', 'notSet'],
