@@ -3,17 +3,11 @@
  * entrypoint) for a cached token vs first-seen tokens. No HTTP. Prints median and p99.
  *   node dist/bench/authorize-inprocess.js [iterations]
  */
-import path from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
-import pino from 'pino';
 import { AgentTokenVerifier } from '../src/auth/agent-tokens';
 import { GatewayService } from '../src/decision/gateway';
-import { createValidators } from '../src/decision/validators';
-import { PolicyEngine } from '../src/engine/policy-engine';
-import { MemoryStore } from '../src/store/memory-store';
-import { seedStore } from '../src/store/seed';
+import { exampleSetup } from './lib/example';
 
-const root = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
 const ISSUER = 'https://login.bench.example/v2.0';
 
 function stats(samples: number[]): string {
@@ -24,17 +18,7 @@ function stats(samples: number[]): string {
 
 async function main(): Promise<void> {
   const iterations = Number(process.argv[2] ?? 5000);
-  const engine = new PolicyEngine({
-    bundle: path.join(root, 'build/policies/bundle.tar.gz'),
-    dataDir: path.join(root, 'policies/data'),
-    defaultTtlSeconds: 3600,
-    maxTtlSeconds: 86400,
-    logger: pino({ level: 'silent' }),
-    clock: Date.now,
-  });
-  await engine.reload();
-  const store = new MemoryStore();
-  await seedStore(store, path.join(root, 'examples/directory.json'), createValidators(), Date.now());
+  const { engine, store } = await exampleSetup();
   const alg = process.env['ALG'] ?? 'ES256';
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
   const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg };

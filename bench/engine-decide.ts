@@ -3,16 +3,9 @@
  * service builds and times `engine.evaluate` alone (no HTTP, no store). Prints median and p99.
  *   node dist/bench/engine-decide.js [iterations]
  */
-import path from 'node:path';
-import pino from 'pino';
 import { buildInput } from '../src/decision/input';
-import { createValidators } from '../src/decision/validators';
-import { PolicyEngine } from '../src/engine/policy-engine';
+import { exampleSetup } from './lib/example';
 import type { DecideRequest } from '../src/schemas/requests';
-import { MemoryStore } from '../src/store/memory-store';
-import { seedStore } from '../src/store/seed';
-
-const root = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
@@ -20,17 +13,7 @@ function percentile(sorted: number[], p: number): number {
 
 async function main(): Promise<void> {
   const iterations = Number(process.argv[2] ?? 20_000);
-  const engine = new PolicyEngine({
-    bundle: path.join(root, 'build/policies/bundle.tar.gz'),
-    dataDir: path.join(root, 'policies/data'),
-    defaultTtlSeconds: 3600,
-    maxTtlSeconds: 86400,
-    logger: pino({ level: 'silent' }),
-    clock: Date.now,
-  });
-  await engine.reload();
-  const store = new MemoryStore();
-  await seedStore(store, path.join(root, 'examples/directory.json'), createValidators(), Date.now());
+  const { engine, store } = await exampleSetup();
   const cases: [string, DecideRequest][] = [
     [
       'autonomous, narrowed',
