@@ -84,8 +84,13 @@ export class RedisStore implements SignalStore {
     }
     const store = new RedisStore(client, subscriber, opts);
     // Start even when Redis is down: /readyz reports it and decisions fail closed until it returns.
-    await Promise.allSettled([client.connect(), subscriber.connect()]);
-    await subscriber.subscribe(INVALIDATION_CHANNEL).catch((err: unknown) => {
+    // Bounded: a Cluster client can stay in its initial slot discovery for a while, and start-up
+    // must not hang on it; the subscription is re-sent by ioredis whenever the client reconnects.
+    const startup = Promise.allSettled([client.connect(), subscriber.connect()]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([startup, new Promise((resolve) => (timer = setTimeout(resolve, 3000)))]);
+    clearTimeout(timer);
+    subscriber.subscribe(INVALIDATION_CHANNEL).catch((err: unknown) => {
       opts.logger.warn({ err: describeThrown(err) }, 'redis subscribe deferred until reconnect');
     });
     return store;

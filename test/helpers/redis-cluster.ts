@@ -81,7 +81,14 @@ export class RedisClusterProcess {
         const states = ports.map(
           (p) => spawnSync('redis-cli', ['-p', String(p), 'cluster', 'info'], { encoding: 'utf8' }).stdout,
         );
-        if (states.every((s) => s.includes('cluster_state:ok'))) break;
+        // Every node must see the whole cluster, not only its own slots, before clients connect.
+        const settled = states.every(
+          (s) =>
+            s.includes('cluster_state:ok') &&
+            s.includes('cluster_slots_ok:16384') &&
+            s.includes(`cluster_known_nodes:${masters}`),
+        );
+        if (settled) break;
         if (Date.now() > deadline)
           throw new Error(`cluster did not reach cluster_state:ok: ${states.join(' | ')}`);
         await new Promise((r) => setTimeout(r, 100));

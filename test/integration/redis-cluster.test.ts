@@ -4,6 +4,8 @@ import { RedisStore } from '../../src/store/redis-store';
 import { decideBody, makeApp, makeEngine, silentLogger, seeded, type TestApp } from '../helpers/app';
 import { RedisClusterProcess } from '../helpers/redis-cluster';
 
+jest.setTimeout(60_000);
+
 describe('a real 3-master Redis Cluster', () => {
   let cluster: RedisClusterProcess;
   const apps: TestApp[] = [];
@@ -30,6 +32,12 @@ describe('a real 3-master Redis Cluster', () => {
     );
     const app = await makeApp({ store, engine: await makeEngine() });
     apps.push(app);
+    // The cluster client discovers the slot map after connecting: wait until commands go through.
+    const deadline = Date.now() + 10_000;
+    while (!(await store.health()).reachable) {
+      if (Date.now() > deadline) throw new Error('the cluster client did not become ready');
+      await new Promise((r) => setTimeout(r, 50));
+    }
     return app;
   }
 
@@ -38,7 +46,10 @@ describe('a real 3-master Redis Cluster', () => {
     await seeded(a.store);
     // Several tenants land on different masters; each tenant's keys share one slot.
     const tenants = ['t-alpha', 't-bravo', 't-charlie', 't-delta', 't-echo', 't-foxtrot'];
-    const nodes = new Cluster(cluster.ports.map((port) => ({ host: '127.0.0.1', port })));
+    const nodes = new Cluster(
+      cluster.ports.map((port) => ({ host: '127.0.0.1', port })),
+      { redisOptions: { commandTimeout: 2000 } },
+    );
     const slotOwners = new Set<string>();
     for (const tenant of tenants) {
       const bp = { enabled: true, permissions: { 'api://payments': ['payments.read'] } };
