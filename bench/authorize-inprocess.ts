@@ -50,7 +50,13 @@ async function main(): Promise<void> {
       .setIssuedAt()
       .setExpirationTime('1h')
       .sign(privateKey);
-  const original = { method: 'GET', path: '/payments/42', host: 'api.example.com', clientIp: '198.51.100.7' };
+  const original = {
+    method: 'GET',
+    path: '/payments/42',
+    pathProblem: null,
+    host: 'api.example.com',
+    clientIp: '198.51.100.7',
+  };
 
   const cachedToken = await mint(0);
   const first = await gateway.authorize('default', original, cachedToken);

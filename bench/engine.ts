@@ -91,6 +91,7 @@ function gatewayInput(): object {
       tenant: 'default',
       method: 'GET',
       path: '/payments/42',
+      path_problem: null,
       client: { ip: '203.0.113.7' },
       flow: 'autonomous',
       agent_id: 'agt-7f3a',

@@ -531,7 +531,7 @@ test_documents_without_their_index_fail_closed if {
 	# No decision at all (the service answers 500) rather than one that skips the policies.
 	not decide_raw(raw_tenant([block_policy("ca-block")]))
 	not data.agent.whatif.result with input as auto with data.tenants as raw_tenant([block_policy("ca-block")])
-	not data.agent.gateway.result with input as object.union(auto, {"request": {"method": "GET", "path": "/p"}, "token": {"iat": 0, "audiences": ["api://payments"]}})
+	not data.agent.gateway.result with input as object.union(auto, {"request": {"method": "GET", "path": "/p", "path_problem": null}, "token": {"iat": 0, "audiences": ["api://payments"]}})
 		with data.tenants as {"default": object.union(raw_tenant([block_policy("ca-block")]).default, {"gateway_routes": {"routes": [{"id": "p", "path": "/p", "resource": "api://payments"}]}})}
 }
 

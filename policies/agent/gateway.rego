@@ -2,6 +2,9 @@
 # gateway (/v1/authorize), as policies/README.md "Gateway" specifies.
 #
 # Steps, each one final when it answers:
+#   0. a path that is not canonical (request.path_problem set by the service,
+#      src/http/request-path.ts) → 403 path_not_canonical, unless the first
+#      route its raw form matches sets allow_non_canonical_path;
 #   1. route: the first of the tenant's gateway_routes whose methods and path
 #      glob match; none → the routes' `default` (deny = 403 route_not_found);
 #   2. a public route → 200;
@@ -20,7 +23,10 @@ package agent.gateway
 import data.agent.facts
 import data.agent.util
 
-result := unmatched_result if {
+result := not_canonical_result if {
+	not path_canonical
+	not non_canonical_allowed
+} else := unmatched_result if {
 	not matched
 } else := public_result if {
 	is_public(route)
@@ -48,10 +54,33 @@ method := upper(m) if {
 	is_string(m)
 } else := ""
 
+# A canonical path arrives percent-decoded; any other arrives raw, as the
+# gateway forwards it, so a route's glob sees exactly what the upstream gets.
 path := p if {
 	p := facts.request.path
 	is_string(p)
 } else := ""
+
+# --- 0. canonical paths --------------------------------------------------------
+
+# Canonical only when the service classified the path and found nothing
+# ambiguous: an absent path_problem is unclassified, not canonical (fail
+# closed).
+default path_canonical := false
+
+path_canonical if facts.request.path_problem == null
+
+path_problem := p if {
+	p := facts.request.path_problem
+	is_string(p)
+} else := "unclassified"
+
+# A non-canonical path passes on only when the first route its raw form
+# matches opts in (a literal true); with no matching route, or under the
+# routes' default allow, it is denied. Public routes get no exemption.
+default non_canonical_allowed := false
+
+non_canonical_allowed if route.allow_non_canonical_path == true
 
 matching := [r | some r in routes; route_matches(r)]
 
@@ -214,6 +243,8 @@ unmatched_result := respond(true, 200, null, null, []) if {
 	default_allow
 } else := respond(false, 403, null, null, [reason("route_not_found", msg_route_not_found)])
 
+not_canonical_result := respond(false, 403, null, null, [reason("path_not_canonical", msg_path_not_canonical)])
+
 public_result := respond(true, 200, null, route_out, [])
 
 token_required_result := respond(false, 401, "invalid_token", route_out, [reason("token_required", msg_token_required)])
@@ -227,6 +258,14 @@ reason(code, message) := {"code": code, "message": message, "policy_id": null}
 route_text := concat("", ["Route '", util.to_text(route_id), "'"])
 
 msg_route_not_found := concat("", ["No gateway route matches ", method, " ", path, "."])
+
+msg_path_not_canonical := concat("", [
+	"The path ", path, " is not canonical (", path_problem, ") and ", non_canonical_text, ".",
+])
+
+non_canonical_text := concat("", ["route '", util.to_text(route_id), "' does not set allow_non_canonical_path"]) if {
+	matched
+} else := "no route allows non-canonical paths"
 
 msg_token_required := concat("", [route_text, " requires a bearer token."])
 

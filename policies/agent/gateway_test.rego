@@ -30,7 +30,10 @@ token := {
 # GET /payments/123 by agt-1 (autonomous) with a payments.read token.
 base := {
 	"now": fx.input_base.now,
-	"request": {"tenant": "default", "method": "GET", "path": "/payments/123", "flow": "autonomous", "agent_id": "agt-1"},
+	"request": {
+		"tenant": "default", "method": "GET", "path": "/payments/123", "path_problem": null,
+		"flow": "autonomous", "agent_id": "agt-1",
+	},
 	"token": token,
 	"directory": fx.input_base.directory,
 	"signals": fx.input_base.signals,
@@ -39,13 +42,16 @@ base := {
 # A request without a token, as the service builds it.
 anonymous := {
 	"now": fx.input_base.now,
-	"request": {"tenant": "default", "method": "GET", "path": "/payments/123"},
+	"request": {"tenant": "default", "method": "GET", "path": "/payments/123", "path_problem": null},
 	"token": null,
 	"directory": {"agent": null, "blueprint": null},
 	"signals": {"agent_risk": null, "user_risk": null, "revocation": null, "degraded": false, "unavailable": false},
 }
 
 at(inp, method, path) := object.union(inp, {"request": {"method": method, "path": path}})
+
+# A path the service judged not canonical: `raw` as received, and why.
+raw_at(inp, method, raw, problem) := object.union(inp, {"request": {"method": method, "path": raw, "path_problem": problem}})
 
 with_token(inp, patch) := object.union(inp, {"token": patch})
 
@@ -247,6 +253,150 @@ test_malformed_routes_are_skipped if {
 		{"id": "ok", "path": "/payments/**", "resource": "api://payments"},
 	]}
 	gw_with(base, odd, []).route.id == "ok"
+}
+
+test_trailing_slash if {
+	# A single trailing slash is an empty last segment, kept and matched as
+	# written: `**` and `*` match it, a literal route does not.
+	gw(at(base, "GET", "/payments/")).route.id == "payments-read"
+	gw(at(base, "GET", "/payments/1/")).route.id == "payments-read"
+	gw(at(base, "GET", "/invoices/")).route.id == "invoice"
+	gw(at(base, "GET", "/invoices/7/")).route == null
+	h := gw(at(anonymous, "GET", "/healthz/"))
+	h.route == null
+	fx.codes(h) == ["route_not_found"]
+
+	# A route that serves both spells it out.
+	every c in [["/healthz{,/}", "/healthz/", true], ["/healthz{,/}", "/healthz", true], ["/healthz{,/}", "/healthz/x", false]] {
+		glob_case_ok(c)
+	}
+}
+
+# --- 0. canonical paths -------------------------------------------------------------
+
+legacy_routes := {"default": "deny", "routes": array.concat(
+	[
+		{
+			"id": "legacy", "methods": ["GET"], "path": "/legacy/**", "resource": "api://payments",
+			"scopes": ["payments.read"], "allow_non_canonical_path": true,
+		},
+		{"id": "status", "path": "/status/**", "public": true},
+		{"id": "status-raw", "path": "/status-raw/**", "public": true, "allow_non_canonical_path": true},
+		{"id": "quoted", "path": "/quoted/**", "resource": "api://payments", "allow_non_canonical_path": "true"},
+	],
+	routes.routes,
+)}
+
+test_path_not_canonical_without_route if {
+	gw(raw_at(base, "GET", "//admin/docs/x", "empty_segment")) == {
+		"decision": "deny",
+		"status": 403,
+		"challenge": null,
+		"route": null,
+		"reasons": [{
+			"code": "path_not_canonical",
+			"message": "The path //admin/docs/x is not canonical (empty_segment) and no route allows non-canonical paths.",
+			"policy_id": null,
+		}],
+		"policies": [],
+		"signals": default_signals,
+	}
+}
+
+test_path_not_canonical_matched_raw_without_opt_in if {
+	# The raw path matches payments-read, which does not opt in: the decoded
+	# or resolved path (/docs/x) is never looked at.
+	r := gw(raw_at(base, "GET", "/payments/%2e%2e/docs/x", "dot_segment"))
+	r.status == 403
+	r.route == null
+	r.reasons == [{
+		"code": "path_not_canonical",
+		"message": "The path /payments/%2e%2e/docs/x is not canonical (dot_segment) and route 'payments-read' does not set allow_non_canonical_path.",
+		"policy_id": null,
+	}]
+}
+
+test_path_not_canonical_before_token if {
+	r := gw(raw_at(anonymous, "GET", "/payments/1;x", "path_parameter"))
+	r.status == 403
+	r.challenge == null
+	fx.codes(r) == ["path_not_canonical"]
+}
+
+test_default_allow_does_not_open_non_canonical_paths if {
+	allow_routes := object.union(routes, {"default": "allow"})
+	r := gw_with(raw_at(anonymous, "GET", "/nowhere/%2e%2e/x", "dot_segment"), allow_routes, [])
+	r.status == 403
+	fx.codes(r) == ["path_not_canonical"]
+}
+
+test_opt_in_route_matches_the_raw_path if {
+	r := gw_with(raw_at(base, "GET", "/legacy/a;v=1/b", "path_parameter"), legacy_routes, [])
+	r.status == 200
+	r.route == route_out("legacy", "api://payments")
+	r.reasons == []
+
+	# The glob sees the raw path, so a raw form outside the pattern matches
+	# nothing: //legacy/x is not under /legacy/.
+	n := gw_with(raw_at(base, "GET", "//legacy/x", "empty_segment"), legacy_routes, [])
+	fx.codes(n) == ["path_not_canonical"]
+	n.reasons[0].message == "The path //legacy/x is not canonical (empty_segment) and no route allows non-canonical paths."
+}
+
+test_opt_in_route_still_checks_token_and_scope if {
+	legacy := raw_at(base, "GET", "/legacy/%2e%2e/x", "dot_segment")
+	gw_with(object.union(legacy, {"token": null}), legacy_routes, []).status == 401
+	r := gw_with(with_token(legacy, {"scopes": ["payments.write"]}), legacy_routes, [])
+	fx.codes(r) == ["insufficient_scope", "no_permitted_scopes"]
+
+	# Method still matters: no route takes a non-canonical POST /legacy/...
+	p := gw_with(raw_at(base, "POST", "/legacy/a;b", "path_parameter"), legacy_routes, [])
+	fx.codes(p) == ["path_not_canonical"]
+}
+
+test_opt_in_only_on_the_first_match if {
+	# payments-read matches the raw path first and does not opt in; a later
+	# route that opts in is never reached.
+	later := {"default": "deny", "routes": array.concat(routes.routes, [{
+		"id": "late", "path": "/payments/**", "resource": "api://payments", "allow_non_canonical_path": true,
+	}])}
+	r := gw_with(raw_at(base, "GET", "/payments/a//b", "empty_segment"), later, [])
+	fx.codes(r) == ["path_not_canonical"]
+	r.reasons[0].message == "The path /payments/a//b is not canonical (empty_segment) and route 'payments-read' does not set allow_non_canonical_path."
+}
+
+test_opt_in_needs_a_literal_true if {
+	r := gw_with(raw_at(base, "GET", "/quoted/a//b", "empty_segment"), legacy_routes, [])
+	fx.codes(r) == ["path_not_canonical"]
+}
+
+test_public_route_gets_no_exemption if {
+	r := gw_with(raw_at(anonymous, "GET", "/status/%2e%2e/admin", "dot_segment"), legacy_routes, [])
+	r.status == 403
+	fx.codes(r) == ["path_not_canonical"]
+
+	# Unless it opts in itself.
+	o := gw_with(raw_at(anonymous, "GET", "/status-raw/%2e%2e/admin", "dot_segment"), legacy_routes, [])
+	o.status == 200
+	o.route == {"id": "status-raw", "resource": null, "public": true}
+}
+
+test_canonical_path_on_opt_in_route if {
+	r := gw_with(at(base, "GET", "/legacy/a b"), legacy_routes, [])
+	r.status == 200
+	r.route.id == "legacy"
+}
+
+test_unclassified_path_is_not_canonical if {
+	# A request without path_problem was never classified: fail closed.
+	r := gw(object.union(object.remove(base, ["request"]), {"request": object.remove(base.request, ["path_problem"])}))
+	r.status == 403
+	r.reasons[0].message == "The path /payments/123 is not canonical (unclassified) and route 'payments-read' does not set allow_non_canonical_path."
+
+	# Neither is one whose problem is not a string.
+	odd := gw(object.union(base, {"request": {"path_problem": 42}}))
+	fx.codes(odd) == ["path_not_canonical"]
+	odd.reasons[0].message == "The path /payments/123 is not canonical (unclassified) and route 'payments-read' does not set allow_non_canonical_path."
 }
 
 # --- 2. public routes ------------------------------------------------------------------

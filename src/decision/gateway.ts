@@ -149,7 +149,13 @@ function requestOf(
   original: OriginalRequest,
   token: AgentToken | null,
 ): Record<string, unknown> {
-  const request: Record<string, unknown> = { tenant, method: original.method, path: original.path };
+  const request: Record<string, unknown> = {
+    tenant,
+    method: original.method,
+    path: original.path,
+    // Always present: the policy treats a missing classification as not canonical.
+    path_problem: original.pathProblem,
+  };
   if (original.host !== undefined) request['host'] = original.host;
   if (original.clientIp !== undefined) request['client'] = { ip: original.clientIp };
   if (token !== null) {

@@ -1,11 +1,17 @@
 import { isIP } from 'node:net';
 import type { Request } from 'express';
+import { classifyRequestPath, type PathProblem } from './request-path';
 
 /** The request a gateway asks about, recovered from whichever dialect the gateway speaks. */
 export interface OriginalRequest {
   method: string;
-  /** Path only: query string removed, dot segments resolved. */
+  /**
+   * What routes are matched against (request-path.ts): the path percent-decoded when canonical,
+   * else exactly as the gateway forwards it. Query string removed; never resolved.
+   */
   path: string;
+  /** null when the path is canonical; else why not. */
+  pathProblem: PathProblem | null;
   host: string | undefined;
   clientIp: string | undefined;
 }
@@ -13,15 +19,6 @@ export interface OriginalRequest {
 function header(req: Request, name: string): string | undefined {
   const value = req.headers[name];
   return typeof value === 'string' && value !== '' ? value : undefined;
-}
-
-/** `/a/./b/../c?x=1` → `/a/c`: the route globs must see the path the upstream will serve. */
-export function normalisePath(raw: string): string {
-  try {
-    return new URL(raw.startsWith('/') ? raw : `/${raw}`, 'http://pdp.invalid').pathname;
-  } catch {
-    return '/';
-  }
 }
 
 /**
@@ -47,19 +44,32 @@ export function clientIp(req: Request, hops: number): string | undefined {
 }
 
 /**
+ * The original request-target, as received: X-Original-URI (NGINX), X-Forwarded-Uri (Traefik), or
+ * the check request's own target after `prefix` (Envoy). A header that is present counts even when
+ * empty (it then classifies as not origin-form): falling back to our own URL would judge a path
+ * the gateway never sent.
+ */
+function originalTarget(req: Request, prefix: string): string {
+  for (const name of ['x-original-uri', 'x-forwarded-uri']) {
+    const value = req.headers[name];
+    if (typeof value === 'string') return value;
+  }
+  // The raw target as Node received it (express's req.url may have been rewritten by mounting).
+  const url = req.originalUrl;
+  return url.startsWith(prefix) ? url.slice(prefix.length) || '/' : url;
+}
+
+/**
  * NGINX auth_request sends X-Original-Method/-URI; Traefik forwardAuth X-Forwarded-Method/-Uri/-Host;
  * Envoy's ext_authz HTTP service sends the original method and path itself, under `prefix`.
  */
 export function originalRequest(req: Request, prefix: string, hops: number): OriginalRequest {
   const method = header(req, 'x-original-method') ?? header(req, 'x-forwarded-method') ?? req.method;
-  let uri = header(req, 'x-original-uri') ?? header(req, 'x-forwarded-uri');
-  if (uri === undefined) {
-    const url = req.originalUrl;
-    uri = url.startsWith(prefix) ? url.slice(prefix.length) || '/' : url;
-  }
+  const target = classifyRequestPath(originalTarget(req, prefix));
   return {
     method: method.toUpperCase(),
-    path: normalisePath(uri),
+    path: target.path,
+    pathProblem: target.problem,
     host: header(req, 'x-forwarded-host') ?? header(req, 'host'),
     clientIp: clientIp(req, hops),
   };

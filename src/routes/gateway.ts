@@ -93,7 +93,8 @@ export function gatewayRoutes(gateway: GatewayService, auth: CallerAuth, opts: G
     }
   };
   const guard = auth.requireApiKeyHeader('authorize');
-  router.all(opts.pathPrefix, guard, handler);
-  router.all(`${opts.pathPrefix}/*path`, guard, handler);
+  // Mounted with use(), not a `/*path` route: a route parameter is percent-decoded by the router,
+  // which answers 400 for `%zz` or `%c0%ae` before the path classifier can deny it as not canonical.
+  router.use(opts.pathPrefix, guard, handler);
   return router;
 }

@@ -1,4 +1,7 @@
-/** `<tenant>/gateway-routes.json` (DESIGN §3, Gateway): first match wins; `*` one segment, `**` any depth. */
+/**
+ * `<tenant>/gateway-routes.json` (DESIGN §3, Gateway): first match wins; `*` one segment, `**` any
+ * depth; matched on the percent-decoded path, non-canonical paths denied unless the route opts in.
+ */
 export const gatewayRoutesSchema = {
   $id: 'https://agent-pdp.dev/schemas/gateway-routes.json',
   type: 'object',
@@ -25,6 +28,9 @@ export const gatewayRoutesSchema = {
           resource: { type: 'string', minLength: 1 },
           scopes: { type: 'array', uniqueItems: true, items: { type: 'string', minLength: 1 } },
           public: { type: 'boolean' },
+          // Opt-in for upstreams that need ambiguous paths (`;params`, `//`, `%2f`...): the route's glob
+          // is then matched against the raw path, and the upstream must read it the same way.
+          allow_non_canonical_path: { type: 'boolean' },
         },
         // A protected route must name the audience its tokens are for.
         if: { not: { properties: { public: { const: true } }, required: ['public'] } },

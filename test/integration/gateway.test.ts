@@ -1,10 +1,21 @@
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { API_SERVER_OPTIONS } from '../../src/http/server-options';
-import { TestClock, makeApp, makeEngine, redisStore, seeded, type TestApp } from '../helpers/app';
+import {
+  EXAMPLE_DATA,
+  TestClock,
+  makeApp,
+  makeEngine,
+  redisStore,
+  seeded,
+  type TestApp,
+} from '../helpers/app';
 import { RedisProcess } from '../helpers/redis-server';
 import { TestIssuer, b64url } from '../helpers/tokens';
 
@@ -157,6 +168,154 @@ describe('/v1/authorize: hostile tokens over a real socket', () => {
     expect(res.headers.get('www-authenticate')).toMatch(/^Bearer error="invalid_token"/);
   });
 });
+
+/**
+ * The original request asked over a real socket, its target sent byte for byte (node:http sends
+ * `path` as given; supertest would resolve `%2e%2e` and `\` through the WHATWG parser first).
+ */
+function rawAsk(
+  base: AddressInfo,
+  dialect: Dialect,
+  target: string,
+  token?: string,
+): Promise<{ status: number; body: any }> {
+  const headers: Record<string, string> = { 'x-forwarded-for': '198.51.100.7' };
+  if (token !== undefined) headers['authorization'] = `Bearer ${token}`;
+  let pathname = '/v1/authorize';
+  if (dialect === 'envoy') pathname += target;
+  else if (dialect === 'nginx')
+    Object.assign(headers, { 'x-original-method': 'GET', 'x-original-uri': target });
+  else Object.assign(headers, { 'x-forwarded-method': 'GET', 'x-forwarded-uri': target });
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port: base.port, path: pathname, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => {
+        resolve({ status: res.statusCode!, body: text === '' ? null : JSON.parse(text) });
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function listen(t: TestApp): Promise<{ server: Server; address: AddressInfo }> {
+  const server = createServer(API_SERVER_OPTIONS, t.api);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, address: server.address() as AddressInfo };
+}
+
+function close(server: Server): void {
+  server.closeAllConnections();
+  server.close();
+}
+
+describe.each<Dialect>(['envoy', 'nginx', 'traefik'])(
+  '/v1/authorize matches routes on the path the upstream gets, never a resolved one (%s dialect)',
+  (dialect) => {
+    let issuer: TestIssuer;
+    let docsOnly: string;
+    let example: { server: Server; address: AddressInfo };
+
+    beforeAll(async () => {
+      issuer = await TestIssuer.create();
+      // A research agent whose token holds docs.read and nothing else.
+      docsOnly = await issuer.token({
+        azp: 'agt-research-1',
+        xms_par_app_azp: 'bp-research',
+        aud: 'api://docs',
+        roles: ['docs.read'],
+      });
+      example = await listen(await makeApp({ trustedIssuers: [issuer.trusted()] }));
+    });
+    afterAll(() => {
+      close(example.server);
+    });
+
+    it('allows the canonical controls, matched on the decoded path', async () => {
+      for (const target of ['/docs/x', '/docs/x?next=/admin', '/docs/', '/docs/a%20b', '/docs/caf%C3%A9']) {
+        const res = await rawAsk(example.address, dialect, target, docsOnly);
+        expect([target, res.status]).toEqual([target, 200]);
+      }
+    });
+
+    // Regression (issue 8): each of these was resolved to a docs path and allowed for docs.read.
+    it.each([
+      ['//admin/docs/x', 'empty_segment'],
+      ['//payments/docs/x', 'empty_segment'],
+      ['/payments/%2e%2e/docs/x', 'dot_segment'],
+      ['/payments/%2E%2E/docs/x', 'dot_segment'],
+      ['/payments/../docs/x', 'dot_segment'],
+      ['/\\admin/docs/x', 'backslash'],
+      ['/admin%5c..%5cdocs/x', 'backslash'],
+      ['/admin/%2e%2e%2fdocs/x', 'encoded_dot'],
+      ['/admin%2f..%2fdocs/x', 'encoded_slash'],
+      ['/admin/..;/docs/x', 'path_parameter'],
+      ['/docs/x%00', 'control_character'],
+      ['/admin/%252e%252e/docs/x', 'encoded_percent'],
+      ['/%64ocs/x', 'encoded_unreserved'],
+      ['/admin/%c0%ae%c0%ae/docs/x', 'invalid_utf8'],
+      ['/docs/%zz', 'invalid_percent_encoding'],
+    ])('denies %s for a docs.read token: 403 path_not_canonical (%s)', async (target, problem) => {
+      const res = await rawAsk(example.address, dialect, target, docsOnly);
+      expect(res.status).toBe(403);
+      expect(res.body.decision).toBe('deny');
+      expect(res.body.route).toBeNull();
+      expect(res.body.reasons).toEqual([
+        {
+          code: 'path_not_canonical',
+          message: expect.stringContaining(`is not canonical (${problem})`),
+          policy_id: null,
+        },
+      ]);
+    });
+
+    it('denies a non-canonical path without a token with 403, not a token challenge', async () => {
+      const res = await rawAsk(example.address, dialect, '//healthz');
+      expect(res.status).toBe(403);
+      expect(res.body.reasons[0].code).toBe('path_not_canonical');
+    });
+
+    describe('with a route that sets allow_non_canonical_path', () => {
+      let optIn: { server: Server; address: AddressInfo };
+      beforeAll(async () => {
+        const data = await mkdtemp(path.join(tmpdir(), 'pdp-routes-'));
+        await cp(EXAMPLE_DATA, data, { recursive: true });
+        const file = path.join(data, 'default/gateway-routes.json');
+        const routes = JSON.parse(await readFile(file, 'utf8'));
+        routes.routes.push({
+          id: 'legacy-docs',
+          methods: ['GET'],
+          path: '/legacy/**',
+          resource: 'api://docs',
+          scopes: ['docs.read'],
+          allow_non_canonical_path: true,
+        });
+        await writeFile(file, JSON.stringify(routes));
+        optIn = await listen(
+          await makeApp({ engine: await makeEngine({ dataDir: data }), trustedIssuers: [issuer.trusted()] }),
+        );
+      });
+      afterAll(() => {
+        close(optIn.server);
+      });
+
+      it('matches that route on the raw path, and only that route', async () => {
+        expect((await rawAsk(optIn.address, dialect, '/legacy/a;v=1/b', docsOnly)).status).toBe(200);
+        expect((await rawAsk(optIn.address, dialect, '/legacy/a//b', docsOnly)).status).toBe(200);
+        // The raw form must match: //legacy/x is not under /legacy/.
+        expect((await rawAsk(optIn.address, dialect, '//legacy/x', docsOnly)).status).toBe(403);
+        const other = await rawAsk(optIn.address, dialect, '/docs/a;v=1/b', docsOnly);
+        expect(other.status).toBe(403);
+        expect(other.body.reasons[0].message).toBe(
+          "The path /docs/a;v=1/b is not canonical (path_parameter) and route 'docs' does not set allow_non_canonical_path.",
+        );
+      });
+    });
+  },
+);
 
 describe('/v1/authorize over a real Redis', () => {
   let redis: RedisProcess;

@@ -144,6 +144,25 @@ describe('TenantDataCompiler', () => {
     );
   });
 
+  it('accepts allow_non_canonical_path as a boolean on a route, and nothing else', async () => {
+    const route = (extra: Record<string, unknown>) => ({
+      routes: [{ id: 'legacy', path: '/legacy/**', resource: 'api://legacy', ...extra }],
+    });
+    const ok = await new TenantDataCompiler().compile(
+      {},
+      await dataDir({ 'acme/gateway-routes.json': route({ allow_non_canonical_path: true }) }),
+    );
+    expect(ok['acme']!.gateway_routes).toEqual(route({ allow_non_canonical_path: true }));
+    const dir = await dataDir({ 'acme/gateway-routes.json': route({ allow_non_canonical_path: 'yes' }) });
+    const err = await rejection({}, dir);
+    expect(err.details).toEqual([
+      expect.objectContaining({
+        pointer: '/routes/0/allow_non_canonical_path',
+        file: path.join(dir, 'acme/gateway-routes.json'),
+      }),
+    ]);
+  });
+
   it('accepts IPv6 ranges and gives identical data the identical revision', async () => {
     const files = {
       'acme/named-locations.json': [
