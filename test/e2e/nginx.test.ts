@@ -1,53 +1,24 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ROOT } from '../helpers/app';
+import { NginxGateway } from '../helpers/nginx';
 import { PdpProcess } from '../helpers/pdp-process';
 import { freePort } from '../helpers/redis-server';
 import { TestIssuer } from '../helpers/tokens';
 
-function nginxBinary(): string {
-  for (const candidate of ['nginx', '/usr/sbin/nginx']) {
-    if (spawnSync(candidate, ['-v']).status === 0) return candidate;
-  }
-  throw new Error(
-    'nginx is not installed: this test needs a real NGINX with auth_request (apt-get install nginx)',
-  );
-}
-
-async function waitFor(url: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    if (
-      await fetch(url).then(
-        () => true,
-        () => false,
-      )
-    )
-      return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${url} did not answer`);
-}
-
 describe('a real NGINX with auth_request in front of an upstream, agent-pdp behind it', () => {
   let pdp: PdpProcess;
-  let nginx: ChildProcess;
+  let nginx: NginxGateway;
   let upstream: Server;
   let issuer: TestIssuer;
   let base: string;
   const seen: Record<string, string | undefined>[] = [];
 
   beforeAll(async () => {
-    const bin = nginxBinary();
     issuer = await TestIssuer.create();
-    const dir = mkdtempSync(path.join(tmpdir(), 'pdp-nginx-'));
-    mkdirSync(path.join(dir, 'logs'));
-    chmodSync(dir, 0o755);
-    chmodSync(path.join(dir, 'logs'), 0o777);
+    const dir = mkdtempSync(path.join(tmpdir(), 'pdp-nginx-jwks-'));
     writeFileSync(path.join(dir, 'jwks.json'), JSON.stringify(issuer.jwks));
     const { jwks: _inline, ...trusted } = issuer.trusted();
     pdp = await PdpProcess.start({
@@ -69,23 +40,12 @@ describe('a real NGINX with auth_request in front of an upstream, agent-pdp behi
     await once(upstream, 'listening');
 
     // The shipped example, pointed at this test's ports: the example is what runs.
-    const port = await freePort();
-    const conf = readFileSync(path.join(ROOT, 'examples/gateways/nginx.conf'), 'utf8')
-      .replace('server 127.0.0.1:8181;', `server 127.0.0.1:${pdp.port};`)
-      .replace('server 127.0.0.1:9000;', `server 127.0.0.1:${upstreamPort};`)
-      .replace('listen 127.0.0.1:8000;', `listen 127.0.0.1:${port};`);
-    writeFileSync(path.join(dir, 'nginx.conf'), conf);
-    nginx = spawn(bin, ['-p', dir, '-c', path.join(dir, 'nginx.conf')], { stdio: 'inherit' });
-    base = `http://127.0.0.1:${port}`;
-    await waitFor(`${base}/`);
+    nginx = await NginxGateway.start({ pdpPort: pdp.port, upstreamPort });
+    base = nginx.base;
   }, 30_000);
 
   afterAll(async () => {
-    if (nginx.exitCode === null) {
-      const exited = once(nginx, 'exit');
-      nginx.kill('SIGQUIT');
-      await exited;
-    }
+    await nginx.stop();
     upstream.close();
     await pdp.stop();
   });
