@@ -72,7 +72,8 @@ export class TenantDataCompiler {
     collectBundle(bundleData, raw, details);
     if (dataDir !== null) await collectDir(dataDir, raw, details);
 
-    const tenants: Record<string, TenantData> = {};
+    // Keyed by tenant names from the data: no prototype, so no name can reach Object.prototype.
+    const tenants = Object.create(null) as Record<string, TenantData>;
     for (const [tenant, t] of [...raw.entries()].sort(([a], [b]) => a.localeCompare(b))) {
       const policies: CompiledPolicy[] = [];
       for (const [, { doc, file }] of [...t.policies.entries()].sort(([a], [b]) => a.localeCompare(b))) {
@@ -90,10 +91,15 @@ export class TenantDataCompiler {
       }
       const locationIds = new Set(namedLocations.map((l) => l.id));
       for (const p of policies) checkLocationRefs(p, locationIds, t.policies.get(p.id)?.file ?? '', details);
-      tenants[tenant] = { policies, named_locations: namedLocations, ca_index: compileCaIndex(policies) };
+      const data: TenantData = {
+        policies,
+        named_locations: namedLocations,
+        ca_index: compileCaIndex(policies),
+      };
+      tenants[tenant] = data;
       if (t.gatewayRoutes !== null) {
         if (this.validateRoutes(t.gatewayRoutes.doc)) {
-          tenants[tenant].gateway_routes = t.gatewayRoutes.doc;
+          data.gateway_routes = t.gatewayRoutes.doc;
         } else {
           for (const d of toDetails(this.validateRoutes.errors))
             details.push({ ...d, file: t.gatewayRoutes.file });
@@ -150,6 +156,16 @@ export class TenantDataCompiler {
     return { ...policy, compiled: { agent_filter: agentFilter, sign_in_frequency_seconds: sifSeconds } };
   }
 }
+
+/** `o[key]` when it is o's own property: a data object's prototype must never answer for it. */
+function own(o: unknown, key: string): unknown {
+  return typeof o === 'object' && o !== null && Object.hasOwn(o, key)
+    ? (o as Record<string, unknown>)[key]
+    : undefined;
+}
+
+const isPlainObject = (x: unknown): x is Record<string, unknown> =>
+  typeof x === 'object' && x !== null && !Array.isArray(x);
 
 function policyIdOf(doc: unknown): string | undefined {
   if (typeof doc === 'object' && doc !== null && typeof (doc as { id?: unknown }).id === 'string') {
@@ -383,11 +399,31 @@ const strings = (xs: unknown): string[] =>
 const isAll = (x: string): boolean => x.toLowerCase() === 'all';
 const hasAll = (xs: unknown): boolean => strings(xs).some(isAll);
 
-const isObject = (x: unknown): x is Record<string, unknown> =>
-  typeof x === 'object' && x !== null && !Array.isArray(x);
+const isObject = isPlainObject;
 
-function put<T>(map: Record<string, Record<string, T>>, value: string, id: string, v: T): void {
-  (map[value] ??= {})[id] = v;
+/** value → policy id → flag or rank. Maps while building: values and ids come from the documents. */
+type Lists<T> = Map<string, Map<string, T>>;
+
+function put<T>(map: Lists<T>, value: string, id: string, v: T): void {
+  let ids = map.get(value);
+  if (ids === undefined) map.set(value, (ids = new Map<string, T>()));
+  ids.set(id, v);
+}
+
+/**
+ * A Map as a JSON object for the WASM data. No prototype: every key, "__proto__" included, is an
+ * own property, which JSON.stringify writes and Rego then matches exactly.
+ */
+export function jsonObject<T>(map: ReadonlyMap<string, T>): Record<string, T> {
+  const out = Object.create(null) as Record<string, T>;
+  for (const [key, value] of map) out[key] = value;
+  return out;
+}
+
+function nested<T>(map: Lists<T>): Record<string, Record<string, T>> {
+  const out = Object.create(null) as Record<string, Record<string, T>>;
+  for (const [key, value] of map) out[key] = jsonObject(value);
+  return out;
 }
 
 const rank = (name: ConditionName): number => CONDITION_NAMES.indexOf(name) + 1;
@@ -409,25 +445,25 @@ function compact<T extends object>(o: T): T | undefined {
  */
 export function compileCaIndex(policies: readonly CompiledPolicy[]): CaIndex {
   const maps = Object.fromEntries(
-    CONDITION_NAMES.map((name): [ConditionName, { match: Matches; exclude: Exclusions }] => [
+    CONDITION_NAMES.map((name): [ConditionName, { match: Lists<true>; exclude: Lists<number> }] => [
       name,
-      { match: {}, exclude: {} },
+      { match: new Map(), exclude: new Map() },
     ]),
-  ) as Record<ConditionName, { match: Matches; exclude: Exclusions }>;
-  const matchBlueprint: Matches = {};
-  const withoutUser: Record<string, number> = {};
-  const lookup: Record<string, Record<string, number[]>> = {};
+  ) as Record<ConditionName, { match: Lists<true>; exclude: Lists<number> }>;
+  const matchBlueprint: Lists<true> = new Map();
+  const withoutUser = new Map<string, number>();
+  const lookup: Lists<number[]> = new Map();
   const evaluate: [number, FilterAtom][] = [];
   const clauses: number[][] = [];
-  const clauseMatch: Record<string, true>[] = [];
-  const clauseExclude: Record<string, number>[] = [];
+  const clauseMatch: Map<string, true>[] = [];
+  const clauseExclude: Map<string, number>[] = [];
   const atomIds = new Map<string, number>();
   const clauseIds = new Map<string, number>();
   const unmatched: number[][] = [];
 
   policies.forEach((p) => {
     const id = p.id;
-    const conds = (isObject(p['conditions']) ? p['conditions'] : {}) as Conditions;
+    const conds = (isObject(own(p, 'conditions')) ? own(p, 'conditions') : {}) as Conditions;
     const ranks: number[] = [];
 
     /**
@@ -443,13 +479,14 @@ export function compileCaIndex(policies: readonly CompiledPolicy[]): CaIndex {
       key = (x: string) => x,
     ): boolean => {
       if (!isObject(o)) return false;
-      const excludesAll = hasAll(o[exc]);
-      if (excludesAll || !hasAll(o[inc])) ranks.push(rank(name));
+      const excludesAll = hasAll(own(o, exc));
+      if (excludesAll || !hasAll(own(o, inc))) ranks.push(rank(name));
       if (!excludesAll) {
-        if (!hasAll(o[inc])) for (const v of strings(o[inc])) put(maps[name].match, key(v), id, true);
-        for (const v of strings(o[exc])) if (!isAll(v)) put(maps[name].exclude, key(v), id, rank(name));
+        if (!hasAll(own(o, inc)))
+          for (const v of strings(own(o, inc))) put(maps[name].match, key(v), id, true);
+        for (const v of strings(own(o, exc))) if (!isAll(v)) put(maps[name].exclude, key(v), id, rank(name));
       }
-      return !excludesAll && !hasAll(o[inc]);
+      return !excludesAll && !hasAll(own(o, inc));
     };
     /** A list of values: set when non-empty; a listed value matches it. */
     const values = (name: ConditionName, xs: unknown, key = (x: string) => x): void => {
@@ -466,9 +503,9 @@ export function compileCaIndex(policies: readonly CompiledPolicy[]): CaIndex {
       'includeAgentIdServicePrincipals',
       'excludeAgentIdServicePrincipals',
     );
-    if (isObject(apps) && !hasAll(apps['excludeAgentIdServicePrincipals'])) {
+    if (isObject(apps) && !hasAll(own(apps, 'excludeAgentIdServicePrincipals'))) {
       if (rescuable)
-        for (const v of strings(apps['includeAgentIdBlueprints'])) put(matchBlueprint, v, id, true);
+        for (const v of strings(own(apps, 'includeAgentIdBlueprints'))) put(matchBlueprint, v, id, true);
       const f = p.compiled.agent_filter;
       if (f !== null && ((f.mode === 'include' && rescuable) || f.mode === 'exclude')) {
         for (const clause of f.dnf) {
@@ -488,7 +525,12 @@ export function compileCaIndex(policies: readonly CompiledPolicy[]): CaIndex {
                         ? [...new Set(atom.value)]
                         : null;
                   if (equals?.every((v): v is string => typeof v === 'string')) {
-                    for (const v of equals) ((lookup[atom.attr] ??= {})[v] ??= []).push(j);
+                    for (const v of equals) {
+                      let byValue = lookup.get(atom.attr);
+                      if (byValue === undefined)
+                        lookup.set(atom.attr, (byValue = new Map<string, number[]>()));
+                      byValue.set(v, [...(byValue.get(v) ?? []), j]);
+                    }
                   } else {
                     evaluate.push([j, { attr: atom.attr, op: atom.op, value: atom.value }]);
                   }
@@ -503,16 +545,16 @@ export function compileCaIndex(policies: readonly CompiledPolicy[]): CaIndex {
             k = clauses.length;
             clauseIds.set(ck, k);
             clauses.push(atoms);
-            clauseMatch.push({});
-            clauseExclude.push({});
+            clauseMatch.push(new Map());
+            clauseExclude.push(new Map());
           }
-          if (f.mode === 'include') (clauseMatch[k] as Record<string, true>)[id] = true;
-          else (clauseExclude[k] as Record<string, number>)[id] = rank('agentIdentities');
+          if (f.mode === 'include') clauseMatch[k]?.set(id, true);
+          else clauseExclude[k]?.set(id, rank('agentIdentities'));
         }
       }
     }
     // A request without a user fails every users condition.
-    if (isObject(conds.users)) withoutUser[id] = rank('users');
+    if (isObject(conds.users)) withoutUser.set(id, rank('users'));
     lists('users', conds.users, 'includeUsers', 'excludeUsers');
     lists('application', conds.applications, 'includeApplications', 'excludeApplications');
     values('flows', conds.flows);
@@ -524,12 +566,13 @@ export function compileCaIndex(policies: readonly CompiledPolicy[]): CaIndex {
     unmatched.push(ranks.sort((a, b) => a - b));
   });
 
-  const someOf = (per: object[]) => (per.some((o) => Object.keys(o).length > 0) ? per : []);
+  const someOf = <T>(per: Map<string, T>[]): Record<string, T>[] =>
+    per.some((m) => m.size > 0) ? per.map(jsonObject) : [];
   const filterIndex = (): FilterIndex | Record<string, never> =>
     clauses.length === 0
       ? {}
       : (compact({
-          lookup,
+          lookup: nested(lookup),
           evaluate,
           clauses,
           match: someOf(clauseMatch),
@@ -550,11 +593,11 @@ export function compileCaIndex(policies: readonly CompiledPolicy[]): CaIndex {
   for (const name of CONDITION_NAMES) {
     const extra =
       name === 'agentIdentities'
-        ? { match_blueprint: matchBlueprint, filters: filterIndex() }
+        ? { match_blueprint: nested(matchBlueprint), filters: filterIndex() }
         : name === 'users'
-          ? { without_user: withoutUser }
+          ? { without_user: jsonObject(withoutUser) }
           : {};
-    const c = compact({ ...maps[name], ...extra });
+    const c = compact({ match: nested(maps[name].match), exclude: nested(maps[name].exclude), ...extra });
     if (c !== undefined) index[name] = c as CaIndex[typeof name] & object;
   }
   return index;
