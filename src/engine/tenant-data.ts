@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { lstat, readFile, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ValidateFunction } from 'ajv';
 import { PdpError, type ErrorDetail } from '../errors';
 import { caPolicySchema, namedLocationsSchema } from '../schemas/ca-policy';
 import { gatewayRoutesSchema } from '../schemas/gateway-routes';
 import { createAjv, toDetails } from '../schemas/ajv';
+import { JsonDocumentError, MAX_JSON_DEPTH, parseJsonBytes } from '../strict-json';
 import { FilterRuleError, parseFilterRule, type Dnf, type FilterAtom } from './filter-rule';
 
 /** A CA document as written, plus what the engine derives from it once per load. */
@@ -84,6 +85,7 @@ export class TenantDataCompiler {
       if (t.namedLocations !== null) {
         if (this.validateLocations(t.namedLocations.doc)) {
           namedLocations = t.namedLocations.doc as NamedLocation[];
+          repeatedIds(namedLocations, '', t.namedLocations.file, 'location', details);
         } else {
           for (const d of toDetails(this.validateLocations.errors))
             details.push({ ...d, file: t.namedLocations.file });
@@ -100,6 +102,8 @@ export class TenantDataCompiler {
       if (t.gatewayRoutes !== null) {
         if (this.validateRoutes(t.gatewayRoutes.doc)) {
           data.gateway_routes = t.gatewayRoutes.doc;
+          const routes = (t.gatewayRoutes.doc as { routes: { id: string }[] }).routes;
+          repeatedIds(routes, '/routes', t.gatewayRoutes.file, 'route', details);
         } else {
           for (const d of toDetails(this.validateRoutes.errors))
             details.push({ ...d, file: t.gatewayRoutes.file });
@@ -168,10 +172,33 @@ const isPlainObject = (x: unknown): x is Record<string, unknown> =>
   typeof x === 'object' && x !== null && !Array.isArray(x);
 
 function policyIdOf(doc: unknown): string | undefined {
-  if (typeof doc === 'object' && doc !== null && typeof (doc as { id?: unknown }).id === 'string') {
-    return (doc as { id: string }).id;
-  }
-  return undefined;
+  const id = Array.isArray(doc) ? undefined : own(doc, 'id');
+  return typeof id === 'string' ? id : undefined;
+}
+
+/**
+ * Ids must be unique: two named locations with one id would let a client in the untrusted one
+ * count as in the trusted one, and a repeated route id would report one route for another.
+ */
+function repeatedIds(
+  items: readonly { id: string }[],
+  prefix: string,
+  file: string,
+  what: string,
+  details: ErrorDetail[],
+): void {
+  const seen = new Set<string>();
+  items.forEach((item, i) => {
+    if (seen.has(item.id)) {
+      details.push({
+        file,
+        pointer: `${prefix}/${i}/id`,
+        message: `repeats the ${what} id "${item.id}"`,
+        keyword: 'uniqueId',
+      });
+    }
+    seen.add(item.id);
+  });
 }
 
 function describe(d: ErrorDetail): string {
@@ -182,10 +209,11 @@ function describe(d: ErrorDetail): string {
 
 /** A location id that names no location would never match: reject it instead of guessing. */
 function checkLocationRefs(p: CompiledPolicy, ids: Set<string>, file: string, details: ErrorDetail[]): void {
-  const locations = (p['conditions'] as { locations?: Record<string, string[] | undefined> } | undefined)
-    ?.locations;
+  const locations = own(own(p, 'conditions'), 'locations');
   for (const field of ['includeLocations', 'excludeLocations']) {
-    (locations?.[field] ?? []).forEach((id, i) => {
+    const named = own(locations, field);
+    (Array.isArray(named) ? (named as unknown[]) : []).forEach((id, i) => {
+      if (typeof id !== 'string') return;
       if (id !== 'All' && id !== 'AllTrusted' && !ids.has(id)) {
         details.push({
           file,
@@ -208,56 +236,139 @@ function tenantOf(raw: Map<string, RawTenant>, tenant: string): RawTenant {
   return t;
 }
 
+/** What a tenant of the bundle's `data.tenants` may hold; the engine replaces the rest of it. */
+const BUNDLE_TENANT_KEYS: ReadonlySet<string> = new Set([
+  'conditional_access',
+  'named_locations',
+  'gateway_routes',
+]);
+
+function escapePointer(token: string): string {
+  return token.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+/**
+ * `data.tenants` of the bundle. Everything that cannot be read the one way it is meant is a
+ * problem, not skipped: a `conditional_access` that is not a list, or a misspelt key, would
+ * otherwise drop policies without a word.
+ */
 function collectBundle(
   data: Record<string, unknown>,
   raw: Map<string, RawTenant>,
   details: ErrorDetail[],
 ): void {
-  const tenants = data['tenants'];
+  const tenants = own(data, 'tenants');
   if (tenants === undefined) return;
-  if (typeof tenants !== 'object' || tenants === null || Array.isArray(tenants)) {
+  if (!isPlainObject(tenants)) {
     details.push({ file: 'bundle:data.json', pointer: '/tenants', message: 'must be an object' });
     return;
   }
-  for (const [tenant, value] of Object.entries(tenants as Record<string, unknown>)) {
-    const file = `bundle:data.json#/tenants/${tenant}`;
+  for (const [tenant, value] of Object.entries(tenants)) {
+    // Problems with the tenant itself are located from data.json's root; a document's, within it.
+    const file = `bundle:data.json#/tenants/${escapePointer(tenant)}`;
+    const at = `/tenants/${escapePointer(tenant)}`;
+    const problem = (pointer: string, message: string): void => {
+      details.push({ file: 'bundle:data.json', pointer, message });
+    };
     if (!TENANT_PATTERN.test(tenant)) {
-      details.push({ file, pointer: `/tenants/${tenant}`, message: 'is not a valid tenant name' });
+      problem(at, 'is not a valid tenant name');
       continue;
     }
+    if (!isPlainObject(value)) {
+      problem(at, 'must be an object');
+      continue;
+    }
+    for (const key of Object.keys(value)) {
+      if (!BUNDLE_TENANT_KEYS.has(key)) problem(`${at}/${escapePointer(key)}`, 'is not allowed');
+    }
     const t = tenantOf(raw, tenant);
-    const v = (value ?? {}) as Record<string, unknown>;
-    const docs = v['conditional_access'];
-    if (Array.isArray(docs)) {
-      docs.forEach((doc, i) => {
-        const id = policyIdOf(doc) ?? `#${i}`;
-        t.policies.set(id, { doc, file: `${file}/conditional_access/${i}` });
+    const docs = own(value, 'conditional_access');
+    if (docs !== undefined && !Array.isArray(docs)) {
+      problem(`${at}/conditional_access`, 'must be an array');
+    } else if (docs !== undefined) {
+      (docs as unknown[]).forEach((doc, i) => {
+        const id = policyIdOf(doc);
+        const where = `${file}/conditional_access/${i}`;
+        if (id !== undefined && t.policies.has(id)) {
+          details.push({ file: where, pointer: '/id', policy_id: id, message: 'repeats a policy id' });
+          return;
+        }
+        t.policies.set(id ?? `#${i}`, { doc, file: where });
       });
     }
-    if (v['named_locations'] !== undefined) t.namedLocations = { doc: v['named_locations'], file };
-    if (v['gateway_routes'] !== undefined) t.gatewayRoutes = { doc: v['gateway_routes'], file };
+    if (own(value, 'named_locations') !== undefined) {
+      t.namedLocations = { doc: own(value, 'named_locations'), file };
+    }
+    if (own(value, 'gateway_routes') !== undefined) {
+      t.gatewayRoutes = { doc: own(value, 'gateway_routes'), file };
+    }
   }
 }
 
+/** A file of the data directory: at most this large (named locations with thousands of ranges fit). */
+export const MAX_DATA_FILE_BYTES = 16 * 1024 * 1024;
+
+const isInside = (root: string, p: string): boolean =>
+  p === root || p.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
+
+/**
+ * Reads one file of the data directory. Links are followed only where they stay inside the data
+ * directory (Kubernetes ConfigMap volumes are links into their own `..data`): a link elsewhere
+ * would let whoever can write the data directory make the service read, and report on, any file.
+ */
 async function readJson(
   file: string,
+  root: string,
   details: ErrorDetail[],
 ): Promise<{ ok: true; doc: unknown } | { ok: false }> {
-  try {
-    return { ok: true, doc: JSON.parse(await readFile(file, 'utf8')) as unknown };
-  } catch (err) {
-    details.push({
-      file,
-      pointer: '',
-      message: `is not readable JSON: ${(err as Error).message}`,
-      keyword: 'json',
-    });
+  const problem = (message: string, pointer = '', keyword = 'json'): { ok: false } => {
+    details.push({ file, pointer, message, keyword });
     return { ok: false };
+  };
+  let bytes: Buffer;
+  try {
+    const real = await realpath(file);
+    if (!isInside(root, real)) return problem('links outside the data directory', '', 'file');
+    const info = await stat(real);
+    if (!info.isFile()) return problem('is not a regular file', '', 'file');
+    if (info.size > MAX_DATA_FILE_BYTES) {
+      return problem(`is larger than ${MAX_DATA_FILE_BYTES} bytes`, '', 'file');
+    }
+    bytes = await readFile(real);
+  } catch (err) {
+    return problem(`is not readable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    return {
+      ok: true,
+      doc: parseJsonBytes(bytes, { maxBytes: MAX_DATA_FILE_BYTES, maxDepth: MAX_JSON_DEPTH }),
+    };
+  } catch (err) {
+    if (err instanceof JsonDocumentError) return problem(err.message, err.pointer);
+    throw err;
   }
 }
 
 async function isDir(p: string): Promise<boolean> {
   return (await stat(p).catch(() => null))?.isDirectory() ?? false;
+}
+
+/**
+ * Whether `p` is a directory really inside the data directory (see readJson). A broken link or a
+ * link elsewhere is a problem: the documents it was meant to hold must not vanish without a word.
+ */
+async function isDirInside(p: string, root: string, details: ErrorDetail[]): Promise<boolean> {
+  if ((await lstat(p).catch(() => null)) === null) return false;
+  const info = await stat(p).catch(() => null);
+  if (info === null) {
+    details.push({ file: p, pointer: '', message: 'is a broken link', keyword: 'file' });
+    return false;
+  }
+  if (!info.isDirectory()) return false;
+  const real = await realpath(p).catch(() => null);
+  if (real !== null && isInside(root, real)) return true;
+  details.push({ file: p, pointer: '', message: 'links outside the data directory', keyword: 'file' });
+  return false;
 }
 
 async function collectDir(
@@ -269,23 +380,25 @@ async function collectDir(
     details.push({ file: dataDir, pointer: '', message: 'PDP_DATA_DIR is not a directory' });
     return;
   }
+  const root = await realpath(dataDir);
   for (const tenant of (await readdir(dataDir)).sort()) {
     const tenantDir = path.join(dataDir, tenant);
-    if (tenant.startsWith('.') || !(await isDir(tenantDir))) continue;
+    if (tenant.startsWith('.') || !(await isDirInside(tenantDir, root, details))) continue;
     if (!TENANT_PATTERN.test(tenant)) {
       details.push({ file: tenantDir, pointer: '', message: 'directory name is not a valid tenant name' });
       continue;
     }
     const t = tenantOf(raw, tenant);
     const caDir = path.join(tenantDir, 'conditional-access');
-    if (await isDir(caDir)) {
+    if (await isDirInside(caDir, root, details)) {
       const files = (await readdir(caDir)).filter((f) => f.endsWith('.json')).sort();
       for (const f of files) {
         const file = path.join(caDir, f);
-        const read = await readJson(file, details);
+        const read = await readJson(file, root, details);
         if (!read.ok) continue;
-        const id = policyIdOf(read.doc) ?? f;
         const expected = f.slice(0, -'.json'.length);
+        // Without a string id, the schema reports it (or that the document is not an object).
+        const id = policyIdOf(read.doc) ?? expected;
         if (id !== expected) {
           details.push({
             file,
@@ -303,8 +416,9 @@ async function collectDir(
       ['gateway-routes.json', 'gatewayRoutes'],
     ] as const) {
       const file = path.join(tenantDir, name);
-      if ((await stat(file).catch(() => null)) === null) continue;
-      const read = await readJson(file, details);
+      // lstat: a broken link is reported by readJson, not taken for an absent file.
+      if ((await lstat(file).catch(() => null)) === null) continue;
+      const read = await readJson(file, root, details);
       if (read.ok) t[field] = { doc: read.doc, file };
     }
   }
