@@ -235,7 +235,7 @@ export class PolicyEngine {
       const wasmHash = createHash('sha256').update(bundle.wasm).digest('hex');
       const bundleRevision =
         bundle.manifest.revision !== '' ? bundle.manifest.revision : wasmHash.slice(0, 12);
-      const revision = `${bundleRevision}+${dataRevision(tenants)}`;
+      const revision = `${bundleRevision}+${dataRevision(tenants, bundle.data)}`;
       if (this.active?.revision === revision && this.compiledModule?.hash === wasmHash) {
         this.lastBundle = { bundle, signature };
         commit();

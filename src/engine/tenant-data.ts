@@ -424,9 +424,20 @@ async function collectDir(
   }
 }
 
-/** Short content hash: identical data gives the identical revision on every replica. */
-export function dataRevision(tenants: Record<string, TenantData>): string {
-  return createHash('sha256').update(JSON.stringify(tenants)).digest('hex').slice(0, 12);
+/**
+ * Short content hash: identical data gives the identical revision on every replica. The bundle's
+ * own data counts too: a bundle's revision names its policies, and data.json can change under it.
+ */
+export function dataRevision(
+  tenants: Record<string, TenantData>,
+  bundleData: Record<string, unknown> = {},
+): string {
+  return createHash('sha256')
+    .update(JSON.stringify(bundleData))
+    .update('\n')
+    .update(JSON.stringify(tenants))
+    .digest('hex')
+    .slice(0, 12);
 }
 
 // --- the Conditional Access index ------------------------------------------------------------
