@@ -391,7 +391,9 @@ async function collectDir(
     const t = tenantOf(raw, tenant);
     const caDir = path.join(tenantDir, 'conditional-access');
     if (await isDirInside(caDir, root, details)) {
-      const files = (await readdir(caDir)).filter((f) => f.endsWith('.json')).sort();
+      // Hidden files are an editor's (Emacs' `.#x.json` lock links) or a writer's staging copy: no
+      // policy id starts with a dot, so none of them can be a document.
+      const files = (await readdir(caDir)).filter((f) => f.endsWith('.json') && !f.startsWith('.')).sort();
       for (const f of files) {
         const file = path.join(caDir, f);
         const read = await readJson(file, root, details);
