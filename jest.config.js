@@ -13,6 +13,8 @@ module.exports = {
   },
   transformIgnorePatterns: ['/node_modules/(?!jose/)'],
   globalSetup: '<rootDir>/test/setup/global-setup.ts',
+  // Fails any test file after which a built-in prototype has a property it did not have before.
+  setupFilesAfterEnv: ['<rootDir>/test/setup/prototype-guard.ts'],
   testTimeout: 30000,
   maxWorkers: 2,
 };

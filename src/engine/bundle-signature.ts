@@ -61,11 +61,11 @@ interface VerificationKey {
 }
 
 const HMAC = new Set(['HS256', 'HS384', 'HS512']);
-const EC_CURVES: Readonly<Record<string, string>> = {
-  ES256: 'prime256v1',
-  ES384: 'secp384r1',
-  ES512: 'secp521r1',
-};
+const EC_CURVES: ReadonlyMap<string, string> = new Map([
+  ['ES256', 'prime256v1'],
+  ['ES384', 'secp384r1'],
+  ['ES512', 'secp521r1'],
+]);
 const SUPPORTED_ALGORITHMS = [
   'RS256',
   'RS384',
@@ -95,7 +95,7 @@ function inferAlgorithm(key: KeyObject): string | null {
       return 'PS256';
     case 'ec': {
       const curve = key.asymmetricKeyDetails?.namedCurve;
-      const alg = Object.entries(EC_CURVES).find(([, c]) => c === curve)?.[0];
+      const alg = [...EC_CURVES].find(([, c]) => c === curve)?.[0];
       return alg ?? null;
     }
     case 'ed25519':
@@ -115,9 +115,9 @@ function checkPairing(id: string, algorithm: string, key: KeyObject): void {
     (HMAC.has(algorithm) && type === 'secret') ||
     (algorithm.startsWith('RS') && type === 'rsa') ||
     (algorithm.startsWith('PS') && (type === 'rsa' || type === 'rsa-pss')) ||
-    (algorithm in EC_CURVES &&
+    (EC_CURVES.has(algorithm) &&
       type === 'ec' &&
-      key.asymmetricKeyDetails?.namedCurve === EC_CURVES[algorithm]) ||
+      key.asymmetricKeyDetails?.namedCurve === EC_CURVES.get(algorithm)) ||
     ((algorithm === 'EdDSA' || algorithm === 'Ed25519') && type === 'ed25519');
   if (!ok) throw configError(`key "${id}" (${type}) cannot verify ${algorithm} signatures`);
 }

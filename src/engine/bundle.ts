@@ -2,6 +2,7 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
 import { PdpError } from '../errors';
+import { JsonDocumentError, MAX_JSON_DEPTH, parseJsonBytes } from '../strict-json';
 import type { BundleVerifier } from './bundle-signature';
 
 /** What the engine needs from an OPA bundle built with `opa build -t wasm`. */
@@ -60,18 +61,25 @@ export async function untar(buffer: Buffer): Promise<Map<string, Buffer>> {
   return files;
 }
 
+/** data.json and .manifest: strict JSON (src/strict-json.ts), and an object at the top. */
 function parseJson(bytes: Buffer | undefined, name: string, source: string): Record<string, unknown> {
   if (bytes === undefined) return {};
+  let value: unknown;
   try {
-    const value = JSON.parse(bytes.toString('utf8')) as unknown;
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not an object');
-    return value as Record<string, unknown>;
+    value = parseJsonBytes(bytes, { maxBytes: MAX_BUNDLE_BYTES, maxDepth: MAX_JSON_DEPTH });
   } catch (err) {
-    throw new PdpError(
-      'bundle_invalid',
-      `${source}: ${name} is not a JSON object (${(err as Error).message})`,
-    );
+    if (!(err instanceof JsonDocumentError)) throw err;
+    const at = err.pointer === '' ? '' : ` at ${err.pointer}`;
+    throw new PdpError('bundle_invalid', `${source}: ${name}${at} ${err.message}`, [
+      { file: `${source}#${name}`, pointer: err.pointer, message: err.message, keyword: 'json' },
+    ]);
   }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new PdpError('bundle_invalid', `${source}: ${name} is not a JSON object`, [
+      { file: `${source}#${name}`, pointer: '', message: 'must be an object', keyword: 'type' },
+    ]);
+  }
+  return value as Record<string, unknown>;
 }
 
 export function bundleFromFiles(files: Map<string, Buffer>, source: string): Bundle {

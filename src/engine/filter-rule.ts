@@ -26,13 +26,14 @@ export class FilterRuleError extends Error {
   }
 }
 
-const OPS: Readonly<Record<string, FilterOp>> = {
-  '-eq': 'eq',
-  '-ne': 'ne',
-  '-startswith': 'startsWith',
-  '-in': 'in',
-  '-contains': 'contains',
-};
+/** A Map: the operator is a word of the rule, and "constructor" must not find Object's. */
+const OPS: ReadonlyMap<string, FilterOp> = new Map([
+  ['-eq', 'eq'],
+  ['-ne', 'ne'],
+  ['-startswith', 'startsWith'],
+  ['-in', 'in'],
+  ['-contains', 'contains'],
+]);
 
 const ATTR = /^(attributes\.[A-Za-z_][A-Za-z0-9_]*|blueprintId|displayName)$/;
 
@@ -133,7 +134,7 @@ class Parser {
     }
     this.i++;
     const opTok = this.tokens[this.i];
-    const op = opTok?.t === 'word' ? OPS[opTok.v.toLowerCase()] : undefined;
+    const op = opTok?.t === 'word' ? OPS.get(opTok.v.toLowerCase()) : undefined;
     if (op === undefined) {
       throw new FilterRuleError('expected one of -eq -ne -startsWith -in -contains', this.pos());
     }

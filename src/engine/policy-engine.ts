@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { statSync, watch, type FSWatcher } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { lstat, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { PdpError, describeThrown } from '../errors';
@@ -235,7 +235,7 @@ export class PolicyEngine {
       const wasmHash = createHash('sha256').update(bundle.wasm).digest('hex');
       const bundleRevision =
         bundle.manifest.revision !== '' ? bundle.manifest.revision : wasmHash.slice(0, 12);
-      const revision = `${bundleRevision}+${dataRevision(tenants)}`;
+      const revision = `${bundleRevision}+${dataRevision(tenants, bundle.data)}`;
       if (this.active?.revision === revision && this.compiledModule?.hash === wasmHash) {
         this.lastBundle = { bundle, signature };
         commit();
@@ -394,8 +394,14 @@ async function fingerprint(roots: readonly (string | null)[]): Promise<string> {
   const parts: string[] = [];
   const visit = async (p: string): Promise<void> => {
     const info = await stat(p).catch(() => null);
-    if (info === null) return;
+    if (info === null) {
+      // A broken link is a change too: the load reports it instead of missing it.
+      if ((await lstat(p).catch(() => null)) !== null) parts.push(`${p}:broken`);
+      return;
+    }
     if (info.isDirectory()) {
+      // Listed itself, so that an empty directory named like a document is a change too.
+      parts.push(`${p}:dir`);
       for (const name of (await readdir(p)).sort()) await visit(path.join(p, name));
     } else {
       parts.push(`${p}:${info.size}:${info.mtimeMs}`);

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { lstat, readFile, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ValidateFunction } from 'ajv';
 import { PdpError, type ErrorDetail } from '../errors';
 import { caPolicySchema, namedLocationsSchema } from '../schemas/ca-policy';
 import { gatewayRoutesSchema } from '../schemas/gateway-routes';
 import { createAjv, toDetails } from '../schemas/ajv';
+import { JsonDocumentError, MAX_JSON_DEPTH, parseJsonBytes } from '../strict-json';
 import { FilterRuleError, parseFilterRule, type Dnf, type FilterAtom } from './filter-rule';
 
 /** A CA document as written, plus what the engine derives from it once per load. */
@@ -72,7 +73,8 @@ export class TenantDataCompiler {
     collectBundle(bundleData, raw, details);
     if (dataDir !== null) await collectDir(dataDir, raw, details);
 
-    const tenants: Record<string, TenantData> = {};
+    // Keyed by tenant names from the data: no prototype, so no name can reach Object.prototype.
+    const tenants = Object.create(null) as Record<string, TenantData>;
     for (const [tenant, t] of [...raw.entries()].sort(([a], [b]) => a.localeCompare(b))) {
       const policies: CompiledPolicy[] = [];
       for (const [, { doc, file }] of [...t.policies.entries()].sort(([a], [b]) => a.localeCompare(b))) {
@@ -83,6 +85,7 @@ export class TenantDataCompiler {
       if (t.namedLocations !== null) {
         if (this.validateLocations(t.namedLocations.doc)) {
           namedLocations = t.namedLocations.doc as NamedLocation[];
+          repeatedIds(namedLocations, '', t.namedLocations.file, 'location', details);
         } else {
           for (const d of toDetails(this.validateLocations.errors))
             details.push({ ...d, file: t.namedLocations.file });
@@ -90,10 +93,17 @@ export class TenantDataCompiler {
       }
       const locationIds = new Set(namedLocations.map((l) => l.id));
       for (const p of policies) checkLocationRefs(p, locationIds, t.policies.get(p.id)?.file ?? '', details);
-      tenants[tenant] = { policies, named_locations: namedLocations, ca_index: compileCaIndex(policies) };
+      const data: TenantData = {
+        policies,
+        named_locations: namedLocations,
+        ca_index: compileCaIndex(policies),
+      };
+      tenants[tenant] = data;
       if (t.gatewayRoutes !== null) {
         if (this.validateRoutes(t.gatewayRoutes.doc)) {
-          tenants[tenant].gateway_routes = t.gatewayRoutes.doc;
+          data.gateway_routes = t.gatewayRoutes.doc;
+          const routes = (t.gatewayRoutes.doc as { routes: { id: string }[] }).routes;
+          repeatedIds(routes, '/routes', t.gatewayRoutes.file, 'route', details);
         } else {
           for (const d of toDetails(this.validateRoutes.errors))
             details.push({ ...d, file: t.gatewayRoutes.file });
@@ -151,11 +161,44 @@ export class TenantDataCompiler {
   }
 }
 
+/** `o[key]` when it is o's own property: a data object's prototype must never answer for it. */
+function own(o: unknown, key: string): unknown {
+  return typeof o === 'object' && o !== null && Object.hasOwn(o, key)
+    ? (o as Record<string, unknown>)[key]
+    : undefined;
+}
+
+const isPlainObject = (x: unknown): x is Record<string, unknown> =>
+  typeof x === 'object' && x !== null && !Array.isArray(x);
+
 function policyIdOf(doc: unknown): string | undefined {
-  if (typeof doc === 'object' && doc !== null && typeof (doc as { id?: unknown }).id === 'string') {
-    return (doc as { id: string }).id;
-  }
-  return undefined;
+  const id = Array.isArray(doc) ? undefined : own(doc, 'id');
+  return typeof id === 'string' ? id : undefined;
+}
+
+/**
+ * Ids must be unique: two named locations with one id would let a client in the untrusted one
+ * count as in the trusted one, and a repeated route id would report one route for another.
+ */
+function repeatedIds(
+  items: readonly { id: string }[],
+  prefix: string,
+  file: string,
+  what: string,
+  details: ErrorDetail[],
+): void {
+  const seen = new Set<string>();
+  items.forEach((item, i) => {
+    if (seen.has(item.id)) {
+      details.push({
+        file,
+        pointer: `${prefix}/${i}/id`,
+        message: `repeats the ${what} id "${item.id}"`,
+        keyword: 'uniqueId',
+      });
+    }
+    seen.add(item.id);
+  });
 }
 
 function describe(d: ErrorDetail): string {
@@ -166,10 +209,11 @@ function describe(d: ErrorDetail): string {
 
 /** A location id that names no location would never match: reject it instead of guessing. */
 function checkLocationRefs(p: CompiledPolicy, ids: Set<string>, file: string, details: ErrorDetail[]): void {
-  const locations = (p['conditions'] as { locations?: Record<string, string[] | undefined> } | undefined)
-    ?.locations;
+  const locations = own(own(p, 'conditions'), 'locations');
   for (const field of ['includeLocations', 'excludeLocations']) {
-    (locations?.[field] ?? []).forEach((id, i) => {
+    const named = own(locations, field);
+    (Array.isArray(named) ? (named as unknown[]) : []).forEach((id, i) => {
+      if (typeof id !== 'string') return;
       if (id !== 'All' && id !== 'AllTrusted' && !ids.has(id)) {
         details.push({
           file,
@@ -192,56 +236,139 @@ function tenantOf(raw: Map<string, RawTenant>, tenant: string): RawTenant {
   return t;
 }
 
+/** What a tenant of the bundle's `data.tenants` may hold; the engine replaces the rest of it. */
+const BUNDLE_TENANT_KEYS: ReadonlySet<string> = new Set([
+  'conditional_access',
+  'named_locations',
+  'gateway_routes',
+]);
+
+function escapePointer(token: string): string {
+  return token.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+/**
+ * `data.tenants` of the bundle. Everything that cannot be read the one way it is meant is a
+ * problem, not skipped: a `conditional_access` that is not a list, or a misspelt key, would
+ * otherwise drop policies without a word.
+ */
 function collectBundle(
   data: Record<string, unknown>,
   raw: Map<string, RawTenant>,
   details: ErrorDetail[],
 ): void {
-  const tenants = data['tenants'];
+  const tenants = own(data, 'tenants');
   if (tenants === undefined) return;
-  if (typeof tenants !== 'object' || tenants === null || Array.isArray(tenants)) {
+  if (!isPlainObject(tenants)) {
     details.push({ file: 'bundle:data.json', pointer: '/tenants', message: 'must be an object' });
     return;
   }
-  for (const [tenant, value] of Object.entries(tenants as Record<string, unknown>)) {
-    const file = `bundle:data.json#/tenants/${tenant}`;
+  for (const [tenant, value] of Object.entries(tenants)) {
+    // Problems with the tenant itself are located from data.json's root; a document's, within it.
+    const file = `bundle:data.json#/tenants/${escapePointer(tenant)}`;
+    const at = `/tenants/${escapePointer(tenant)}`;
+    const problem = (pointer: string, message: string): void => {
+      details.push({ file: 'bundle:data.json', pointer, message });
+    };
     if (!TENANT_PATTERN.test(tenant)) {
-      details.push({ file, pointer: `/tenants/${tenant}`, message: 'is not a valid tenant name' });
+      problem(at, 'is not a valid tenant name');
       continue;
     }
+    if (!isPlainObject(value)) {
+      problem(at, 'must be an object');
+      continue;
+    }
+    for (const key of Object.keys(value)) {
+      if (!BUNDLE_TENANT_KEYS.has(key)) problem(`${at}/${escapePointer(key)}`, 'is not allowed');
+    }
     const t = tenantOf(raw, tenant);
-    const v = (value ?? {}) as Record<string, unknown>;
-    const docs = v['conditional_access'];
-    if (Array.isArray(docs)) {
-      docs.forEach((doc, i) => {
-        const id = policyIdOf(doc) ?? `#${i}`;
-        t.policies.set(id, { doc, file: `${file}/conditional_access/${i}` });
+    const docs = own(value, 'conditional_access');
+    if (docs !== undefined && !Array.isArray(docs)) {
+      problem(`${at}/conditional_access`, 'must be an array');
+    } else if (docs !== undefined) {
+      (docs as unknown[]).forEach((doc, i) => {
+        const id = policyIdOf(doc);
+        const where = `${file}/conditional_access/${i}`;
+        if (id !== undefined && t.policies.has(id)) {
+          details.push({ file: where, pointer: '/id', policy_id: id, message: 'repeats a policy id' });
+          return;
+        }
+        t.policies.set(id ?? `#${i}`, { doc, file: where });
       });
     }
-    if (v['named_locations'] !== undefined) t.namedLocations = { doc: v['named_locations'], file };
-    if (v['gateway_routes'] !== undefined) t.gatewayRoutes = { doc: v['gateway_routes'], file };
+    if (own(value, 'named_locations') !== undefined) {
+      t.namedLocations = { doc: own(value, 'named_locations'), file };
+    }
+    if (own(value, 'gateway_routes') !== undefined) {
+      t.gatewayRoutes = { doc: own(value, 'gateway_routes'), file };
+    }
   }
 }
 
+/** A file of the data directory: at most this large (named locations with thousands of ranges fit). */
+export const MAX_DATA_FILE_BYTES = 16 * 1024 * 1024;
+
+const isInside = (root: string, p: string): boolean =>
+  p === root || p.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
+
+/**
+ * Reads one file of the data directory. Links are followed only where they stay inside the data
+ * directory (Kubernetes ConfigMap volumes are links into their own `..data`): a link elsewhere
+ * would let whoever can write the data directory make the service read, and report on, any file.
+ */
 async function readJson(
   file: string,
+  root: string,
   details: ErrorDetail[],
 ): Promise<{ ok: true; doc: unknown } | { ok: false }> {
-  try {
-    return { ok: true, doc: JSON.parse(await readFile(file, 'utf8')) as unknown };
-  } catch (err) {
-    details.push({
-      file,
-      pointer: '',
-      message: `is not readable JSON: ${(err as Error).message}`,
-      keyword: 'json',
-    });
+  const problem = (message: string, pointer = '', keyword = 'json'): { ok: false } => {
+    details.push({ file, pointer, message, keyword });
     return { ok: false };
+  };
+  let bytes: Buffer;
+  try {
+    const real = await realpath(file);
+    if (!isInside(root, real)) return problem('links outside the data directory', '', 'file');
+    const info = await stat(real);
+    if (!info.isFile()) return problem('is not a regular file', '', 'file');
+    if (info.size > MAX_DATA_FILE_BYTES) {
+      return problem(`is larger than ${MAX_DATA_FILE_BYTES} bytes`, '', 'file');
+    }
+    bytes = await readFile(real);
+  } catch (err) {
+    return problem(`is not readable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    return {
+      ok: true,
+      doc: parseJsonBytes(bytes, { maxBytes: MAX_DATA_FILE_BYTES, maxDepth: MAX_JSON_DEPTH }),
+    };
+  } catch (err) {
+    if (err instanceof JsonDocumentError) return problem(err.message, err.pointer);
+    throw err;
   }
 }
 
 async function isDir(p: string): Promise<boolean> {
   return (await stat(p).catch(() => null))?.isDirectory() ?? false;
+}
+
+/**
+ * Whether `p` is a directory really inside the data directory (see readJson). A broken link or a
+ * link elsewhere is a problem: the documents it was meant to hold must not vanish without a word.
+ */
+async function isDirInside(p: string, root: string, details: ErrorDetail[]): Promise<boolean> {
+  if ((await lstat(p).catch(() => null)) === null) return false;
+  const info = await stat(p).catch(() => null);
+  if (info === null) {
+    details.push({ file: p, pointer: '', message: 'is a broken link', keyword: 'file' });
+    return false;
+  }
+  if (!info.isDirectory()) return false;
+  const real = await realpath(p).catch(() => null);
+  if (real !== null && isInside(root, real)) return true;
+  details.push({ file: p, pointer: '', message: 'links outside the data directory', keyword: 'file' });
+  return false;
 }
 
 async function collectDir(
@@ -253,23 +380,27 @@ async function collectDir(
     details.push({ file: dataDir, pointer: '', message: 'PDP_DATA_DIR is not a directory' });
     return;
   }
+  const root = await realpath(dataDir);
   for (const tenant of (await readdir(dataDir)).sort()) {
     const tenantDir = path.join(dataDir, tenant);
-    if (tenant.startsWith('.') || !(await isDir(tenantDir))) continue;
+    if (tenant.startsWith('.') || !(await isDirInside(tenantDir, root, details))) continue;
     if (!TENANT_PATTERN.test(tenant)) {
       details.push({ file: tenantDir, pointer: '', message: 'directory name is not a valid tenant name' });
       continue;
     }
     const t = tenantOf(raw, tenant);
     const caDir = path.join(tenantDir, 'conditional-access');
-    if (await isDir(caDir)) {
-      const files = (await readdir(caDir)).filter((f) => f.endsWith('.json')).sort();
+    if (await isDirInside(caDir, root, details)) {
+      // Hidden files are an editor's (Emacs' `.#x.json` lock links) or a writer's staging copy: no
+      // policy id starts with a dot, so none of them can be a document.
+      const files = (await readdir(caDir)).filter((f) => f.endsWith('.json') && !f.startsWith('.')).sort();
       for (const f of files) {
         const file = path.join(caDir, f);
-        const read = await readJson(file, details);
+        const read = await readJson(file, root, details);
         if (!read.ok) continue;
-        const id = policyIdOf(read.doc) ?? f;
         const expected = f.slice(0, -'.json'.length);
+        // Without a string id, the schema reports it (or that the document is not an object).
+        const id = policyIdOf(read.doc) ?? expected;
         if (id !== expected) {
           details.push({
             file,
@@ -287,16 +418,28 @@ async function collectDir(
       ['gateway-routes.json', 'gatewayRoutes'],
     ] as const) {
       const file = path.join(tenantDir, name);
-      if ((await stat(file).catch(() => null)) === null) continue;
-      const read = await readJson(file, details);
+      // lstat: a broken link is reported by readJson, not taken for an absent file.
+      if ((await lstat(file).catch(() => null)) === null) continue;
+      const read = await readJson(file, root, details);
       if (read.ok) t[field] = { doc: read.doc, file };
     }
   }
 }
 
-/** Short content hash: identical data gives the identical revision on every replica. */
-export function dataRevision(tenants: Record<string, TenantData>): string {
-  return createHash('sha256').update(JSON.stringify(tenants)).digest('hex').slice(0, 12);
+/**
+ * Short content hash: identical data gives the identical revision on every replica. The bundle's
+ * own data counts too: a bundle's revision names its policies, and data.json can change under it.
+ */
+export function dataRevision(
+  tenants: Record<string, TenantData>,
+  bundleData: Record<string, unknown> = {},
+): string {
+  return createHash('sha256')
+    .update(JSON.stringify(bundleData))
+    .update('\n')
+    .update(JSON.stringify(tenants))
+    .digest('hex')
+    .slice(0, 12);
 }
 
 // --- the Conditional Access index ------------------------------------------------------------
@@ -383,11 +526,31 @@ const strings = (xs: unknown): string[] =>
 const isAll = (x: string): boolean => x.toLowerCase() === 'all';
 const hasAll = (xs: unknown): boolean => strings(xs).some(isAll);
 
-const isObject = (x: unknown): x is Record<string, unknown> =>
-  typeof x === 'object' && x !== null && !Array.isArray(x);
+const isObject = isPlainObject;
 
-function put<T>(map: Record<string, Record<string, T>>, value: string, id: string, v: T): void {
-  (map[value] ??= {})[id] = v;
+/** value → policy id → flag or rank. Maps while building: values and ids come from the documents. */
+type Lists<T> = Map<string, Map<string, T>>;
+
+function put<T>(map: Lists<T>, value: string, id: string, v: T): void {
+  let ids = map.get(value);
+  if (ids === undefined) map.set(value, (ids = new Map<string, T>()));
+  ids.set(id, v);
+}
+
+/**
+ * A Map as a JSON object for the WASM data. No prototype: every key, "__proto__" included, is an
+ * own property, which JSON.stringify writes and Rego then matches exactly.
+ */
+export function jsonObject<T>(map: ReadonlyMap<string, T>): Record<string, T> {
+  const out = Object.create(null) as Record<string, T>;
+  for (const [key, value] of map) out[key] = value;
+  return out;
+}
+
+function nested<T>(map: Lists<T>): Record<string, Record<string, T>> {
+  const out = Object.create(null) as Record<string, Record<string, T>>;
+  for (const [key, value] of map) out[key] = jsonObject(value);
+  return out;
 }
 
 const rank = (name: ConditionName): number => CONDITION_NAMES.indexOf(name) + 1;
@@ -409,25 +572,25 @@ function compact<T extends object>(o: T): T | undefined {
  */
 export function compileCaIndex(policies: readonly CompiledPolicy[]): CaIndex {
   const maps = Object.fromEntries(
-    CONDITION_NAMES.map((name): [ConditionName, { match: Matches; exclude: Exclusions }] => [
+    CONDITION_NAMES.map((name): [ConditionName, { match: Lists<true>; exclude: Lists<number> }] => [
       name,
-      { match: {}, exclude: {} },
+      { match: new Map(), exclude: new Map() },
     ]),
-  ) as Record<ConditionName, { match: Matches; exclude: Exclusions }>;
-  const matchBlueprint: Matches = {};
-  const withoutUser: Record<string, number> = {};
-  const lookup: Record<string, Record<string, number[]>> = {};
+  ) as Record<ConditionName, { match: Lists<true>; exclude: Lists<number> }>;
+  const matchBlueprint: Lists<true> = new Map();
+  const withoutUser = new Map<string, number>();
+  const lookup: Lists<number[]> = new Map();
   const evaluate: [number, FilterAtom][] = [];
   const clauses: number[][] = [];
-  const clauseMatch: Record<string, true>[] = [];
-  const clauseExclude: Record<string, number>[] = [];
+  const clauseMatch: Map<string, true>[] = [];
+  const clauseExclude: Map<string, number>[] = [];
   const atomIds = new Map<string, number>();
   const clauseIds = new Map<string, number>();
   const unmatched: number[][] = [];
 
   policies.forEach((p) => {
     const id = p.id;
-    const conds = (isObject(p['conditions']) ? p['conditions'] : {}) as Conditions;
+    const conds = (isObject(own(p, 'conditions')) ? own(p, 'conditions') : {}) as Conditions;
     const ranks: number[] = [];
 
     /**
@@ -443,13 +606,14 @@ export function compileCaIndex(policies: readonly CompiledPolicy[]): CaIndex {
       key = (x: string) => x,
     ): boolean => {
       if (!isObject(o)) return false;
-      const excludesAll = hasAll(o[exc]);
-      if (excludesAll || !hasAll(o[inc])) ranks.push(rank(name));
+      const excludesAll = hasAll(own(o, exc));
+      if (excludesAll || !hasAll(own(o, inc))) ranks.push(rank(name));
       if (!excludesAll) {
-        if (!hasAll(o[inc])) for (const v of strings(o[inc])) put(maps[name].match, key(v), id, true);
-        for (const v of strings(o[exc])) if (!isAll(v)) put(maps[name].exclude, key(v), id, rank(name));
+        if (!hasAll(own(o, inc)))
+          for (const v of strings(own(o, inc))) put(maps[name].match, key(v), id, true);
+        for (const v of strings(own(o, exc))) if (!isAll(v)) put(maps[name].exclude, key(v), id, rank(name));
       }
-      return !excludesAll && !hasAll(o[inc]);
+      return !excludesAll && !hasAll(own(o, inc));
     };
     /** A list of values: set when non-empty; a listed value matches it. */
     const values = (name: ConditionName, xs: unknown, key = (x: string) => x): void => {
@@ -466,9 +630,9 @@ export function compileCaIndex(policies: readonly CompiledPolicy[]): CaIndex {
       'includeAgentIdServicePrincipals',
       'excludeAgentIdServicePrincipals',
     );
-    if (isObject(apps) && !hasAll(apps['excludeAgentIdServicePrincipals'])) {
+    if (isObject(apps) && !hasAll(own(apps, 'excludeAgentIdServicePrincipals'))) {
       if (rescuable)
-        for (const v of strings(apps['includeAgentIdBlueprints'])) put(matchBlueprint, v, id, true);
+        for (const v of strings(own(apps, 'includeAgentIdBlueprints'))) put(matchBlueprint, v, id, true);
       const f = p.compiled.agent_filter;
       if (f !== null && ((f.mode === 'include' && rescuable) || f.mode === 'exclude')) {
         for (const clause of f.dnf) {
@@ -488,7 +652,12 @@ export function compileCaIndex(policies: readonly CompiledPolicy[]): CaIndex {
                         ? [...new Set(atom.value)]
                         : null;
                   if (equals?.every((v): v is string => typeof v === 'string')) {
-                    for (const v of equals) ((lookup[atom.attr] ??= {})[v] ??= []).push(j);
+                    for (const v of equals) {
+                      let byValue = lookup.get(atom.attr);
+                      if (byValue === undefined)
+                        lookup.set(atom.attr, (byValue = new Map<string, number[]>()));
+                      byValue.set(v, [...(byValue.get(v) ?? []), j]);
+                    }
                   } else {
                     evaluate.push([j, { attr: atom.attr, op: atom.op, value: atom.value }]);
                   }
@@ -503,16 +672,16 @@ export function compileCaIndex(policies: readonly CompiledPolicy[]): CaIndex {
             k = clauses.length;
             clauseIds.set(ck, k);
             clauses.push(atoms);
-            clauseMatch.push({});
-            clauseExclude.push({});
+            clauseMatch.push(new Map());
+            clauseExclude.push(new Map());
           }
-          if (f.mode === 'include') (clauseMatch[k] as Record<string, true>)[id] = true;
-          else (clauseExclude[k] as Record<string, number>)[id] = rank('agentIdentities');
+          if (f.mode === 'include') clauseMatch[k]?.set(id, true);
+          else clauseExclude[k]?.set(id, rank('agentIdentities'));
         }
       }
     }
     // A request without a user fails every users condition.
-    if (isObject(conds.users)) withoutUser[id] = rank('users');
+    if (isObject(conds.users)) withoutUser.set(id, rank('users'));
     lists('users', conds.users, 'includeUsers', 'excludeUsers');
     lists('application', conds.applications, 'includeApplications', 'excludeApplications');
     values('flows', conds.flows);
@@ -524,12 +693,13 @@ export function compileCaIndex(policies: readonly CompiledPolicy[]): CaIndex {
     unmatched.push(ranks.sort((a, b) => a - b));
   });
 
-  const someOf = (per: object[]) => (per.some((o) => Object.keys(o).length > 0) ? per : []);
+  const someOf = <T>(per: Map<string, T>[]): Record<string, T>[] =>
+    per.some((m) => m.size > 0) ? per.map(jsonObject) : [];
   const filterIndex = (): FilterIndex | Record<string, never> =>
     clauses.length === 0
       ? {}
       : (compact({
-          lookup,
+          lookup: nested(lookup),
           evaluate,
           clauses,
           match: someOf(clauseMatch),
@@ -550,11 +720,11 @@ export function compileCaIndex(policies: readonly CompiledPolicy[]): CaIndex {
   for (const name of CONDITION_NAMES) {
     const extra =
       name === 'agentIdentities'
-        ? { match_blueprint: matchBlueprint, filters: filterIndex() }
+        ? { match_blueprint: nested(matchBlueprint), filters: filterIndex() }
         : name === 'users'
-          ? { without_user: withoutUser }
+          ? { without_user: jsonObject(withoutUser) }
           : {};
-    const c = compact({ ...maps[name], ...extra });
+    const c = compact({ match: nested(maps[name].match), exclude: nested(maps[name].exclude), ...extra });
     if (c !== undefined) index[name] = c as CaIndex[typeof name] & object;
   }
   return index;

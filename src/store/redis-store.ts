@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { PdpError, describeThrown } from '../errors';
+import { JsonDocumentError, MAX_JSON_DEPTH, parseJsonBytes } from '../strict-json';
 import { INVALIDATION_CHANNEL, recordKey } from './keys';
 import { createRedisClient, type RedisClient, type RedisTopology } from './redis-connection';
 import { UNAVAILABLE, assemble, planQuery } from './snapshot';
@@ -27,13 +28,27 @@ interface Entry {
 /** Corrupt JSON in Redis (a writer bypassing the API) must not become an allow. */
 class CorruptValue extends Error {}
 
-function parse(raw: string | null, key: string): unknown {
+/** Twice the largest body the API accepts (PDP_BODY_LIMIT_BYTES ≤ 16 MiB): anything larger came around it. */
+export const MAX_RECORD_BYTES = 32 * 1024 * 1024;
+
+/**
+ * A stored record, read as bytes so that invalid UTF-8 is refused instead of becoming U+FFFD, and
+ * parsed strictly (src/strict-json.ts). Every record is a JSON object: anything else was not
+ * written by the API, and is corrupt rather than "no record".
+ */
+function parse(raw: Buffer | null, key: string): unknown {
   if (raw === null) return null;
+  let value: unknown;
   try {
-    return JSON.parse(raw) as unknown;
-  } catch {
-    throw new CorruptValue(`value at ${key} is not JSON`);
+    value = parseJsonBytes(raw, { maxBytes: MAX_RECORD_BYTES, maxDepth: MAX_JSON_DEPTH });
+  } catch (err) {
+    if (!(err instanceof JsonDocumentError)) throw err;
+    throw new CorruptValue(`value at ${key}${err.pointer === '' ? '' : ` ${err.pointer}`} ${err.message}`);
   }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new CorruptValue(`value at ${key} is not a JSON object`);
+  }
+  return value;
 }
 
 /**
@@ -142,9 +157,9 @@ export class RedisStore implements SignalStore {
 
     const generation = this.generation;
     const missingKeys = missing.map((i) => keys[i] ?? '');
-    let raw: (string | null)[];
+    let raw: (Buffer | null)[];
     try {
-      raw = await this.client.mget(missingKeys);
+      raw = await this.client.mgetBuffer(missingKeys);
     } catch (err) {
       this.opts.onError?.('read');
       this.opts.logger.warn({ err: describeThrown(err) }, 'redis read failed; trying stale cache');
@@ -169,7 +184,7 @@ export class RedisStore implements SignalStore {
 
   async get<K extends RecordKind>(kind: K, tenant: string, id: string): Promise<RecordOf[K] | null> {
     const key = recordKey(tenant, kind, id);
-    const raw = await this.command(() => this.client.get(key));
+    const raw = await this.command(() => this.client.getBuffer(key));
     try {
       return parse(raw, key) as RecordOf[K] | null;
     } catch (err) {

@@ -16,7 +16,11 @@ export class PdpProcess {
     readonly adminPort: number,
   ) {}
 
-  static async start(env: Record<string, string> = {}): Promise<PdpProcess> {
+  /** Waits until /readyz is 200, or with `waitFor: 'healthz'` only until the process is up (not ready is fine). */
+  static async start(
+    env: Record<string, string> = {},
+    opts: { waitFor?: 'readyz' | 'healthz' } = {},
+  ): Promise<PdpProcess> {
     if (!existsSync(SERVER))
       throw new Error(`${SERVER} is missing: run "npm run build" (npm test does it first)`);
     const port = await freePort();
@@ -37,7 +41,7 @@ export class PdpProcess {
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`agent-pdp exited ${child.exitCode}: ${p.output}`);
-      const ready = await fetch(`http://127.0.0.1:${adminPort}/readyz`).then(
+      const ready = await fetch(`http://127.0.0.1:${adminPort}/${opts.waitFor ?? 'readyz'}`).then(
         (r) => r.status === 200,
         () => false,
       );
@@ -45,7 +49,9 @@ export class PdpProcess {
       await new Promise((r) => setTimeout(r, 50));
     }
     child.kill('SIGKILL');
-    throw new Error(`agent-pdp was not ready within 20 s: ${p.output}`);
+    throw new Error(
+      `agent-pdp was not ${opts.waitFor === 'healthz' ? 'up' : 'ready'} within 20 s: ${p.output}`,
+    );
   }
 
   url(pathname: string): string {

@@ -1,8 +1,9 @@
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
-import { EXAMPLE_DATA, decideBody, makeApp, makeEngine, type TestApp } from '../helpers/app';
+import { untar } from '../../src/engine/bundle';
+import { BUNDLE, EXAMPLE_DATA, decideBody, makeApp, makeEngine, type TestApp } from '../helpers/app';
 
 async function until<T>(probe: () => T | undefined, timeoutMs = 5000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -89,5 +90,26 @@ describe('hot reload of Conditional Access documents', () => {
       .send(decideBody({ client: { ip: '203.0.113.7' } }))
       .expect(200);
     expect(out.body.grant.scopes).toEqual(['payments.read', 'payments.write']);
+  });
+});
+
+describe('hot reload of bundle data', () => {
+  it('takes a data.json change outside tenants although the manifest revision stays the same', async () => {
+    const files = await untar(await readFile(BUNDLE));
+    const dir = await mkdtemp(path.join(tmpdir(), 'pdp-reload-bundle-'));
+    try {
+      await writeFile(path.join(dir, 'policy.wasm'), files.get('policy.wasm')!);
+      await writeFile(path.join(dir, '.manifest'), files.get('.manifest')!);
+      await writeFile(path.join(dir, 'data.json'), '{"custom":{"limit":1}}');
+      const engine = await makeEngine({ bundle: dir, dataDir: null });
+      const first = engine.current!;
+      await writeFile(path.join(dir, 'data.json'), '{"custom":{"limit":2}}');
+      const result = await engine.reload();
+      expect(result.changed).toBe(true);
+      expect(engine.current!.bundleRevision).toBe(first.bundleRevision);
+      expect(engine.current!.dataRevision).not.toBe(first.dataRevision);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
