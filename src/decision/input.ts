@@ -1,4 +1,5 @@
 import type { DecideRequest } from '../schemas/requests';
+import { parseRfc3339 } from '../schemas/rfc3339';
 import type { AgentRecord, SignalSnapshot } from '../store/types';
 
 /** The policy input (policies/README.md). WASM has no time builtins: `now` travels in the input. */
@@ -19,11 +20,12 @@ export interface PolicyInput {
   policy_ids?: string[];
 }
 
-export function epochOf(rfc3339: string | null | undefined): number | null {
+/** A stored `expires_at` as epoch seconds; a stored value is not trusted to be a string. */
+export function epochOf(rfc3339: unknown): number | null {
   if (rfc3339 === null || rfc3339 === undefined) return null;
-  const ms = Date.parse(rfc3339);
+  const ms = typeof rfc3339 === 'string' ? parseRfc3339(rfc3339) : null;
   // An unparseable expiry (written around the API) counts as already expired: fail closed.
-  return Number.isNaN(ms) ? 0 : Math.floor(ms / 1000);
+  return ms === null ? 0 : Math.floor(ms / 1000);
 }
 
 export function buildInput(request: DecideRequest, signals: SignalSnapshot, nowMs: number): PolicyInput {
