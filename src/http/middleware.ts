@@ -5,8 +5,10 @@ import express, {
   type RequestHandler,
   type Response,
 } from 'express';
+import { isUtf8 } from 'node:buffer';
 import type { Logger } from 'pino';
 import { PdpError, toErrorBody, type ErrorCode } from '../errors';
+import { MAX_BODY_DEPTH, jsonShapeViolation } from '../schemas/json-shape';
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
@@ -15,9 +17,43 @@ function hasBody(req: Request): boolean {
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
-/** 415 for a body that is not JSON, then express.json with the configured limit. */
+/** Error types thrown from the `verify` hook; body-parser passes `type` through to the error handler. */
+const UTF8_INVALID = 'pdp.utf8.invalid';
+const CHARSET_NOT_UTF8 = 'pdp.charset.unsupported';
+
+function bodyError(type: string, message: string): Error {
+  // A plain Error, not a PdpError: body-parser assigns `status` to what verify throws.
+  return Object.assign(new Error(message), { type });
+}
+
+/**
+ * Runs on the raw bytes, before they are decoded and parsed. JSON between systems is UTF-8
+ * (RFC 8259 §8.1): another charset is refused, and so are invalid UTF-8 bytes, which decoding
+ * would otherwise turn into U+FFFD and store as if they had been sent.
+ */
+function verifyUtf8(_req: unknown, _res: unknown, buf: Buffer, encoding: string): void {
+  if (!/^utf-?8$/i.test(encoding)) throw bodyError(CHARSET_NOT_UTF8, 'The charset must be utf-8');
+  if (!isUtf8(buf)) throw bodyError(UTF8_INVALID, 'The request body is not valid UTF-8');
+}
+
+/** Right after parsing, before anything stringifies, validates or stores the body. */
+function checkShape(req: Request, _res: Response, next: NextFunction): void {
+  const violation = jsonShapeViolation(req.body, MAX_BODY_DEPTH);
+  if (violation === null) {
+    next();
+    return;
+  }
+  throw violation.keyword === 'maxDepth'
+    ? new PdpError('nesting_too_deep', 'The request body nests too deeply', [violation])
+    : new PdpError('invalid_request', 'The request body is invalid', [violation]);
+}
+
+/**
+ * 415 for a body that is not JSON, then express.json with the configured limit (UTF-8 only), then
+ * the body's structural limits (depth, reserved member names).
+ */
 export function jsonBody(limitBytes: number): RequestHandler[] {
-  const parse = express.json({ limit: limitBytes, strict: false, type: () => true });
+  const parse = express.json({ limit: limitBytes, strict: false, type: () => true, verify: verifyUtf8 });
   return [
     (req: Request, _res: Response, next: NextFunction) => {
       if (!BODY_METHODS.has(req.method) || !hasBody(req)) {
@@ -30,31 +66,43 @@ export function jsonBody(limitBytes: number): RequestHandler[] {
       next();
     },
     parse,
+    checkShape,
   ];
 }
 
 /** body-parser's error types, mapped to stable codes. */
-const BODY_ERRORS: Readonly<Record<string, { code: ErrorCode; message: string }>> = {
-  'entity.too.large': { code: 'payload_too_large', message: 'The request body is too large' },
-  'entity.parse.failed': { code: 'invalid_json', message: 'The request body is not valid JSON' },
-  'encoding.unsupported': {
-    code: 'unsupported_media_type',
-    message: 'The content encoding is not supported',
-  },
-  'charset.unsupported': { code: 'unsupported_media_type', message: 'The charset is not supported' },
-  'request.aborted': { code: 'invalid_request', message: 'The request was aborted' },
-  'request.size.invalid': {
-    code: 'invalid_request',
-    message: 'The request size did not match Content-Length',
-  },
-  'entity.verify.failed': { code: 'invalid_request', message: 'The request body was rejected' },
-};
+const BODY_ERRORS: ReadonlyMap<string, { code: ErrorCode; message: string }> = new Map<
+  string,
+  { code: ErrorCode; message: string }
+>([
+  ['entity.too.large', { code: 'payload_too_large', message: 'The request body is too large' }],
+  ['entity.parse.failed', { code: 'invalid_json', message: 'The request body is not valid JSON' }],
+  [
+    'encoding.unsupported',
+    {
+      code: 'unsupported_media_type',
+      message: 'The content encoding is not supported',
+    },
+  ],
+  ['charset.unsupported', { code: 'unsupported_media_type', message: 'The charset is not supported' }],
+  ['request.aborted', { code: 'invalid_request', message: 'The request was aborted' }],
+  [
+    'request.size.invalid',
+    {
+      code: 'invalid_request',
+      message: 'The request size did not match Content-Length',
+    },
+  ],
+  ['entity.verify.failed', { code: 'invalid_request', message: 'The request body was rejected' }],
+  [UTF8_INVALID, { code: 'invalid_utf8', message: 'The request body is not valid UTF-8' }],
+  [CHARSET_NOT_UTF8, { code: 'unsupported_media_type', message: 'The charset must be utf-8' }],
+]);
 
 function asPdpError(err: unknown): PdpError | null {
   if (err instanceof PdpError) return err;
   if (typeof err === 'object' && err !== null) {
     const e = err as { type?: unknown; status?: unknown; statusCode?: unknown };
-    const known = typeof e.type === 'string' ? BODY_ERRORS[e.type] : undefined;
+    const known = typeof e.type === 'string' ? BODY_ERRORS.get(e.type) : undefined;
     if (known !== undefined) return new PdpError(known.code, known.message);
     const status =
       typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : 0;

@@ -11,7 +11,8 @@ import {
   type AuthzenEvaluationsRequest,
   type EvaluationsSemantic,
 } from '../schemas/authzen';
-import { MAX_CONTEXT_BYTES, type DecideRequest } from '../schemas/requests';
+import { freeFormViolation } from '../schemas/json-shape';
+import { MAX_CONTEXT_BYTES, MAX_CONTEXT_DEPTH, type DecideRequest } from '../schemas/requests';
 
 /**
  * OpenID AuthZEN Authorization API 1.0 (DESIGN §3, "Gateway"): the Access Evaluation and Access
@@ -156,18 +157,17 @@ function toDecideRequest(evaluation: AuthzenEvaluationRequest, at: PointerMap): 
   if (user !== undefined) request.user = user;
   if (client !== undefined) request.client = client;
   if (Object.keys(rest).length > 0) {
-    if (Buffer.byteLength(JSON.stringify(rest)) > MAX_CONTEXT_BYTES) {
-      throw invalid(
-        'The request body is invalid',
-        [
-          {
-            pointer: '/context',
-            message: `members other than ${AUTHZEN_CONTEXT_FIELDS.join(', ')} must be at most ${MAX_CONTEXT_BYTES} bytes of JSON`,
-            keyword: 'maxBytes',
-          },
-        ],
-        at,
-      );
+    // The depth first: measuring the size (JSON.stringify) of a deeper value could overflow.
+    const violation = freeFormViolation(rest, '/context', {
+      maxDepth: MAX_CONTEXT_DEPTH,
+      maxBytes: MAX_CONTEXT_BYTES,
+    });
+    if (violation !== null) {
+      const message =
+        violation.keyword === 'maxBytes'
+          ? `members other than ${AUTHZEN_CONTEXT_FIELDS.join(', ')} must be at most ${MAX_CONTEXT_BYTES} bytes of JSON`
+          : violation.message;
+      throw invalid('The request body is invalid', [{ ...violation, message }], at);
     }
     request.context = rest;
   }

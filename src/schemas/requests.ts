@@ -4,6 +4,8 @@ export const ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$';
 export const TENANT_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
 const riskLevel = { enum: ['none', 'low', 'medium', 'high'] } as const;
 export const MAX_CONTEXT_BYTES = 4096;
+/** Nesting of the free-form `context` (itself 1); below the body's limit, so a batch item that breaks it fails in its slot. */
+export const MAX_CONTEXT_DEPTH = 32;
 export const MAX_BATCH = 100;
 
 const decideProperties = {
