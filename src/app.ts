@@ -11,7 +11,7 @@ import type { PolicyEngine } from './engine/policy-engine';
 import { Metrics } from './metrics';
 import { createObserver, type DecisionSinks } from './decision/observer';
 import { localBackend, type OpsBackend } from './ops/backend';
-import { errorHandler, jsonBody, notFound } from './http/middleware';
+import { errorHandler, jsonBody, notFound, refuseOptions } from './http/middleware';
 import { authzenRoutes } from './routes/authzen';
 import { decideRoutes } from './routes/decide';
 import { directoryRoutes } from './routes/directory';
@@ -67,6 +67,7 @@ function base(): Express {
 export function createAdminApp(backend: OpsBackend, auth: CallerAuth, logger: Logger): Express {
   const admin = base();
   admin.use(opsRoutes(backend, auth));
+  admin.use(refuseOptions);
   admin.use(notFound);
   admin.use(errorHandler(logger));
   return admin;
@@ -115,6 +116,7 @@ export function createApp(deps: AppDeps): Apps {
     }),
   );
   api.use(jsonBody(config.bodyLimitBytes));
+  api.use(refuseOptions);
   api.use(decideRoutes(decisions, validators, auth));
   api.use(authzenRoutes(decisions, auth, {}));
   api.use(directoryRoutes(deps.store, validators, auth, clock));

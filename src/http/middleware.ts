@@ -70,6 +70,21 @@ export function jsonBody(limitBytes: number): RequestHandler[] {
   ];
 }
 
+/**
+ * OPTIONS is answered 405 on every path, before routing and authentication. Express would
+ * otherwise answer it 200 with an `Allow` list for any path that has routes, without asking for
+ * a credential: a map of the API for anyone. The PDP serves no browsers, so there is no CORS
+ * preflight to answer; the same 405 on every path, known or not, discloses nothing. Mounted after
+ * the gateway routes, which decide OPTIONS like any other method of the request they check.
+ */
+export function refuseOptions(req: Request, _res: Response, next: NextFunction): void {
+  if (req.method !== 'OPTIONS') {
+    next();
+    return;
+  }
+  throw new PdpError('method_not_allowed', 'OPTIONS is not supported');
+}
+
 /** body-parser's error types, mapped to stable codes. */
 const BODY_ERRORS: ReadonlyMap<string, { code: ErrorCode; message: string }> = new Map<
   string,
