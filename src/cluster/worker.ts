@@ -7,6 +7,7 @@ import { createAdminApp, createApp } from '../app';
 import { PROJECT_ROOT, hasRedis, type Config } from '../config';
 import { createValidators } from '../decision/validators';
 import { PolicyEngine } from '../engine/policy-engine';
+import { guardServer } from '../http/server-guards';
 import { API_SERVER_OPTIONS } from '../http/server-options';
 import { Metrics } from '../metrics';
 import { localStatus } from '../ops/backend';
@@ -52,8 +53,11 @@ async function createStore(config: Config, logger: Logger, metrics: Metrics): Pr
 }
 
 function apiServer(config: Config, handler: ReturnType<typeof createApp>['api']): Server {
-  if (config.tlsCert === null || config.tlsKey === null) return createHttpServer(API_SERVER_OPTIONS, handler);
-  return createHttpsServer(
+  const guards = { bodyLimitBytes: config.bodyLimitBytes };
+  if (config.tlsCert === null || config.tlsKey === null) {
+    return guardServer(createHttpServer(API_SERVER_OPTIONS, handler), guards);
+  }
+  const server = createHttpsServer(
     {
       ...API_SERVER_OPTIONS,
       cert: config.tlsCert,
@@ -66,6 +70,7 @@ function apiServer(config: Config, handler: ReturnType<typeof createApp>['api'])
     },
     handler,
   );
+  return guardServer(server, guards);
 }
 
 /**
@@ -193,6 +198,7 @@ export async function runWorker(config: Config, opts: { clustered: boolean }): P
         logger,
       ),
     );
+    guardServer(admin, { bodyLimitBytes: config.bodyLimitBytes });
     await listen(admin, config.adminPort, config.host);
   }
   logger.info(
