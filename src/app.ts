@@ -30,6 +30,7 @@ export interface AppDeps {
     | 'clockToleranceSeconds'
     | 'tokenCacheMaxEntries'
     | 'maxTokenBytes'
+    | 'publicBaseUrl'
   >;
   engine: PolicyEngine;
   store: SignalStore;
@@ -66,8 +67,8 @@ function base(): Express {
 /** The admin port's app: health, readiness, metrics, policies; in a cluster, served by the primary. */
 export function createAdminApp(backend: OpsBackend, auth: CallerAuth, logger: Logger): Express {
   const admin = base();
-  admin.use(opsRoutes(backend, auth));
   admin.use(refuseOptions);
+  admin.use(opsRoutes(backend, auth));
   admin.use(notFound);
   admin.use(errorHandler(logger));
   return admin;
@@ -115,10 +116,10 @@ export function createApp(deps: AppDeps): Apps {
       trustedProxyHops: config.trustedProxyHops,
     }),
   );
-  api.use(jsonBody(config.bodyLimitBytes));
   api.use(refuseOptions);
+  api.use(jsonBody(config.bodyLimitBytes));
   api.use(decideRoutes(decisions, validators, auth));
-  api.use(authzenRoutes(decisions, auth, {}));
+  api.use(authzenRoutes(decisions, auth, { baseUrl: config.publicBaseUrl }));
   api.use(directoryRoutes(deps.store, validators, auth, clock));
   api.use(notFound);
   api.use(errorHandler(deps.logger));

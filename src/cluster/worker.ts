@@ -209,6 +209,12 @@ export async function runWorker(config: Config, opts: { clustered: boolean }): P
     },
     opts.clustered ? 'agent-pdp worker listening' : 'agent-pdp listening',
   );
+  if (['0.0.0.0', '[::]'].includes(new URL(config.publicBaseUrl).hostname)) {
+    logger.warn(
+      { public_base_url: config.publicBaseUrl },
+      'PDP_PUBLIC_BASE_URL is not set and PDP_HOST is a wildcard: the AuthZEN metadata names an address clients cannot use',
+    );
+  }
 
   let stopping = false;
   const shutdown = async (reason: string): Promise<void> => {
