@@ -8,7 +8,7 @@ import express, {
 import { isUtf8 } from 'node:buffer';
 import type { Logger } from 'pino';
 import { PdpError, toErrorBody, type ErrorCode } from '../errors';
-import { MAX_BODY_DEPTH, jsonShapeViolation } from '../schemas/json-shape';
+import { MAX_BODY_DEPTH, duplicateMember, jsonShapeViolation } from '../schemas/json-shape';
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
@@ -31,29 +31,40 @@ function bodyError(type: string, message: string): Error {
  * (RFC 8259 §8.1): another charset is refused, and so are invalid UTF-8 bytes, which decoding
  * would otherwise turn into U+FFFD and store as if they had been sent.
  */
-function verifyUtf8(_req: unknown, _res: unknown, buf: Buffer, encoding: string): void {
+function checkUtf8(buf: Buffer, encoding: string): void {
   if (!/^utf-?8$/i.test(encoding)) throw bodyError(CHARSET_NOT_UTF8, 'The charset must be utf-8');
   if (!isUtf8(buf)) throw bodyError(UTF8_INVALID, 'The request body is not valid UTF-8');
 }
 
-/** Right after parsing, before anything stringifies, validates or stores the body. */
-function checkShape(req: Request, _res: Response, next: NextFunction): void {
-  const violation = jsonShapeViolation(req.body, MAX_BODY_DEPTH);
-  if (violation === null) {
-    next();
-    return;
-  }
-  throw violation.keyword === 'maxDepth'
+/**
+ * Right after parsing, before anything stringifies, validates or stores the body: its depth and
+ * reserved names on the parsed value, then duplicate names on the text it was parsed from.
+ */
+function shapeViolation(body: unknown, text: string | undefined): PdpError | null {
+  const violation =
+    jsonShapeViolation(body, MAX_BODY_DEPTH) ?? (text === undefined ? null : duplicateMember(text));
+  if (violation === null) return null;
+  return violation.keyword === 'maxDepth'
     ? new PdpError('nesting_too_deep', 'The request body nests too deeply', [violation])
     : new PdpError('invalid_request', 'The request body is invalid', [violation]);
 }
 
 /**
  * 415 for a body that is not JSON, then express.json with the configured limit (UTF-8 only), then
- * the body's structural limits (depth, reserved member names).
+ * the body's structural limits (depth, reserved and duplicate member names).
  */
 export function jsonBody(limitBytes: number): RequestHandler[] {
-  const parse = express.json({ limit: limitBytes, strict: false, type: () => true, verify: verifyUtf8 });
+  // The text as parsed, kept for the duplicate-name check; per request, dropped once checked.
+  const texts = new WeakMap<Request, string>();
+  const parse = express.json({
+    limit: limitBytes,
+    strict: false,
+    type: () => true,
+    verify: (req, _res, buf, encoding) => {
+      checkUtf8(buf, encoding);
+      texts.set(req as Request, buf.toString('utf8'));
+    },
+  });
   return [
     (req: Request, _res: Response, next: NextFunction) => {
       if (!BODY_METHODS.has(req.method) || !hasBody(req)) {
@@ -66,7 +77,13 @@ export function jsonBody(limitBytes: number): RequestHandler[] {
       next();
     },
     parse,
-    checkShape,
+    (req: Request, _res: Response, next: NextFunction) => {
+      const text = texts.get(req);
+      texts.delete(req);
+      const error = shapeViolation(req.body, text);
+      if (error !== null) throw error;
+      next();
+    },
   ];
 }
 

@@ -104,6 +104,20 @@ describe('defect 7a: a context nested 10,000 deep is a 400 with a pointer, never
     );
   });
 
+  it('refuses a member name given twice: JSON.parse would keep the last one silently', async () => {
+    const body = JSON.stringify(decideBody({ client: CORP })).replace(
+      '"agent_id":"agt-7f3a"',
+      '"agent_id":"agt-disabled","agent_id":"agt-7f3a"',
+    );
+    const res = await request(t.api).post('/v1/decide').set(json).send(body);
+    expect(res.status).toBe(400);
+    expect(res.body.error).toEqual({
+      code: 'invalid_request',
+      message: 'The request body is invalid',
+      details: [{ pointer: '/agent_id', message: 'is a duplicate member name', keyword: 'duplicateKey' }],
+    });
+  });
+
   it('refuses a __proto__ member anywhere in a body, and Object.prototype stays clean', async () => {
     const body = JSON.stringify(decideBody({ context: { safe: { k: 1 } } })).replace(
       '"k":1',

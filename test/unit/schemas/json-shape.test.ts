@@ -1,4 +1,11 @@
-import { MAX_BODY_DEPTH, freeFormViolation, jsonShapeViolation } from '../../../src/schemas/json-shape';
+import fc from 'fast-check';
+import { visit } from 'jsonc-parser';
+import {
+  MAX_BODY_DEPTH,
+  duplicateMember,
+  freeFormViolation,
+  jsonShapeViolation,
+} from '../../../src/schemas/json-shape';
 
 /** `{"a":{"a":…}}` `depth` containers deep, built without recursion. */
 function nested(depth: number, key = 'a'): Record<string, unknown> {
@@ -72,5 +79,96 @@ describe('freeFormViolation', () => {
       keyword: 'maxBytes',
     });
     expect(freeFormViolation({ pad: 'x' }, '/context', limits)).toBeNull();
+  });
+});
+
+describe('duplicateMember', () => {
+  it('names the first repeated member name, compared decoded as JSON.parse compares them', () => {
+    expect(duplicateMember('{"agent_id":"agt-nobody","agent_id":"agt-7f3a"}')).toEqual({
+      pointer: '/agent_id',
+      message: 'is a duplicate member name',
+      keyword: 'duplicateKey',
+    });
+    expect(duplicateMember('{"a":{"l":[1,{"x~/":1,"x\\u007e/":2}]}}')?.pointer).toBe('/a/l/1/x~0~1');
+    expect(duplicateMember('{"requests":[{"scopes":[],"scopes":["x"]}]}', '')?.pointer).toBe(
+      '/requests/0/scopes',
+    );
+  });
+
+  it('accepts the same name in different objects', () => {
+    expect(duplicateMember('{"a":{"id":1},"b":{"id":1},"l":[{"id":1},{"id":2}]}')).toBeNull();
+    expect(duplicateMember('[1,"x",null]')).toBeNull();
+  });
+});
+
+/** The reference: a general JSON visitor (recursive, and some 30 µs a call, so not on the hot path). */
+function oracle(text: string): string | null {
+  const open: Set<string>[] = [];
+  let found: string | null = null;
+  visit(text, {
+    onObjectBegin: () => {
+      open.push(new Set());
+    },
+    onObjectProperty: (name, _offset, _length, _line, _column, path) => {
+      const seen = open[open.length - 1]!;
+      if (found === null && seen.has(name)) {
+        found = [...path().map(String), name]
+          .map((s) => `/${s.replace(/~/g, '~0').replace(/\//g, '~1')}`)
+          .join('');
+      }
+      seen.add(name);
+    },
+    onObjectEnd: () => {
+      open.pop();
+    },
+  });
+  return found;
+}
+
+type Tree =
+  | { kind: 'scalar'; text: string }
+  | { kind: 'array'; items: Tree[] }
+  | { kind: 'object'; entries: [string, boolean, Tree][] };
+
+const NAMES = ['a', 'b', '~/', 'é', '"', '\\', '{', ':'];
+const space = fc.constantFrom('', ' ', '\n\t ');
+const tree = fc.letrec<{ tree: Tree }>((tie) => ({
+  tree: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    fc.jsonValue({ maxDepth: 0 }).map((v): Tree => ({ kind: 'scalar', text: JSON.stringify(v) })),
+    fc.array(tie('tree'), { maxLength: 4 }).map((items): Tree => ({ kind: 'array', items })),
+    fc
+      .array(fc.tuple(fc.constantFrom(...NAMES), fc.boolean(), tie('tree')), { maxLength: 4 })
+      .map((entries): Tree => ({ kind: 'object', entries })),
+  ),
+})).tree;
+
+/** Every UTF-16 code unit as a \u escape: the same name, spelled differently. */
+function escapeAll(name: string): string {
+  let out = '';
+  for (let i = 0; i < name.length; i++) out += `\\u${name.charCodeAt(i).toString(16).padStart(4, '0')}`;
+  return `"${out}"`;
+}
+
+function render(t: Tree, ws: string): string {
+  if (t.kind === 'scalar') return t.text;
+  if (t.kind === 'array') return `[${ws}${t.items.map((i) => render(i, ws)).join(`${ws},${ws}`)}${ws}]`;
+  const members = t.entries.map(
+    ([name, escaped, value]) =>
+      `${escaped ? escapeAll(name) : JSON.stringify(name)}${ws}:${ws}${render(value, ws)}`,
+  );
+  return `{${ws}${members.join(`${ws},${ws}`)}${ws}}`;
+}
+
+describe('property: duplicateMember agrees with a general JSON visitor', () => {
+  it('on 5,000 valid JSON texts with repeated, escaped and nested names', () => {
+    fc.assert(
+      fc.property(tree, space, (t, ws) => {
+        const text = render(t, ws);
+        JSON.parse(text); // valid JSON, as the check requires
+        expect(duplicateMember(text)?.pointer ?? null).toBe(oracle(text));
+      }),
+      { numRuns: 5000 },
+    );
   });
 });
