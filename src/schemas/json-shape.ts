@@ -40,14 +40,30 @@ function pointerOf(frame: Frame, prefix: string): string {
   );
 }
 
+/** A UTF-16 surrogate not in a pair: in `u` mode a pair is one code point, not `Cs`. */
+const UNPAIRED_SURROGATE = /\p{Cs}/u;
+
+function unpaired(pointer: string): ErrorDetail {
+  return {
+    pointer,
+    message: 'must not contain an unpaired surrogate (\\uD800-\\uDFFF): it is not Unicode text',
+    keyword: 'unpairedSurrogate',
+  };
+}
+
 /**
- * The first value (in document order) nested deeper than `maxDepth`, or the first `__proto__`
- * member; null when there is none. Iterative, so the check cannot overflow the stack it guards.
- * `__proto__` is refused outright: `JSON.parse` makes it an own member, harmless here, but any
- * later `Object.assign` or naive merge (ours or a log consumer's) would read it as the prototype.
+ * The first value (in document order) nested deeper than `maxDepth`, the first `__proto__`
+ * member, or the first string or member name holding an unpaired surrogate; null when there is
+ * none. Iterative, so the check cannot overflow the stack it guards.
+ * - `__proto__` is refused outright: `JSON.parse` makes it an own member, harmless here, but any
+ *   later `Object.assign` or naive merge (ours or a log consumer's) would read it as the prototype.
+ * - `"\ud800"` is valid JSON but not text: it has no UTF-8 form, the policy engine's JSON parser
+ *   refuses it (a 500 on every decision endpoint), and Redis would store it as U+FFFD.
  */
 export function jsonShapeViolation(value: unknown, maxDepth: number, prefix = ''): ErrorDetail | null {
-  if (!isContainer(value)) return null;
+  if (!isContainer(value)) {
+    return typeof value === 'string' && UNPAIRED_SURROGATE.test(value) ? unpaired(prefix) : null;
+  }
   const stack: Frame[] = [{ value, depth: 1, parent: null, key: '' }];
   for (let frame = stack.pop(); frame !== undefined; frame = stack.pop()) {
     if (frame.depth > maxDepth) {
@@ -69,6 +85,11 @@ export function jsonShapeViolation(value: unknown, maxDepth: number, prefix = ''
           message: 'is a reserved member name',
           keyword: 'reservedKey',
         };
+      }
+      if (UNPAIRED_SURROGATE.test(key) || (typeof child === 'string' && UNPAIRED_SURROGATE.test(child))) {
+        return unpaired(
+          pointerOf({ value: frame.value, depth: frame.depth + 1, parent: frame, key }, prefix),
+        );
       }
       if (isContainer(child)) stack.push({ value: child, depth: frame.depth + 1, parent: frame, key });
     }

@@ -118,6 +118,15 @@ describe('defect 7a: a context nested 10,000 deep is a 400 with a pointer, never
     });
   });
 
+  it('refuses an unpaired surrogate escape in any string (the policy engine failed on it: 500)', async () => {
+    const body = JSON.stringify(decideBody({ context: { note: 'x' } })).replace('"x"', '"\\ud800"');
+    const res = await request(t.api).post('/v1/decide').set(json).send(body);
+    expect(res.status).toBe(400);
+    expect(res.body.error.details).toEqual([
+      expect.objectContaining({ pointer: '/context/note', keyword: 'unpairedSurrogate' }),
+    ]);
+  });
+
   it('refuses a __proto__ member anywhere in a body, and Object.prototype stays clean', async () => {
     const body = JSON.stringify(decideBody({ context: { safe: { k: 1 } } })).replace(
       '"k":1',

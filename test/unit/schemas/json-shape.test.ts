@@ -61,6 +61,19 @@ describe('jsonShapeViolation', () => {
   });
 });
 
+describe('jsonShapeViolation: unpaired surrogates', () => {
+  it('refuses a string or a member name with an unpaired surrogate, and accepts pairs', () => {
+    expect(jsonShapeViolation(JSON.parse('{"a":["ok","x\\ud800"]}'), 8)).toEqual({
+      pointer: '/a/1',
+      message: 'must not contain an unpaired surrogate (\\uD800-\\uDFFF): it is not Unicode text',
+      keyword: 'unpairedSurrogate',
+    });
+    expect(jsonShapeViolation(JSON.parse('{"k\\udc00":1}'), 8)?.pointer).toBe('/k\udc00');
+    expect(jsonShapeViolation(JSON.parse('"\\udfff"'), 8, '/x')?.pointer).toBe('/x');
+    expect(jsonShapeViolation(JSON.parse('{"emoji":"\\ud83d\\ude00","k":"é"}'), 8)).toBeNull();
+  });
+});
+
 describe('freeFormViolation', () => {
   const limits = { maxDepth: 4, maxBytes: 32 };
 
