@@ -11,7 +11,7 @@ import type { PolicyEngine } from './engine/policy-engine';
 import { Metrics } from './metrics';
 import { createObserver, type DecisionSinks } from './decision/observer';
 import { localBackend, type OpsBackend } from './ops/backend';
-import { errorHandler, jsonBody, notFound, refuseOptions } from './http/middleware';
+import { errorHandler, jsonBody, notFound, refuseOptions, requireHost } from './http/middleware';
 import { authzenRoutes } from './routes/authzen';
 import { decideRoutes } from './routes/decide';
 import { directoryRoutes } from './routes/directory';
@@ -61,6 +61,7 @@ function base(): Express {
   app.disable('x-powered-by');
   app.disable('etag');
   app.set('query parser', 'simple');
+  app.use(requireHost);
   return app;
 }
 

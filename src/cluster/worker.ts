@@ -8,7 +8,7 @@ import { PROJECT_ROOT, hasRedis, type Config } from '../config';
 import { createValidators } from '../decision/validators';
 import { PolicyEngine } from '../engine/policy-engine';
 import { guardServer } from '../http/server-guards';
-import { API_SERVER_OPTIONS } from '../http/server-options';
+import { ADMIN_SERVER_OPTIONS, API_SERVER_OPTIONS } from '../http/server-options';
 import { Metrics } from '../metrics';
 import { localStatus } from '../ops/backend';
 import { DecisionLog, createSink, parseDecisionLogSpec } from '../audit';
@@ -186,6 +186,7 @@ export async function runWorker(config: Config, opts: { clustered: boolean }): P
   let admin: Server | null = null;
   if (!opts.clustered) {
     admin = createHttpServer(
+      ADMIN_SERVER_OPTIONS,
       createAdminApp(
         {
           statuses: async () => [await localStatus(engine, store, () => draining)],

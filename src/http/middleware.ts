@@ -88,6 +88,17 @@ export function jsonBody(limitBytes: number): RequestHandler[] {
 }
 
 /**
+ * HTTP/1.1 requires a Host header (RFC 9112 §3.2). Node's own check answers with an empty body,
+ * so it is off (server-options.ts) and done here, in the JSON error shape.
+ */
+export function requireHost(req: Request, _res: Response, next: NextFunction): void {
+  if (req.httpVersion === '1.1' && req.headers.host === undefined) {
+    throw new PdpError('malformed_request', 'An HTTP/1.1 request must have a Host header');
+  }
+  next();
+}
+
+/**
  * OPTIONS is answered 405 on every path, before routing and authentication. Express would
  * otherwise answer it 200 with an `Allow` list for any path that has routes, without asking for
  * a credential: a map of the API for anyone. The PDP serves no browsers, so there is no CORS

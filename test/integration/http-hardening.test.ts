@@ -424,6 +424,7 @@ describe("defects 9b, 9e: Node's own answers over raw sockets, on the real proce
 
   it.each([
     ['a malformed request line', 'GET /x HTTP/1.1 extra\r\nHost: x\r\n\r\n', 400, 'malformed_request'],
+    ['an HTTP/1.1 request without Host', 'GET /healthz HTTP/1.1\r\n\r\n', 400, 'malformed_request'],
     ['a bad method token', 'G(T / HTTP/1.1\r\nHost: x\r\n\r\n', 400, 'malformed_request'],
     ['a header without a colon', 'GET / HTTP/1.1\r\nHost: x\r\nbroken\r\n\r\n', 400, 'malformed_request'],
     [
