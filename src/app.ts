@@ -11,7 +11,7 @@ import type { PolicyEngine } from './engine/policy-engine';
 import { Metrics } from './metrics';
 import { createObserver, type DecisionSinks } from './decision/observer';
 import { localBackend, type OpsBackend } from './ops/backend';
-import { errorHandler, jsonBody, notFound } from './http/middleware';
+import { errorHandler, jsonBody, notFound, refuseOptions, requireHost } from './http/middleware';
 import { authzenRoutes } from './routes/authzen';
 import { decideRoutes } from './routes/decide';
 import { directoryRoutes } from './routes/directory';
@@ -30,6 +30,7 @@ export interface AppDeps {
     | 'clockToleranceSeconds'
     | 'tokenCacheMaxEntries'
     | 'maxTokenBytes'
+    | 'publicBaseUrl'
   >;
   engine: PolicyEngine;
   store: SignalStore;
@@ -60,12 +61,14 @@ function base(): Express {
   app.disable('x-powered-by');
   app.disable('etag');
   app.set('query parser', 'simple');
+  app.use(requireHost);
   return app;
 }
 
 /** The admin port's app: health, readiness, metrics, policies; in a cluster, served by the primary. */
 export function createAdminApp(backend: OpsBackend, auth: CallerAuth, logger: Logger): Express {
   const admin = base();
+  admin.use(refuseOptions);
   admin.use(opsRoutes(backend, auth));
   admin.use(notFound);
   admin.use(errorHandler(logger));
@@ -114,9 +117,10 @@ export function createApp(deps: AppDeps): Apps {
       trustedProxyHops: config.trustedProxyHops,
     }),
   );
+  api.use(refuseOptions);
   api.use(jsonBody(config.bodyLimitBytes));
   api.use(decideRoutes(decisions, validators, auth));
-  api.use(authzenRoutes(decisions, auth, {}));
+  api.use(authzenRoutes(decisions, auth, { baseUrl: config.publicBaseUrl }));
   api.use(directoryRoutes(deps.store, validators, auth, clock));
   api.use(notFound);
   api.use(errorHandler(deps.logger));

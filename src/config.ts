@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { Ajv } from 'ajv';
@@ -70,6 +71,11 @@ export interface Config {
   /** On SIGTERM: readiness turns false, then after this delay the listeners close. */
   readonly shutdownDelayMs: number;
   readonly shutdownTimeoutMs: number;
+  /**
+   * The PDP's public base URL, published in the AuthZEN metadata: PDP_PUBLIC_BASE_URL (https), or
+   * derived from host, port and TLS. Never taken from a request's Host header.
+   */
+  readonly publicBaseUrl: string;
 }
 
 export interface HostPort {
@@ -137,6 +143,7 @@ const schema = {
     tlsClientCa: { type: ['string', 'null'] },
     shutdownDelayMs: { type: 'integer', minimum: 0, maximum: 120000 },
     shutdownTimeoutMs: { type: 'integer', minimum: 100, maximum: 600000 },
+    publicBaseUrl: { type: ['string', 'null'], minLength: 1, maxLength: 2048 },
   },
 } as const;
 
@@ -182,6 +189,7 @@ const ENV_OF: Readonly<Record<string, string>> = {
   tlsClientCa: 'PDP_TLS_CLIENT_CA',
   shutdownDelayMs: 'PDP_SHUTDOWN_DELAY_MS',
   shutdownTimeoutMs: 'PDP_SHUTDOWN_TIMEOUT_MS',
+  publicBaseUrl: 'PDP_PUBLIC_BASE_URL',
 };
 
 function str(env: NodeJS.ProcessEnv, name: string): string | null {
@@ -382,6 +390,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tlsClientCa: keyMaterial(env, 'PDP_TLS_CLIENT_CA'),
     shutdownDelayMs: num(env, 'PDP_SHUTDOWN_DELAY_MS', 0),
     shutdownTimeoutMs: num(env, 'PDP_SHUTDOWN_TIMEOUT_MS', 10000),
+    publicBaseUrl: str(env, 'PDP_PUBLIC_BASE_URL'),
   };
   if (!validate(config)) {
     const first = validate.errors?.[0];
@@ -437,5 +446,39 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `refusing to bind ${config.host} with no caller authentication; set PDP_API_KEYS or bind 127.0.0.1`,
     );
   }
-  return Object.freeze(config);
+  return Object.freeze({
+    ...config,
+    publicBaseUrl:
+      config.publicBaseUrl === null
+        ? listenerUrl(config.host, config.port, config.tlsCert !== null)
+        : parsePublicBaseUrl(config.publicBaseUrl),
+  });
+}
+
+/**
+ * PDP_PUBLIC_BASE_URL: an absolute https URL, optionally with a path (a PDP behind a path prefix),
+ * without credentials, query or fragment; published without its trailing slash.
+ */
+export function parsePublicBaseUrl(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    fail('PDP_PUBLIC_BASE_URL', `${JSON.stringify(raw)} is not an absolute URL`);
+  }
+  if (url.protocol !== 'https:') fail('PDP_PUBLIC_BASE_URL', 'must be an https URL');
+  if (url.username !== '' || url.password !== '') fail('PDP_PUBLIC_BASE_URL', 'must not hold credentials');
+  if (url.search !== '' || url.hash !== '' || raw.includes('?') || raw.includes('#')) {
+    fail('PDP_PUBLIC_BASE_URL', 'must not have a query or a fragment');
+  }
+  return url.origin + url.pathname.replace(/\/+$/, '');
+}
+
+/** The API listener's own URL, the public base URL when none is configured. */
+function listenerUrl(host: string, port: number, tls: boolean): string {
+  try {
+    return new URL(`${tls ? 'https' : 'http'}://${isIP(host) === 6 ? `[${host}]` : host}:${port}`).origin;
+  } catch {
+    fail('PDP_HOST', `${JSON.stringify(host)} is not a host name or address`);
+  }
 }

@@ -6,7 +6,13 @@
 export type ErrorCode =
   | 'invalid_request'
   | 'invalid_json'
+  | 'invalid_utf8'
+  | 'nesting_too_deep'
+  | 'malformed_request'
   | 'payload_too_large'
+  | 'headers_too_large'
+  | 'request_timeout'
+  | 'expectation_failed'
   | 'unsupported_media_type'
   | 'not_found'
   | 'method_not_allowed'
@@ -24,7 +30,13 @@ export type ErrorCode =
 const STATUS: Readonly<Record<ErrorCode, number>> = {
   invalid_request: 400,
   invalid_json: 400,
+  invalid_utf8: 400,
+  nesting_too_deep: 400,
+  malformed_request: 400,
   payload_too_large: 413,
+  headers_too_large: 431,
+  request_timeout: 408,
+  expectation_failed: 417,
   unsupported_media_type: 415,
   not_found: 404,
   method_not_allowed: 405,

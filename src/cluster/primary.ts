@@ -6,6 +6,8 @@ import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
 import { createAdminApp } from '../app';
 import { createCallerAuth } from '../auth/caller-auth';
 import type { Config } from '../config';
+import { guardServer } from '../http/server-guards';
+import { ADMIN_SERVER_OPTIONS } from '../http/server-options';
 import type { OpsBackend, WorkerStatus } from '../ops/backend';
 import { ask } from './ipc';
 
@@ -96,7 +98,9 @@ export async function runPrimary(config: Config): Promise<void> {
     },
   };
   const auth = createCallerAuth({ apiKeys: config.apiKeys });
-  const admin = createServer(createAdminApp(backend, auth, logger));
+  const admin = guardServer(createServer(ADMIN_SERVER_OPTIONS, createAdminApp(backend, auth, logger)), {
+    bodyLimitBytes: config.bodyLimitBytes,
+  });
   admin.listen(config.adminPort, config.host);
   await once(admin, 'listening');
   logger.info(

@@ -7,7 +7,8 @@ import { createAdminApp, createApp } from '../app';
 import { PROJECT_ROOT, hasRedis, type Config } from '../config';
 import { createValidators } from '../decision/validators';
 import { PolicyEngine } from '../engine/policy-engine';
-import { API_SERVER_OPTIONS } from '../http/server-options';
+import { guardServer } from '../http/server-guards';
+import { ADMIN_SERVER_OPTIONS, API_SERVER_OPTIONS } from '../http/server-options';
 import { Metrics } from '../metrics';
 import { localStatus } from '../ops/backend';
 import { DecisionLog, createSink, parseDecisionLogSpec } from '../audit';
@@ -52,8 +53,11 @@ async function createStore(config: Config, logger: Logger, metrics: Metrics): Pr
 }
 
 function apiServer(config: Config, handler: ReturnType<typeof createApp>['api']): Server {
-  if (config.tlsCert === null || config.tlsKey === null) return createHttpServer(API_SERVER_OPTIONS, handler);
-  return createHttpsServer(
+  const guards = { bodyLimitBytes: config.bodyLimitBytes };
+  if (config.tlsCert === null || config.tlsKey === null) {
+    return guardServer(createHttpServer(API_SERVER_OPTIONS, handler), guards);
+  }
+  const server = createHttpsServer(
     {
       ...API_SERVER_OPTIONS,
       cert: config.tlsCert,
@@ -66,6 +70,7 @@ function apiServer(config: Config, handler: ReturnType<typeof createApp>['api'])
     },
     handler,
   );
+  return guardServer(server, guards);
 }
 
 /**
@@ -181,6 +186,7 @@ export async function runWorker(config: Config, opts: { clustered: boolean }): P
   let admin: Server | null = null;
   if (!opts.clustered) {
     admin = createHttpServer(
+      ADMIN_SERVER_OPTIONS,
       createAdminApp(
         {
           statuses: async () => [await localStatus(engine, store, () => draining)],
@@ -193,6 +199,7 @@ export async function runWorker(config: Config, opts: { clustered: boolean }): P
         logger,
       ),
     );
+    guardServer(admin, { bodyLimitBytes: config.bodyLimitBytes });
     await listen(admin, config.adminPort, config.host);
   }
   logger.info(
@@ -203,6 +210,12 @@ export async function runWorker(config: Config, opts: { clustered: boolean }): P
     },
     opts.clustered ? 'agent-pdp worker listening' : 'agent-pdp listening',
   );
+  if (['0.0.0.0', '[::]'].includes(new URL(config.publicBaseUrl).hostname)) {
+    logger.warn(
+      { public_base_url: config.publicBaseUrl },
+      'PDP_PUBLIC_BASE_URL is not set and PDP_HOST is a wildcard: the AuthZEN metadata names an address clients cannot use',
+    );
+  }
 
   let stopping = false;
   const shutdown = async (reason: string): Promise<void> => {

@@ -1,4 +1,5 @@
 import type { DecideRequest } from '../schemas/requests';
+import { parseRfc3339 } from '../schemas/rfc3339';
 import type { AgentRecord, SignalSnapshot } from '../store/types';
 
 /** The policy input (policies/README.md). WASM has no time builtins: `now` travels in the input. */
@@ -19,40 +20,12 @@ export interface PolicyInput {
   policy_ids?: string[];
 }
 
-const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|([+-])(\d{2}):(\d{2}))$/;
-
-/**
- * An RFC 3339 date-time as epoch seconds. A leap second (`23:59:60`) is the second after `23:59:59`:
- * POSIX time has no second of its own for it, and Date.parse would give NaN. Anything that is not
- * an RFC 3339 string (a record written around the API: a number, an array, "next Tuesday",
- * February 30th) counts as already expired: fail closed.
- */
-export function epochOf(value: unknown): number | null {
-  if (value === null || value === undefined) return null;
-  const m = typeof value === 'string' ? RFC3339.exec(value) : null;
-  if (m === null) return 0;
-  const [year, month, day, hour, minute, second, offHour, offMinute] = [
-    m[1],
-    m[2],
-    m[3],
-    m[4],
-    m[5],
-    m[6],
-    m[10],
-    m[11],
-  ].map(Number) as [number, number, number, number, number, number, number, number];
-  const date = new Date(0);
-  date.setUTCFullYear(year, month - 1, day); // not Date.UTC: it reads years 0-99 as 1900-1999
-  const valid =
-    date.getUTCMonth() === month - 1 &&
-    date.getUTCDate() === day &&
-    hour <= 23 &&
-    minute <= 59 &&
-    second <= 60 &&
-    (m[9] === undefined || (offHour <= 23 && offMinute <= 59));
-  if (!valid) return 0;
-  const offset = m[9] === undefined ? 0 : (m[9] === '-' ? -1 : 1) * (offHour * 60 + offMinute) * 60;
-  return Math.floor(date.getTime() / 1000) + hour * 3600 + minute * 60 + second - offset;
+/** A stored `expires_at` as epoch seconds; a stored value is not trusted to be a string. */
+export function epochOf(rfc3339: unknown): number | null {
+  if (rfc3339 === null || rfc3339 === undefined) return null;
+  const ms = typeof rfc3339 === 'string' ? parseRfc3339(rfc3339) : null;
+  // An unparseable expiry (written around the API) counts as already expired: fail closed.
+  return ms === null ? 0 : Math.floor(ms / 1000);
 }
 
 export function buildInput(request: DecideRequest, signals: SignalSnapshot, nowMs: number): PolicyInput {

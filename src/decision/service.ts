@@ -4,6 +4,7 @@ import { CONDITION_NAMES, type CompiledPolicy } from '../engine/tenant-data';
 import type { Entrypoint } from '../engine/wasm-policy';
 import type { Endpoint } from '../metrics';
 import type { DecideRequest, WhatIfRequest } from '../schemas/requests';
+import { parseRfc3339 } from '../schemas/rfc3339';
 import type { SignalStore } from '../store/types';
 import { buildInput, type PolicyInput } from './input';
 import type { Validators } from './validators';
@@ -152,6 +153,17 @@ export function policyResults(policies: readonly CompiledPolicy[], reported: unk
   });
 }
 
+/** What-if's `overrides.now`, read by the same parser as its schema format: never NaN. */
+function overrideNow(text: string): number {
+  const ms = parseRfc3339(text);
+  if (ms === null) {
+    throw new PdpError('invalid_request', 'The request body is invalid', [
+      { pointer: '/overrides/now', message: 'must match format "date-time"', keyword: 'format' },
+    ]);
+  }
+  return ms;
+}
+
 /** Decides token requests: signals from the store, then one synchronous WASM evaluation. */
 export class DecisionService {
   constructor(private readonly deps: DecisionDeps) {}
@@ -175,7 +187,7 @@ export class DecisionService {
   async whatif(request: WhatIfRequest, ctx: DecisionContext = {}): Promise<DecideResponse> {
     const startedNs = process.hrtime.bigint();
     const overrides = request.overrides ?? {};
-    const now = overrides.now !== undefined ? Date.parse(overrides.now) : this.deps.clock();
+    const now = overrides.now !== undefined ? overrideNow(overrides.now) : this.deps.clock();
     const { overrides: _o, policy_ids: policyIds, ...decide } = request;
     if (overrides.sign_in_risk !== undefined) {
       decide.client = { ...decide.client, sign_in_risk: overrides.sign_in_risk };

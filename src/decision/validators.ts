@@ -8,8 +8,10 @@ import {
   revocationSchema,
   userRiskSchema,
 } from '../schemas/directory';
+import { freeFormViolation } from '../schemas/json-shape';
 import {
   MAX_CONTEXT_BYTES,
+  MAX_CONTEXT_DEPTH,
   batchRequestSchema,
   decideRequestSchema,
   whatIfRequestSchema,
@@ -29,16 +31,14 @@ function checker<T>(fn: ValidateFunction, extra?: (value: T, prefix: string) => 
   };
 }
 
-function contextSize(body: DecideRequest, prefix: string): void {
-  if (body.context !== undefined && Buffer.byteLength(JSON.stringify(body.context)) > MAX_CONTEXT_BYTES) {
-    throw new PdpError('invalid_request', 'The request body is invalid', [
-      {
-        pointer: `${prefix}/context`,
-        message: `must be at most ${MAX_CONTEXT_BYTES} bytes of JSON`,
-        keyword: 'maxBytes',
-      },
-    ]);
-  }
+/** The free-form context's depth, then its size; the depth first, so measuring the size is safe. */
+function contextLimits(body: DecideRequest, prefix: string): void {
+  if (body.context === undefined) return;
+  const violation = freeFormViolation(body.context, `${prefix}/context`, {
+    maxDepth: MAX_CONTEXT_DEPTH,
+    maxBytes: MAX_CONTEXT_BYTES,
+  });
+  if (violation !== null) throw new PdpError('invalid_request', 'The request body is invalid', [violation]);
 }
 
 /** Every request schema compiled once; the hot path only calls the compiled functions. */
@@ -56,8 +56,8 @@ export interface Validators {
 export function createValidators(): Validators {
   const ajv = createAjv();
   return {
-    decide: checker<DecideRequest>(ajv.compile(decideRequestSchema), contextSize),
-    whatif: checker<WhatIfRequest>(ajv.compile(whatIfRequestSchema), contextSize),
+    decide: checker<DecideRequest>(ajv.compile(decideRequestSchema), contextLimits),
+    whatif: checker<WhatIfRequest>(ajv.compile(whatIfRequestSchema), contextLimits),
     batch: checker(ajv.compile(batchRequestSchema)),
     blueprint: checker(ajv.compile(blueprintSchema)),
     agent: checker(ajv.compile(agentSchema)),

@@ -1,6 +1,6 @@
 import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import type { CallerAuth } from '../auth/caller-auth';
-import type { DecideResponse, DecisionService, Reason } from '../decision/service';
+import { callerName, type CallerAuth } from '../auth/caller-auth';
+import type { DecideResponse, DecisionContext, DecisionService, Reason } from '../decision/service';
 import { PdpError, isPdpError, toErrorBody, type ErrorDetail } from '../errors';
 import { createAjv, toDetails } from '../schemas/ajv';
 import {
@@ -11,7 +11,8 @@ import {
   type AuthzenEvaluationsRequest,
   type EvaluationsSemantic,
 } from '../schemas/authzen';
-import { MAX_CONTEXT_BYTES, type DecideRequest } from '../schemas/requests';
+import { freeFormViolation } from '../schemas/json-shape';
+import { MAX_CONTEXT_BYTES, MAX_CONTEXT_DEPTH, type DecideRequest } from '../schemas/requests';
 
 /**
  * OpenID AuthZEN Authorization API 1.0 (DESIGN §3, "Gateway"): the Access Evaluation and Access
@@ -19,8 +20,12 @@ import { MAX_CONTEXT_BYTES, type DecideRequest } from '../schemas/requests';
  */
 
 export interface AuthzenOptions {
-  /** The PDP identifier published in the metadata; else the request's protocol and host. */
-  baseUrl?: string;
+  /**
+   * The PDP identifier published in the metadata (PDP_PUBLIC_BASE_URL, or derived from the
+   * configured host, port and TLS). Never taken from the request: a reflected Host header would
+   * let anyone who can reach the PDP, or poison a cache in front of it, publish their endpoints.
+   */
+  baseUrl: string;
 }
 
 export const EVALUATION_PATH = '/access/v1/evaluation';
@@ -56,8 +61,6 @@ const IDENTIFIERS: Readonly<Record<string, readonly string[]>> = {
   action: ['name'],
   resource: ['type', 'id'],
 };
-/** A host, IPv4 or bracketed IPv6 address, with an optional port: nothing else reaches the metadata. */
-const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253})|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
 /** Visible ASCII and spaces: what can be echoed in a response header as it came. */
 const REQUEST_ID = /^[\x20-\x7e]{1,1024}$/;
 
@@ -156,18 +159,17 @@ function toDecideRequest(evaluation: AuthzenEvaluationRequest, at: PointerMap): 
   if (user !== undefined) request.user = user;
   if (client !== undefined) request.client = client;
   if (Object.keys(rest).length > 0) {
-    if (Buffer.byteLength(JSON.stringify(rest)) > MAX_CONTEXT_BYTES) {
-      throw invalid(
-        'The request body is invalid',
-        [
-          {
-            pointer: '/context',
-            message: `members other than ${AUTHZEN_CONTEXT_FIELDS.join(', ')} must be at most ${MAX_CONTEXT_BYTES} bytes of JSON`,
-            keyword: 'maxBytes',
-          },
-        ],
-        at,
-      );
+    // The depth first: measuring the size (JSON.stringify) of a deeper value could overflow.
+    const violation = freeFormViolation(rest, '/context', {
+      maxDepth: MAX_CONTEXT_DEPTH,
+      maxBytes: MAX_CONTEXT_BYTES,
+    });
+    if (violation !== null) {
+      const message =
+        violation.keyword === 'maxBytes'
+          ? `members other than ${AUTHZEN_CONTEXT_FIELDS.join(', ')} must be at most ${MAX_CONTEXT_BYTES} bytes of JSON`
+          : violation.message;
+      throw invalid('The request body is invalid', [{ ...violation, message }], at);
     }
     request.context = rest;
   }
@@ -191,16 +193,6 @@ function decides(semantic: EvaluationsSemantic, decision: boolean): boolean {
   );
 }
 
-function requestBase(req: Request): string {
-  const host = req.get('host');
-  if (host === undefined || !HOST.test(host)) {
-    throw new PdpError('invalid_request', 'The Host header is missing or invalid', [
-      { pointer: '', message: 'Host must be a host name or address with an optional port' },
-    ]);
-  }
-  return `${req.protocol}://${host}`;
-}
-
 export function authzenRoutes(decisions: DecisionService, auth: CallerAuth, opts: AuthzenOptions): Router {
   const router = Router();
   // Compiled once per app, like every other request schema.
@@ -208,11 +200,16 @@ export function authzenRoutes(decisions: DecisionService, auth: CallerAuth, opts
   const validateEvaluation = ajv.compile<AuthzenEvaluationRequest>(authzenEvaluationRequestSchema);
   const validateEvaluations = ajv.compile<AuthzenEvaluationsRequest>(authzenEvaluationsRequestSchema);
   const caller = auth.require('authorize', 'decide');
-  const baseUrl = opts.baseUrl?.replace(/\/+$/, '');
+  const baseUrl = opts.baseUrl.replace(/\/+$/, '');
 
-  async function evaluate(body: unknown, at: PointerMap, message: string): Promise<AuthzenDecision> {
+  async function evaluate(
+    body: unknown,
+    at: PointerMap,
+    message: string,
+    ctx: DecisionContext,
+  ): Promise<AuthzenDecision> {
     if (!validateEvaluation(body)) throw invalid(message, toDetails(validateEvaluation.errors), at);
-    const out = await decisions.decide(toDecideRequest(body, at), { endpoint: 'authzen' });
+    const out = await decisions.decide(toDecideRequest(body, at), ctx);
     // Fail closed: only an allow is a permit.
     return { decision: out.decision === 'allow', context: decisionContext(out) };
   }
@@ -222,6 +219,7 @@ export function authzenRoutes(decisions: DecisionService, auth: CallerAuth, opts
     defaults: AuthzenEvaluationsRequest,
     item: unknown,
     index: number,
+    ctx: DecisionContext,
   ): Promise<AuthzenDecision> {
     try {
       if (!isObject(item)) {
@@ -233,6 +231,7 @@ export function authzenRoutes(decisions: DecisionService, auth: CallerAuth, opts
         merge(defaults, item),
         origin(defaults, item, index),
         'The evaluation is invalid',
+        ctx,
       );
     } catch (err) {
       if (!isPdpError(err) || err.status >= 500) throw err;
@@ -240,8 +239,11 @@ export function authzenRoutes(decisions: DecisionService, auth: CallerAuth, opts
     }
   }
 
+  // The authenticated caller goes into the decision log, as for decide and authorize.
+  const contextOf = (res: Response): DecisionContext => ({ endpoint: 'authzen', caller: callerName(res) });
+
   router.post(EVALUATION_PATH, echoRequestId, caller, async (req, res) => {
-    res.json(await evaluate(req.body, identity, 'The request body is invalid'));
+    res.json(await evaluate(req.body, identity, 'The request body is invalid', contextOf(res)));
   });
 
   router.post(EVALUATIONS_PATH, echoRequestId, caller, async (req, res) => {
@@ -250,20 +252,21 @@ export function authzenRoutes(decisions: DecisionService, auth: CallerAuth, opts
       throw invalid('The request body is invalid', toDetails(validateEvaluations.errors), identity);
     }
     const items = request.evaluations ?? [];
+    const ctx = contextOf(res);
     // Spec §7.1: without evaluations the call is a single Access Evaluation, and answers like one.
     if (items.length === 0) {
-      res.json(await evaluate(request, identity, 'The request body is invalid'));
+      res.json(await evaluate(request, identity, 'The request body is invalid', ctx));
       return;
     }
     const semantic = request.options?.evaluations_semantic ?? 'execute_all';
     let evaluations: AuthzenDecision[];
     if (semantic === 'execute_all') {
-      evaluations = await Promise.all(items.map((item, i) => evaluateItem(request, item, i)));
+      evaluations = await Promise.all(items.map((item, i) => evaluateItem(request, item, i, ctx)));
     } else {
       // Short-circuit: in order, up to and including the deciding evaluation.
       evaluations = [];
       for (const [i, item] of items.entries()) {
-        const result = await evaluateItem(request, item, i);
+        const result = await evaluateItem(request, item, i, ctx);
         evaluations.push(result);
         if (decides(semantic, result.decision)) break;
       }
@@ -273,13 +276,13 @@ export function authzenRoutes(decisions: DecisionService, auth: CallerAuth, opts
   });
 
   // Spec §9: public, so a PEP can discover the endpoints before it holds a credential.
-  router.get(METADATA_PATH, echoRequestId, (req, res) => {
-    const base = baseUrl ?? requestBase(req);
-    res.json({
-      policy_decision_point: base,
-      access_evaluation_endpoint: base + EVALUATION_PATH,
-      access_evaluations_endpoint: base + EVALUATIONS_PATH,
-    });
+  const metadata = {
+    policy_decision_point: baseUrl,
+    access_evaluation_endpoint: baseUrl + EVALUATION_PATH,
+    access_evaluations_endpoint: baseUrl + EVALUATIONS_PATH,
+  };
+  router.get(METADATA_PATH, echoRequestId, (_req, res) => {
+    res.json(metadata);
   });
 
   return router;

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { Ajv, type ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { ErrorDetail } from '../errors';
+import { isRfc3339 } from './rfc3339';
 
 /** `a.b.c.d/n` or `v6::/n` with a prefix length that fits the family. */
 export function isCidr(value: string): boolean {
@@ -16,7 +17,9 @@ export function isCidr(value: string): boolean {
 /** One Ajv per process role; every schema is compiled once, at start-up. */
 export function createAjv(): Ajv {
   const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
-  addFormats(ajv, ['date-time', 'ipv4', 'ipv6', 'uri']);
+  addFormats(ajv, ['ipv4', 'ipv6', 'uri']);
+  // Not ajv-formats' date-time: what the schema accepts must be what every reader can parse.
+  ajv.addFormat('date-time', { type: 'string', validate: isRfc3339 });
   ajv.addFormat('cidr', { type: 'string', validate: isCidr });
   ajv.addFormat('ip', { type: 'string', validate: (v: string) => isIP(v) !== 0 });
   return ajv;

@@ -1,6 +1,13 @@
-/** JSON Schemas of the directory and signals API bodies (DESIGN §3). */
+/**
+ * JSON Schemas of the directory and signals API bodies (DESIGN §3). Every string has a maxLength
+ * and every array a maxItems (test/unit/schemas/limits.test.ts keeps it so): a record is read on
+ * every decision of its agent, so its size is bounded by the schema, not only by the body limit.
+ * Free-form members (attributes, detections) are bounded in breadth here and in depth by the
+ * body's nesting limit (src/schemas/json-shape.ts).
+ */
+import { ID_PATTERN } from './requests';
 
-const attributes = { type: 'object', maxProperties: 64 } as const;
+const attributes = { type: 'object', maxProperties: 64, propertyNames: { maxLength: 256 } } as const;
 const riskLevel = { enum: ['none', 'low', 'medium', 'high'] } as const;
 
 export const blueprintSchema = {
@@ -22,7 +29,7 @@ export const blueprintSchema = {
         items: { type: 'string', minLength: 1, maxLength: 256 },
       },
     },
-    max_ttl_seconds: { type: ['integer', 'null'], minimum: 60 },
+    max_ttl_seconds: { type: ['integer', 'null'], minimum: 60, maximum: 31536000 },
     attributes,
   },
 } as const;
@@ -33,13 +40,19 @@ export const agentSchema = {
   required: ['blueprint_id', 'enabled', 'sponsors'],
   additionalProperties: false,
   properties: {
-    blueprint_id: { type: 'string', minLength: 1, maxLength: 128 },
+    // A blueprint is stored under an id that matches ID_PATTERN; nothing else can name one.
+    blueprint_id: { type: 'string', maxLength: 128, pattern: ID_PATTERN },
     display_name: { type: 'string', maxLength: 256 },
     enabled: { type: 'boolean' },
     // Entra requires a sponsor at creation; an empty list is stored but denies (agent_no_sponsor).
-    sponsors: { type: 'array', uniqueItems: true, maxItems: 64, items: { type: 'string', minLength: 1 } },
+    sponsors: {
+      type: 'array',
+      uniqueItems: true,
+      maxItems: 64,
+      items: { type: 'string', minLength: 1, maxLength: 256 },
+    },
     attributes,
-    expires_at: { type: ['string', 'null'], format: 'date-time' },
+    expires_at: { type: ['string', 'null'], maxLength: 64, format: 'date-time' },
   },
 } as const;
 
@@ -51,7 +64,12 @@ export const agentRiskSchema = {
   properties: {
     level: riskLevel,
     state: { enum: ['none', 'atRisk', 'confirmedCompromised', 'confirmedSafe', 'dismissed', 'remediated'] },
-    detections: { type: 'array', maxItems: 100 },
+    // A detection is an id or a Graph riskDetection-like object.
+    detections: {
+      type: 'array',
+      maxItems: 100,
+      items: { type: ['string', 'object'], maxLength: 256, maxProperties: 64 },
+    },
   },
 } as const;
 

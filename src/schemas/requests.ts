@@ -4,13 +4,15 @@ export const ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$';
 export const TENANT_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
 const riskLevel = { enum: ['none', 'low', 'medium', 'high'] } as const;
 export const MAX_CONTEXT_BYTES = 4096;
+/** Nesting of the free-form `context` (itself 1); below the body's limit, so a batch item that breaks it fails in its slot. */
+export const MAX_CONTEXT_DEPTH = 32;
 export const MAX_BATCH = 100;
 
 const decideProperties = {
-  tenant: { type: 'string', pattern: TENANT_ID_PATTERN },
+  tenant: { type: 'string', maxLength: 64, pattern: TENANT_ID_PATTERN },
   flow: { enum: ['autonomous', 'on_behalf_of', 'agent_user'] },
-  agent_id: { type: 'string', pattern: ID_PATTERN },
-  blueprint_id: { type: 'string', pattern: ID_PATTERN },
+  agent_id: { type: 'string', maxLength: 128, pattern: ID_PATTERN },
+  blueprint_id: { type: 'string', maxLength: 128, pattern: ID_PATTERN },
   resource: { type: 'string', minLength: 1, maxLength: 512 },
   scopes: {
     type: 'array',
@@ -25,7 +27,7 @@ const decideProperties = {
     required: ['id'],
     additionalProperties: false,
     properties: {
-      id: { type: 'string', pattern: ID_PATTERN },
+      id: { type: 'string', maxLength: 128, pattern: ID_PATTERN },
       amr: { type: 'array', maxItems: 20, items: { type: 'string', minLength: 1, maxLength: 64 } },
       risk: riskLevel,
       device: {
@@ -43,8 +45,8 @@ const decideProperties = {
     type: 'object',
     additionalProperties: false,
     properties: {
-      ip: { type: 'string', format: 'ip' },
-      country: { type: 'string', pattern: '^[A-Z]{2}$' },
+      ip: { type: 'string', maxLength: 45, format: 'ip' },
+      country: { type: 'string', maxLength: 2, pattern: '^[A-Z]{2}$' },
       sign_in_risk: riskLevel,
     },
   },
@@ -79,10 +81,15 @@ export const whatIfRequestSchema = {
         agent_risk: riskLevel,
         user_risk: riskLevel,
         sign_in_risk: riskLevel,
-        now: { type: 'string', format: 'date-time' },
+        now: { type: 'string', maxLength: 64, format: 'date-time' },
       },
     },
-    policy_ids: { type: 'array', maxItems: 500, uniqueItems: true, items: { type: 'string', minLength: 1 } },
+    policy_ids: {
+      type: 'array',
+      maxItems: 500,
+      uniqueItems: true,
+      items: { type: 'string', minLength: 1, maxLength: 256 },
+    },
   },
   ...requiresUser,
 } as const;

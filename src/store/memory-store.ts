@@ -1,4 +1,5 @@
 import { recordKey } from './keys';
+import { serialise } from './serialise';
 import { assemble, planQuery } from './snapshot';
 import type { RecordKind, RecordOf, SignalSnapshot, SignalStore, SignalsQuery, StoreHealth } from './types';
 
@@ -29,7 +30,7 @@ export class MemoryStore implements SignalStore {
   }
 
   put<K extends RecordKind>(kind: K, tenant: string, id: string, value: RecordOf[K]): Promise<void> {
-    this.values.set(recordKey(tenant, kind, id), JSON.stringify(value));
+    this.values.set(recordKey(tenant, kind, id), serialise(value));
     return Promise.resolve();
   }
 

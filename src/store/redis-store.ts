@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { PdpError, describeThrown } from '../errors';
 import { JsonDocumentError, MAX_JSON_DEPTH, parseJsonBytes } from '../strict-json';
 import { INVALIDATION_CHANNEL, recordKey } from './keys';
+import { serialise } from './serialise';
 import { createRedisClient, type RedisClient, type RedisTopology } from './redis-connection';
 import { UNAVAILABLE, assemble, planQuery } from './snapshot';
 import type { RecordKind, RecordOf, SignalSnapshot, SignalStore, SignalsQuery, StoreHealth } from './types';
@@ -194,9 +195,9 @@ export class RedisStore implements SignalStore {
 
   async put<K extends RecordKind>(kind: K, tenant: string, id: string, value: RecordOf[K]): Promise<void> {
     const key = recordKey(tenant, kind, id);
-    await this.command(() =>
-      this.client.multi().set(key, JSON.stringify(value)).publish(INVALIDATION_CHANNEL, key).exec(),
-    );
+    // Serialised before the command: a value that cannot be is the caller's fault, not Redis's.
+    const json = serialise(value);
+    await this.command(() => this.client.multi().set(key, json).publish(INVALIDATION_CHANNEL, key).exec());
     this.evict(key);
   }
 

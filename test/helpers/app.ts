@@ -3,6 +3,7 @@ import pino from 'pino';
 import { createApp, type Apps } from '../../src/app';
 import type { TrustedIssuer } from '../../src/auth/agent-tokens';
 import type { CallerAuth } from '../../src/auth/caller-auth';
+import type { DecisionSinks } from '../../src/decision/observer';
 import { createValidators } from '../../src/decision/validators';
 import { PolicyEngine } from '../../src/engine/policy-engine';
 import { MemoryStore } from '../../src/store/memory-store';
@@ -60,6 +61,8 @@ export async function makeApp(
     trustedIssuers?: TrustedIssuer[];
     trustedProxyHops?: number;
     auth?: CallerAuth;
+    /** The decision-log hook: what the decision log would record. */
+    log?: DecisionSinks['log'];
   } = {},
 ): Promise<TestApp> {
   const clock = opts.clock ?? Date.now;
@@ -75,12 +78,14 @@ export async function makeApp(
       clockToleranceSeconds: 30,
       tokenCacheMaxEntries: 10_000,
       maxTokenBytes: 16_384,
+      publicBaseUrl: 'https://pdp.test.example',
     },
     engine,
     store,
     logger: silentLogger,
     clock,
     ...(opts.auth !== undefined && { auth: opts.auth }),
+    ...(opts.log !== undefined && { log: opts.log }),
   });
   return { ...apps, engine, store };
 }

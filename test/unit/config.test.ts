@@ -69,6 +69,18 @@ describe('loadConfig', () => {
       { PDP_BUNDLE_VERIFY_KEY: '-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----' },
       /^PDP_BUNDLE_VERIFY_KEY: /,
     ],
+    [
+      { PDP_PUBLIC_BASE_URL: 'pdp.example.com' },
+      /^PDP_PUBLIC_BASE_URL: "pdp\.example\.com" is not an absolute URL/,
+    ],
+    [{ PDP_PUBLIC_BASE_URL: 'http://pdp.example.com' }, /^PDP_PUBLIC_BASE_URL: must be an https URL/],
+    [
+      { PDP_PUBLIC_BASE_URL: 'https://u:p@pdp.example.com' },
+      /^PDP_PUBLIC_BASE_URL: must not hold credentials/,
+    ],
+    [{ PDP_PUBLIC_BASE_URL: 'https://pdp.example.com/?x=1' }, /^PDP_PUBLIC_BASE_URL: must not have a query/],
+    [{ PDP_PUBLIC_BASE_URL: 'https://pdp.example.com/#top' }, /^PDP_PUBLIC_BASE_URL: must not have a query/],
+    [{ PDP_PUBLIC_BASE_URL: 'https://pdp.example.com?' }, /^PDP_PUBLIC_BASE_URL: must not have a query/],
   ])('refuses %j naming the variable', (env, message) => {
     let thrown: unknown;
     try {
@@ -91,6 +103,19 @@ describe('loadConfig', () => {
     expect(loadConfig({}).workers).toBe(1);
     expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' }).workers).toBeGreaterThanOrEqual(1);
     expect(loadConfig({ PDP_DATA_DIR: '' }).dataDir).toBeNull();
+  });
+
+  it('publishes PDP_PUBLIC_BASE_URL, else the listener URL, never anything from a request', () => {
+    expect(loadConfig({}).publicBaseUrl).toBe('http://127.0.0.1:8181');
+    expect(loadConfig({ PDP_HOST: '::1', PDP_PORT: '9000' }).publicBaseUrl).toBe('http://[::1]:9000');
+    expect(
+      loadConfig({
+        PDP_PUBLIC_BASE_URL: 'https://PDP.Example.com:443/authz/',
+      }).publicBaseUrl,
+    ).toBe('https://pdp.example.com/authz');
+    expect(loadConfig({ PDP_PUBLIC_BASE_URL: 'https://pdp.example.com:8443' }).publicBaseUrl).toBe(
+      'https://pdp.example.com:8443',
+    );
   });
 
   it('parses JSON API key lists', () => {

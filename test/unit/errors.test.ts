@@ -4,7 +4,13 @@ describe('error codes', () => {
   it.each<[ErrorCode, number]>([
     ['invalid_request', 400],
     ['invalid_json', 400],
+    ['invalid_utf8', 400],
+    ['nesting_too_deep', 400],
+    ['malformed_request', 400],
     ['payload_too_large', 413],
+    ['headers_too_large', 431],
+    ['request_timeout', 408],
+    ['expectation_failed', 417],
     ['unsupported_media_type', 415],
     ['not_found', 404],
     ['method_not_allowed', 405],
