@@ -234,6 +234,66 @@ describe('RedisStore against a real redis-server', () => {
     expect((await store.readSignals(q)).agent).toEqual(agent);
   });
 
+  it('a hung Redis (SIGSTOP): reads keep to the budget, the breaker opens, then closes when it returns', async () => {
+    const clock = new TestClock();
+    const store = await open({
+      clock: clock.now,
+      cacheTtlMs: 1000,
+      staleIfErrorMs: 60_000,
+      readBudgetMs: 50,
+      breaker: { threshold: 3, halfOpenMs: 100, halfOpenMaxMs: 400 },
+    });
+    await store.put('agent', 'acme', 'agt-1', agent);
+    await store.put('blueprint', 'acme', 'bp-1', blueprint);
+    await settle();
+    const q = { tenant: 'acme', agentId: 'agt-1' };
+    expect(await store.readSignals(q)).toMatchObject({ agent, blueprint, degraded: false });
+    const timed = async (query: typeof q) => {
+      const started = performance.now();
+      const out = await store.readSignals(query);
+      return { out, ms: performance.now() - started };
+    };
+
+    redis.pause();
+    try {
+      clock.advance(5_000); // past the TTL: every read needs Redis
+      // Until the breaker opens, a read waits its budget and no more, then serves stale.
+      for (let i = 0; i < 3; i++) {
+        const { out, ms } = await timed(q);
+        expect(out).toMatchObject({ agent, blueprint, degraded: true, unavailable: false });
+        expect(ms).toBeLessThan(50 + 40);
+      }
+      expect(await store.health()).toMatchObject({
+        reachable: false,
+        breaker: expect.stringMatching(/^(open|half_open)$/),
+        last_failure: 'timeout',
+      });
+      // Open: no store call at all, stale or fail-closed answers in well under a millisecond each.
+      const open: number[] = [];
+      for (let i = 0; i < 200; i++) {
+        const stale = await timed(q);
+        expect(stale.out).toMatchObject({ agent, degraded: true });
+        const cold = await timed({ tenant: 'acme', agentId: `agt-cold-${i}` });
+        expect(cold.out.unavailable).toBe(true);
+        open.push(stale.ms, cold.ms);
+      }
+      open.sort((a, b) => a - b);
+      expect(open[Math.floor(open.length * 0.99)]).toBeLessThan(5);
+      // Directory calls fail fast with 503 instead of waiting on the hung server.
+      const started = performance.now();
+      await expect(store.put('agent', 'acme', 'agt-2', agent)).rejects.toMatchObject({
+        code: 'store_unavailable',
+      });
+      expect(performance.now() - started).toBeLessThan(20);
+    } finally {
+      redis.unpause();
+    }
+    // A half-open probe finds it back: the breaker closes with no restart and no decision waiting.
+    await until(async () => (await store.health()).reachable, 5000);
+    expect(await store.health()).toMatchObject({ breaker: 'closed', last_failure: null });
+    expect(await store.readSignals(q)).toMatchObject({ agent, blueprint, degraded: false });
+  });
+
   it('fails closed on a corrupt value written around the API', async () => {
     const store = await open();
     await admin.set(recordKey('acme', 'agent', 'agt-1'), '{not json');
