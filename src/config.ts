@@ -34,6 +34,13 @@ export interface Config {
   readonly cacheTtlMs: number;
   readonly cacheMaxEntries: number;
   readonly staleIfErrorSeconds: number;
+  /** Time budget for one decision's store read; past it the read counts as a store failure. */
+  readonly storeTimeoutMs: number;
+  /** Consecutive store failures that open the circuit breaker. */
+  readonly storeBreakerThreshold: number;
+  /** First delay before an open breaker probes the store; grows (with jitter) up to the max. */
+  readonly storeBreakerHalfOpenMs: number;
+  readonly storeBreakerHalfOpenMaxMs: number;
   readonly apiKeys: readonly ApiKeyEntry[];
   readonly maxTtlSeconds: number;
   readonly defaultTtlSeconds: number;
@@ -114,6 +121,10 @@ const schema = {
     cacheTtlMs: { type: 'integer', minimum: 0, maximum: 3600000 },
     cacheMaxEntries: { type: 'integer', minimum: 100 },
     staleIfErrorSeconds: { type: 'integer', minimum: 0, maximum: 86400 },
+    storeTimeoutMs: { type: 'integer', minimum: 1, maximum: 10000 },
+    storeBreakerThreshold: { type: 'integer', minimum: 1, maximum: 10000 },
+    storeBreakerHalfOpenMs: { type: 'integer', minimum: 10, maximum: 600000 },
+    storeBreakerHalfOpenMaxMs: { type: 'integer', minimum: 10, maximum: 600000 },
     apiKeys: { type: 'array' },
     maxTtlSeconds: { type: 'integer', minimum: 60 },
     defaultTtlSeconds: { type: 'integer', minimum: 60 },
@@ -160,6 +171,10 @@ const ENV_OF: Readonly<Record<string, string>> = {
   cacheTtlMs: 'PDP_CACHE_TTL_MS',
   cacheMaxEntries: 'PDP_CACHE_MAX_ENTRIES',
   staleIfErrorSeconds: 'PDP_STALE_IF_ERROR_SECONDS',
+  storeTimeoutMs: 'PDP_STORE_TIMEOUT_MS',
+  storeBreakerThreshold: 'PDP_STORE_BREAKER_THRESHOLD',
+  storeBreakerHalfOpenMs: 'PDP_STORE_BREAKER_HALF_OPEN_MS',
+  storeBreakerHalfOpenMaxMs: 'PDP_STORE_BREAKER_HALF_OPEN_MAX_MS',
   apiKeys: 'PDP_API_KEYS',
   maxTtlSeconds: 'PDP_MAX_TTL_SECONDS',
   defaultTtlSeconds: 'PDP_DEFAULT_TTL_SECONDS',
@@ -358,6 +373,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     cacheTtlMs: num(env, 'PDP_CACHE_TTL_MS', 2000),
     cacheMaxEntries: num(env, 'PDP_CACHE_MAX_ENTRIES', 100000),
     staleIfErrorSeconds: num(env, 'PDP_STALE_IF_ERROR_SECONDS', 300),
+    storeTimeoutMs: num(env, 'PDP_STORE_TIMEOUT_MS', 50),
+    storeBreakerThreshold: num(env, 'PDP_STORE_BREAKER_THRESHOLD', 5),
+    storeBreakerHalfOpenMs: num(env, 'PDP_STORE_BREAKER_HALF_OPEN_MS', 1000),
+    storeBreakerHalfOpenMaxMs: num(env, 'PDP_STORE_BREAKER_HALF_OPEN_MAX_MS', 10000),
     apiKeys: parseApiKeys(env['PDP_API_KEYS']),
     maxTtlSeconds: num(env, 'PDP_MAX_TTL_SECONDS', 86400),
     defaultTtlSeconds: num(env, 'PDP_DEFAULT_TTL_SECONDS', 3600),
@@ -399,6 +418,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (config.defaultTtlSeconds > config.maxTtlSeconds) {
     fail('PDP_DEFAULT_TTL_SECONDS', `must not exceed PDP_MAX_TTL_SECONDS (${config.maxTtlSeconds})`);
+  }
+  if (config.storeBreakerHalfOpenMaxMs < config.storeBreakerHalfOpenMs) {
+    fail(
+      'PDP_STORE_BREAKER_HALF_OPEN_MAX_MS',
+      `must not be below PDP_STORE_BREAKER_HALF_OPEN_MS (${config.storeBreakerHalfOpenMs})`,
+    );
   }
   if (config.bundleVerifyKey !== null) {
     try {

@@ -19,6 +19,10 @@ export class Metrics {
   readonly cacheLookups: Counter<'result'>;
   readonly storeErrors: Counter<'operation'>;
   readonly degradedDecisions: Counter<'endpoint'>;
+  readonly storeUp: Gauge;
+  readonly storeBreakerState: Gauge<'state'>;
+  readonly storeBreakerTransitions: Counter<'state'>;
+  readonly storeReadFallbacks: Counter<'result' | 'cause'>;
   readonly bundleInfo: Gauge<'revision'>;
   readonly bundleLoads: Counter<'outcome'>;
   readonly decisionLogRecords: Counter<'outcome'>;
@@ -59,6 +63,31 @@ export class Metrics {
       labelNames: ['endpoint'],
       registers,
     });
+    this.storeUp = new Gauge({
+      name: 'pdp_store_up',
+      help: 'Signal store reachable (connected, circuit breaker closed): 1, else 0. Across workers: the minimum.',
+      aggregator: 'min',
+      registers,
+    });
+    this.storeBreakerState = new Gauge({
+      name: 'pdp_store_breaker_state',
+      help: 'Signal store circuit breaker state: 1 on the current state (closed, open, half_open). Across workers: how many are in each.',
+      labelNames: ['state'],
+      registers,
+    });
+    this.storeBreakerTransitions = new Counter({
+      name: 'pdp_store_breaker_transitions_total',
+      help: 'Signal store circuit breaker transitions, by the state entered.',
+      labelNames: ['state'],
+      registers,
+    });
+    this.storeReadFallbacks = new Counter({
+      name: 'pdp_store_read_fallbacks_total',
+      help: 'Decision reads the store did not answer, by result (stale: served from cache, degraded; unavailable: failed closed) and cause (breaker_open, timeout, error, corrupt).',
+      labelNames: ['result', 'cause'],
+      registers,
+    });
+    this.setStoreState(true, 'closed');
     this.bundleInfo = new Gauge({
       name: 'pdp_bundle_info',
       help: 'The active policy revision (bundle+data); summed across workers, the value counts the workers on it.',
@@ -78,6 +107,14 @@ export class Metrics {
       registers,
     });
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'pdp_' });
+  }
+
+  /** The store's reachability and breaker state (every state's series present, the current one 1). */
+  setStoreState(reachable: boolean, breaker: 'closed' | 'open' | 'half_open'): void {
+    this.storeUp.set(reachable ? 1 : 0);
+    for (const state of ['closed', 'open', 'half_open'] as const) {
+      this.storeBreakerState.set({ state }, state === breaker ? 1 : 0);
+    }
   }
 
   /** Marks `revision` as the only active one. */

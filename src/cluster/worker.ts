@@ -27,12 +27,18 @@ export const EXAMPLE_DIRECTORY = path.join(PROJECT_ROOT, 'examples/directory.jso
 
 async function createStore(config: Config, logger: Logger, metrics: Metrics): Promise<SignalStore> {
   if (hasRedis(config)) {
-    return RedisStore.connect(config, {
+    const store = await RedisStore.connect(config, {
       cacheTtlMs: config.cacheTtlMs,
       staleIfErrorMs: config.staleIfErrorSeconds * 1000,
       maxEntries: config.cacheMaxEntries,
       clock: Date.now,
       logger,
+      readBudgetMs: config.storeTimeoutMs,
+      breaker: {
+        threshold: config.storeBreakerThreshold,
+        halfOpenMs: config.storeBreakerHalfOpenMs,
+        halfOpenMaxMs: config.storeBreakerHalfOpenMaxMs,
+      },
       onCacheLookup: (hits, misses) => {
         if (hits > 0) metrics.cacheLookups.inc({ result: 'hit' }, hits);
         if (misses > 0) metrics.cacheLookups.inc({ result: 'miss' }, misses);
@@ -40,7 +46,19 @@ async function createStore(config: Config, logger: Logger, metrics: Metrics): Pr
       onError: (operation) => {
         metrics.storeErrors.inc({ operation });
       },
+      onFallback: (result, cause) => {
+        metrics.storeReadFallbacks.inc({ result, cause });
+      },
+      onHealth: (health) => {
+        metrics.setStoreState(health.reachable, health.breaker ?? 'closed');
+      },
+      onBreakerTransition: (state) => {
+        metrics.storeBreakerTransitions.inc({ state });
+      },
     });
+    const health = await store.health();
+    metrics.setStoreState(health.reachable, health.breaker ?? 'closed');
+    return store;
   }
   logger.warn(
     'REDIS_URL is not set: using the IN-MEMORY store seeded with the example directory. ' +

@@ -66,7 +66,12 @@ export function policiesView(engine: PolicyEngine): PoliciesView {
   };
 }
 
-/** This process's status; `draining` turns readiness false first on shutdown. */
+/**
+ * This process's status. Ready means "can answer decisions": a bundle is active and the process is
+ * not draining (`draining` turns readiness false first on shutdown). The store's health is reported
+ * but does not count: through a store outage decisions still answer as designed (stale-if-error,
+ * then deny `signals_unavailable`), and a replica taken out of service would answer nothing at all.
+ */
 export async function localStatus(
   engine: PolicyEngine,
   store: SignalStore,
@@ -75,7 +80,7 @@ export async function localStatus(
   const storeHealth = await store.health();
   return {
     pid: process.pid,
-    ready: engine.ready && storeHealth.reachable && !draining(),
+    ready: engine.ready && !draining(),
     draining: draining(),
     revision: engine.current?.revision ?? null,
     store: storeHealth,

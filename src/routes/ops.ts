@@ -1,11 +1,22 @@
 import { Router } from 'express';
 import type { CallerAuth } from '../auth/caller-auth';
-import type { OpsBackend } from '../ops/backend';
+import type { OpsBackend, WorkerStatus } from '../ops/backend';
+import type { StoreHealth } from '../store/types';
+
+/** The store as /readyz shows it: a worker's report that says the store is down, else the first. */
+function storeDetail(workers: readonly WorkerStatus[]): StoreHealth | null {
+  return (
+    workers.find((w) => w.store.breaker !== undefined && !w.store.reachable)?.store ??
+    workers[0]?.store ??
+    null
+  );
+}
 
 /**
  * Health, readiness, metrics and the active policy set, served on the admin port. In cluster
- * mode the backend asks every worker: ready means every live worker is ready, and each worker's
- * revision is listed so a rollout in progress is visible.
+ * mode the backend asks every worker: ready means every live worker is ready (a bundle active, not
+ * draining), and each worker's revision is listed so a rollout in progress is visible. The
+ * store's state is detail, not readiness: decisions answer through a store outage.
  */
 export function opsRoutes(backend: OpsBackend, auth: CallerAuth): Router {
   const router = Router();
@@ -20,12 +31,13 @@ export function opsRoutes(backend: OpsBackend, auth: CallerAuth): Router {
     res.status(ready ? 200 : 503).json({
       ready,
       revision: workers[0]?.revision ?? null,
-      store: workers[0]?.store ?? null,
+      store: storeDetail(workers),
       workers: workers.map((w) => ({
         pid: w.pid,
         ready: w.ready,
         draining: w.draining,
         revision: w.revision,
+        store: w.store,
       })),
     });
   });

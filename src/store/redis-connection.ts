@@ -1,3 +1,4 @@
+import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Config } from '../config';
 
@@ -9,14 +10,29 @@ export type RedisTopology = Pick<
   'redisUrl' | 'redisSentinels' | 'redisSentinelMaster' | 'redisClusterNodes' | 'redisPassword' | 'redisTls'
 >;
 
+/**
+ * Reconnect delays for ioredis' `retryStrategy(times)`: exponential with decorrelated jitter
+ * (cockatiel's backoff, the same one the store's circuit breaker waits with), so replicas that lost
+ * Redis together do not reconnect in lockstep. `times` restarts at 1 after a successful connect.
+ */
+export function reconnectDelays(initialDelay: number, maxDelay: number): (times: number) => number {
+  const factory = new ExponentialBackoff({ initialDelay, maxDelay });
+  let backoff: IBackoff<unknown> | undefined;
+  return (times) => {
+    backoff = times <= 1 || backoff === undefined ? factory.next() : backoff.next(undefined);
+    return Math.round(backoff.duration);
+  };
+}
+
 /** Settings that make a dead Redis fail fast instead of queueing decisions. */
 export function failFastOptions(): RedisOptions {
   return {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
+    // The ceiling for directory writes and a stuck reply; decisions have their own, shorter budget.
     commandTimeout: 500,
     connectTimeout: 2000,
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    retryStrategy: reconnectDelays(50, 2000),
     lazyConnect: true,
   };
 }
@@ -40,7 +56,7 @@ export function createRedisClient(topology: RedisTopology, role: 'commands' | 's
     const options: ClusterOptions = {
       lazyConnect: true,
       enableOfflineQueue: role === 'subscriber',
-      clusterRetryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
+      clusterRetryStrategy: reconnectDelays(100, 2000),
       redisOptions: { ...base, ...auth, lazyConnect: false },
     };
     return new Cluster(

@@ -1,12 +1,26 @@
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { PdpError, describeThrown } from '../errors';
-import { JsonDocumentError, MAX_JSON_DEPTH, parseJsonBytes } from '../strict-json';
 import { INVALIDATION_CHANNEL, recordKey } from './keys';
 import { serialise } from './serialise';
+import { OutageLog } from './outage-log';
 import { createRedisClient, type RedisClient, type RedisTopology } from './redis-connection';
-import { UNAVAILABLE, assemble, planQuery } from './snapshot';
-import type { RecordKind, RecordOf, SignalSnapshot, SignalStore, SignalsQuery, StoreHealth } from './types';
+import { signalsScript, type SignalsReply } from './signals-script';
+import { UNAVAILABLE, assemble, planQuery, type QueryPlan } from './snapshot';
+import { CircuitOpen, StoreCircuit, classifyFailure, type BreakerOptions } from './store-circuit';
+import type {
+  BreakerState,
+  RecordKind,
+  RecordOf,
+  SignalSnapshot,
+  SignalStore,
+  SignalsQuery,
+  StoreHealth,
+} from './types';
+import { CorruptValue, blueprintIdOf, parseRecord } from './values';
+
+/** Why a decision's read fell back to the cache or failed closed. */
+export type FallbackCause = 'breaker_open' | 'timeout' | 'error' | 'corrupt';
 
 export interface RedisStoreOptions {
   /** Fresh for this long; after it a value is re-read (invalidation usually evicts it sooner). */
@@ -16,51 +30,51 @@ export interface RedisStoreOptions {
   maxEntries: number;
   clock: () => number;
   logger: Logger;
-  /** Metrics hooks: cache hits and misses per read, failed operations. */
+  /** Budget of one decision's read (PDP_STORE_TIMEOUT_MS); past it the read counts as a store failure. */
+  readBudgetMs?: number;
+  breaker?: BreakerOptions;
+  /** One summary log line per this interval during an outage. */
+  outageLogIntervalMs?: number;
+  /** Metrics hooks: cache hits and misses per read, failed store calls, fallbacks, state changes. */
   onCacheLookup?: (hits: number, misses: number) => void;
   onError?: (operation: 'read' | 'write') => void;
+  onFallback?: (result: 'stale' | 'unavailable', cause: FallbackCause) => void;
+  onHealth?: (health: StoreHealth) => void;
+  onBreakerTransition?: (to: BreakerState) => void;
 }
+
+/** The settings' defaults (src/config.ts has the same), for callers that pass none. */
+export const STORE_DEFAULTS = {
+  readBudgetMs: 50,
+  breaker: { threshold: 5, halfOpenMs: 1000, halfOpenMaxMs: 10_000 },
+  outageLogIntervalMs: 10_000,
+} as const;
 
 interface Entry {
   value: unknown;
   fetchedAt: number;
 }
 
-/** Corrupt JSON in Redis (a writer bypassing the API) must not become an allow. */
-class CorruptValue extends Error {}
-
-/** Twice the largest body the API accepts (PDP_BODY_LIMIT_BYTES ≤ 16 MiB): anything larger came around it. */
-export const MAX_RECORD_BYTES = 32 * 1024 * 1024;
+/** Marks a key absent from the cache (null is a cached "no such record"). */
+const MISS: unique symbol = Symbol('miss');
+type Lookup = (key: string) => unknown;
 
 /**
- * A stored record, read as bytes so that invalid UTF-8 is refused instead of becoming U+FFFD, and
- * parsed strictly (src/strict-json.ts). Every record is a JSON object: anything else was not
- * written by the API, and is corrupt rather than "no record".
- */
-function parse(raw: Buffer | null, key: string): unknown {
-  if (raw === null) return null;
-  let value: unknown;
-  try {
-    value = parseJsonBytes(raw, { maxBytes: MAX_RECORD_BYTES, maxDepth: MAX_JSON_DEPTH });
-  } catch (err) {
-    if (!(err instanceof JsonDocumentError)) throw err;
-    throw new CorruptValue(`value at ${key}${err.pointer === '' ? '' : ` ${err.pointer}`} ${err.message}`);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new CorruptValue(`value at ${key} is not a JSON object`);
-  }
-  return value;
-}
-
-/**
- * Redis-backed signals with a bounded LRU in front. One MGET per decision on a cold cache;
- * every write publishes its key on `pdp:invalidate` and every replica evicts it.
+ * Redis-backed signals with a bounded LRU in front. A decision costs at most one round trip:
+ * one MGET when the agent is cached (its blueprint joins the MGET), else one script call that
+ * also reads the agent's blueprint. Every store call goes through a circuit breaker: once open,
+ * decisions make no store call and answer from the stale-if-error cache or fail closed. Every
+ * write publishes its key on `pdp:invalidate` and every replica evicts it.
  */
 export class RedisStore implements SignalStore {
   readonly kind = 'redis' as const;
   private readonly cache: LRUCache<string, Entry>;
   /** Bumped on each eviction so a read in flight across an invalidation does not re-cache old data. */
   private generation = 0;
+  private readonly circuit: StoreCircuit;
+  private readonly outageLog: OutageLog;
+  private readonly readScript: (keys: readonly string[], blueprintPrefix: string) => Promise<SignalsReply>;
+  private readonly readBudgetMs: number;
 
   constructor(
     private readonly client: RedisClient,
@@ -68,6 +82,32 @@ export class RedisStore implements SignalStore {
     private readonly opts: RedisStoreOptions,
   ) {
     this.cache = new LRUCache<string, Entry>({ max: opts.maxEntries });
+    this.readBudgetMs = opts.readBudgetMs ?? STORE_DEFAULTS.readBudgetMs;
+    this.outageLog = new OutageLog(
+      opts.logger,
+      opts.outageLogIntervalMs ?? STORE_DEFAULTS.outageLogIntervalMs,
+    );
+    this.readScript = signalsScript(client);
+    this.circuit = new StoreCircuit({
+      ...(opts.breaker ?? STORE_DEFAULTS.breaker),
+      probeBudgetMs: this.readBudgetMs,
+      connected: () => client.status === 'ready',
+      ping: () => client.ping(),
+      onBreaker: (to, from) => {
+        this.logBreaker(to, from);
+        opts.onBreakerTransition?.(to);
+        opts.onHealth?.(this.circuit.health());
+      },
+      onReachable: (health, downForMs) => {
+        this.logReachable(health, downForMs);
+        opts.onHealth?.(health);
+      },
+    });
+    for (const event of ['ready', 'close', 'end']) {
+      client.on(event, () => {
+        this.circuit.connectionChanged();
+      });
+    }
     subscriber.on('message', (_channel: string, key: string) => {
       this.evict(key);
     });
@@ -76,6 +116,11 @@ export class RedisStore implements SignalStore {
       this.generation++;
       this.cache.clear();
     });
+    for (const c of [client, subscriber]) {
+      c.on('error', (err: Error) => {
+        this.outageLog.count('connection_errors', { err: err.message });
+      });
+    }
   }
 
   /** A `redis://` URL, or any topology (standalone, Sentinel, Cluster). */
@@ -93,13 +138,8 @@ export class RedisStore implements SignalStore {
         : target;
     const client = createRedisClient(topology, 'commands');
     const subscriber = createRedisClient(topology, 'subscriber');
-    for (const c of [client, subscriber]) {
-      c.on('error', (err: Error) => {
-        opts.logger.warn({ err: err.message }, 'redis connection error');
-      });
-    }
     const store = new RedisStore(client, subscriber, opts);
-    // Start even when Redis is down: /readyz reports it and decisions fail closed until it returns.
+    // Start even when Redis is down: decisions fail closed until it returns, /readyz shows it.
     // Bounded: a Cluster client can stay in its initial slot discovery for a while, and start-up
     // must not hang on it; the subscription is re-sent by ioredis whenever the client reconnects.
     const startup = Promise.allSettled([client.connect(), subscriber.connect()]);
@@ -109,6 +149,10 @@ export class RedisStore implements SignalStore {
     subscriber.subscribe(INVALIDATION_CHANNEL).catch((err: unknown) => {
       opts.logger.warn({ err: describeThrown(err) }, 'redis subscribe deferred until reconnect');
     });
+    store.circuit.connectionChanged();
+    if (!store.circuit.health().reachable) {
+      opts.logger.warn('signal store not reachable at start-up: decisions fail closed until it is');
+    }
     return store;
   }
 
@@ -120,74 +164,135 @@ export class RedisStore implements SignalStore {
   async readSignals(q: SignalsQuery): Promise<SignalSnapshot> {
     const plan = planQuery(q);
     const keys = plan.kinds.map((kind, i) => recordKey(q.tenant, kind, plan.ids[i] ?? ''));
-    let degraded = false;
-    try {
-      const values = await this.readMany(keys);
-      degraded = values.degraded;
-      const agent = values.values[0] as RecordOf['agent'] | null;
-      let blueprint: RecordOf['blueprint'] | null = null;
-      if (agent !== null && typeof agent.blueprint_id === 'string') {
-        if (plan.blueprintIndex >= 0 && q.blueprintHint === agent.blueprint_id) {
-          blueprint = values.values[plan.blueprintIndex] as RecordOf['blueprint'] | null;
-        } else {
-          // Blueprints are few and shared: this second read is almost always a cache hit.
-          const bp = await this.readMany([recordKey(q.tenant, 'blueprint', agent.blueprint_id)]);
-          degraded ||= bp.degraded;
-          blueprint = bp.values[0] as RecordOf['blueprint'] | null;
-        }
-      }
-      return assemble(plan, values.values, blueprint, degraded);
-    } catch (err) {
-      this.opts.logger.error({ err: describeThrown(err), tenant: q.tenant }, 'signals unavailable');
-      return UNAVAILABLE;
-    }
-  }
-
-  /** Reads keys through the cache; throws when a key is neither fresh, fetchable nor stale-usable. */
-  private async readMany(keys: string[]): Promise<{ values: unknown[]; degraded: boolean }> {
+    const blueprintPrefix = recordKey(q.tenant, 'blueprint', '');
     const now = this.opts.clock();
-    const values: unknown[] = new Array<unknown>(keys.length);
-    const missing: number[] = [];
-    for (let i = 0; i < keys.length; i++) {
-      const entry = this.cache.get(keys[i] ?? '');
-      if (entry !== undefined && now - entry.fetchedAt < this.opts.cacheTtlMs) values[i] = entry.value;
-      else missing.push(i);
+    const known = new Map<string, unknown>();
+    for (const key of keys) this.lookupFresh(key, now, known);
+    // A fresh agent names its blueprint: read it in the same MGET when it is not cached too.
+    const cachedBlueprint = known.has(keys[0] ?? '') ? blueprintIdOf(known.get(keys[0] ?? '')) : null;
+    const wanted = [...keys];
+    if (cachedBlueprint !== null && !wanted.includes(blueprintPrefix + cachedBlueprint)) {
+      wanted.push(blueprintPrefix + cachedBlueprint);
+      this.lookupFresh(blueprintPrefix + cachedBlueprint, now, known);
     }
-    this.opts.onCacheLookup?.(keys.length - missing.length, missing.length);
-    if (missing.length === 0) return { values, degraded: false };
+    const missing = wanted.filter((key) => !known.has(key));
+    this.opts.onCacheLookup?.(wanted.length - missing.length, missing.length);
+    const fromKnown: Lookup = (key) => (known.has(key) ? known.get(key) : MISS);
+    if (missing.length === 0)
+      return this.resolve(plan, keys, blueprintPrefix, fromKnown, false) ?? UNAVAILABLE;
+    if (!this.circuit.closed) return this.fallback(plan, keys, blueprintPrefix, known, now, 'breaker_open');
 
     const generation = this.generation;
-    const missingKeys = missing.map((i) => keys[i] ?? '');
-    let raw: (Buffer | null)[];
+    let fetched: Map<string, unknown>;
     try {
-      raw = await this.client.mgetBuffer(missingKeys);
+      const agentMissing = missing[0] === keys[0];
+      fetched = agentMissing
+        ? await this.readWithScript(missing, blueprintPrefix)
+        : await this.readWithMget(missing);
     } catch (err) {
+      if (err instanceof CorruptValue) return this.failClosed('corrupt', err, q.tenant);
+      if (err instanceof CircuitOpen)
+        return this.fallback(plan, keys, blueprintPrefix, known, now, 'breaker_open');
       this.opts.onError?.('read');
-      this.opts.logger.warn({ err: describeThrown(err) }, 'redis read failed; trying stale cache');
-      for (const i of missing) {
-        const entry = this.cache.get(keys[i] ?? '');
-        if (entry === undefined || now - entry.fetchedAt >= this.opts.cacheTtlMs + this.opts.staleIfErrorMs)
-          throw err;
-        values[i] = entry.value;
-      }
-      return { values, degraded: true };
+      this.outageLog.count('read_failures', { err: describeThrown(err) });
+      const cause = classifyFailure(err) === 'timeout' ? 'timeout' : 'error';
+      return this.fallback(plan, keys, blueprintPrefix, known, now, cause);
     }
     const fetchedAt = this.opts.clock();
-    for (let j = 0; j < missing.length; j++) {
-      const i = missing[j] ?? 0;
-      const key = missingKeys[j] ?? '';
-      const value = parse(raw[j] ?? null, key);
-      values[i] = value;
+    for (const [key, value] of fetched) {
+      known.set(key, value);
       if (generation === this.generation) this.cache.set(key, { value, fetchedAt });
     }
-    return { values, degraded: false };
+    return this.resolve(plan, keys, blueprintPrefix, fromKnown, false) ?? UNAVAILABLE;
+  }
+
+  /** The missing keys, the agent's among them: one script call that also reads its blueprint. */
+  private async readWithScript(missing: string[], blueprintPrefix: string): Promise<Map<string, unknown>> {
+    const reply = await this.circuit.run(() => this.readScript(missing, blueprintPrefix), this.readBudgetMs);
+    const fetched = this.parseAll(missing, reply.values);
+    const blueprintId = blueprintIdOf(fetched.get(missing[0] ?? ''));
+    const blueprintKey = blueprintPrefix + (blueprintId ?? '');
+    if (blueprintId !== null && !missing.includes(blueprintKey)) {
+      // Lua's cjson and JSON.parse must agree on which blueprint the agent names; a record where
+      // they differ was not written through the API.
+      if (reply.blueprintId !== blueprintId) {
+        throw new CorruptValue(`agent at ${missing[0] ?? ''} names its blueprint ambiguously`);
+      }
+      fetched.set(blueprintKey, parseRecord(reply.blueprint, blueprintKey));
+    }
+    return fetched;
+  }
+
+  private async readWithMget(missing: string[]): Promise<Map<string, unknown>> {
+    const raw = await this.circuit.run(() => this.client.mgetBuffer(missing), this.readBudgetMs);
+    return this.parseAll(missing, raw);
+  }
+
+  private parseAll(keys: readonly string[], raws: readonly (Buffer | null)[]): Map<string, unknown> {
+    const values = new Map<string, unknown>();
+    keys.forEach((key, i) => values.set(key, parseRecord(raws[i] ?? null, key)));
+    return values;
+  }
+
+  /** Puts `key`'s cached value in `known` when still fresh. */
+  private lookupFresh(key: string, now: number, known: Map<string, unknown>): void {
+    const entry = this.cache.get(key);
+    if (entry !== undefined && now - entry.fetchedAt < this.opts.cacheTtlMs) known.set(key, entry.value);
+  }
+
+  /** The snapshot from looked-up values, the agent's blueprint resolved; null when any is missing. */
+  private resolve(
+    plan: QueryPlan,
+    keys: readonly string[],
+    blueprintPrefix: string,
+    lookup: Lookup,
+    degraded: boolean,
+  ): SignalSnapshot | null {
+    const values = keys.map(lookup);
+    if (values.includes(MISS)) return null;
+    const blueprintId = blueprintIdOf(values[0]);
+    const blueprint = blueprintId === null ? null : lookup(blueprintPrefix + blueprintId);
+    if (blueprint === MISS) return null;
+    return assemble(plan, values, blueprint as RecordOf['blueprint'] | null, degraded);
+  }
+
+  /** Stale-if-error: every value from the cache within TTL + the stale window, else fail closed. */
+  private fallback(
+    plan: QueryPlan,
+    keys: readonly string[],
+    blueprintPrefix: string,
+    known: ReadonlyMap<string, unknown>,
+    now: number,
+    cause: FallbackCause,
+  ): SignalSnapshot {
+    const usable = this.opts.cacheTtlMs + this.opts.staleIfErrorMs;
+    const stale: Lookup = (key) => {
+      if (known.has(key)) return known.get(key);
+      const entry = this.cache.get(key);
+      return entry !== undefined && now - entry.fetchedAt < usable ? entry.value : MISS;
+    };
+    const snapshot = this.resolve(plan, keys, blueprintPrefix, stale, true);
+    if (snapshot === null) {
+      this.opts.onFallback?.('unavailable', cause);
+      this.outageLog.count('unavailable', { cause });
+      return UNAVAILABLE;
+    }
+    this.opts.onFallback?.('stale', cause);
+    this.outageLog.count('stale', { cause });
+    return snapshot;
+  }
+
+  private failClosed(cause: FallbackCause, err: Error, tenant: string): SignalSnapshot {
+    this.opts.onFallback?.('unavailable', cause);
+    this.outageLog.count(cause === 'corrupt' ? 'corrupt' : 'unavailable', { err: err.message, tenant });
+    return UNAVAILABLE;
   }
 
   async get<K extends RecordKind>(kind: K, tenant: string, id: string): Promise<RecordOf[K] | null> {
     const key = recordKey(tenant, kind, id);
     const raw = await this.command(() => this.client.getBuffer(key));
     try {
-      return parse(raw, key) as RecordOf[K] | null;
+      return parseRecord(raw, key) as RecordOf[K] | null;
     } catch (err) {
       throw new PdpError('store_unavailable', describeThrown(err));
     }
@@ -211,27 +316,49 @@ export class RedisStore implements SignalStore {
     return typeof deleted === 'number' && deleted > 0;
   }
 
-  async health(): Promise<StoreHealth> {
-    try {
-      await this.client.ping();
-      return { reachable: true, kind: this.kind };
-    } catch {
-      return { reachable: false, kind: this.kind };
-    }
+  /** A report, never a store call: /readyz must answer at once even while Redis hangs. */
+  health(): Promise<StoreHealth> {
+    return Promise.resolve(this.circuit.health());
   }
 
   async close(): Promise<void> {
+    this.circuit.stop();
+    this.outageLog.flush();
     await Promise.allSettled([this.client.quit(), this.subscriber.quit()]);
     this.client.disconnect();
     this.subscriber.disconnect();
   }
 
+  /** Directory reads and writes: through the breaker, failing fast with 503 while it is open. */
   private async command<T>(run: () => Promise<T>): Promise<T> {
     try {
-      return await run();
+      return await this.circuit.run(run);
     } catch (err) {
       this.opts.onError?.('write');
       throw new PdpError('store_unavailable', 'The signal store is unavailable', [], { cause: err });
+    }
+  }
+
+  private logBreaker(to: BreakerState, from: BreakerState): void {
+    const { logger } = this.opts;
+    if (from === 'closed' && to === 'open') {
+      logger.warn(
+        { breaker: to, last_failure: this.circuit.health().last_failure },
+        'signal store circuit open: no store calls until a probe succeeds; decisions use cached signals or fail closed',
+      );
+    } else if (to === 'closed') {
+      logger.info({ breaker: to }, 'signal store circuit closed');
+    } else {
+      logger.debug({ breaker: to, from }, 'signal store circuit state');
+    }
+  }
+
+  private logReachable(health: StoreHealth, downForMs: number | null): void {
+    if (health.reachable) {
+      this.outageLog.flush();
+      this.opts.logger.info({ down_for_ms: downForMs }, 'signal store reachable again');
+    } else {
+      this.opts.logger.warn({ last_failure: health.last_failure }, 'signal store unreachable');
     }
   }
 }

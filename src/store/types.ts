@@ -72,9 +72,25 @@ export interface SignalSnapshot {
   unavailable: boolean;
 }
 
+/** The store's circuit breaker (Redis only): open means no store call at all. */
+export type BreakerState = 'closed' | 'open' | 'half_open';
+
+/** What failed last: the decision budget or a command timeout, the connection, or a server reply. */
+export type StoreFailure = 'timeout' | 'connection' | 'server';
+
+/**
+ * Store health as /readyz reports it. It does not decide readiness: decisions answer through an
+ * outage (stale-if-error, then fail closed), so a replica stays in service while Redis is away.
+ */
 export interface StoreHealth {
-  reachable: boolean;
   kind: 'redis' | 'memory';
+  /** Connected, breaker closed: decisions read the store. */
+  reachable: boolean;
+  breaker?: BreakerState;
+  /** When `reachable` last changed (RFC 3339). */
+  since?: string;
+  /** Why the store was last found unreachable (a class, not a message: /readyz is unauthenticated). */
+  last_failure?: StoreFailure | null;
 }
 
 /**

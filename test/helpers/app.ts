@@ -7,7 +7,7 @@ import type { DecisionSinks } from '../../src/decision/observer';
 import { createValidators } from '../../src/decision/validators';
 import { PolicyEngine } from '../../src/engine/policy-engine';
 import { MemoryStore } from '../../src/store/memory-store';
-import { RedisStore } from '../../src/store/redis-store';
+import { RedisStore, type RedisStoreOptions } from '../../src/store/redis-store';
 import { seedStore } from '../../src/store/seed';
 import type { SignalStore } from '../../src/store/types';
 
@@ -92,14 +92,15 @@ export async function makeApp(
 
 export async function redisStore(
   url: string,
-  opts: { clock?: () => number; cacheTtlMs?: number; staleIfErrorMs?: number } = {},
+  opts: Partial<Omit<RedisStoreOptions, 'maxEntries'>> = {},
 ): Promise<RedisStore> {
   return RedisStore.connect(url, {
+    ...opts,
     cacheTtlMs: opts.cacheTtlMs ?? 2000,
     staleIfErrorMs: opts.staleIfErrorMs ?? 300_000,
     maxEntries: 10_000,
     clock: opts.clock ?? Date.now,
-    logger: silentLogger,
+    logger: opts.logger ?? silentLogger,
   });
 }
 

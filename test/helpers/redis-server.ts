@@ -80,12 +80,25 @@ export class RedisProcess {
     await waitForPort(this.port, 5000);
   }
 
+  /** Freezes the server (SIGSTOP): connections stay open and nothing answers, as a hung Redis. */
+  pause(): void {
+    if (this.child === null) throw new Error('redis-server is not running');
+    this.child.kill('SIGSTOP');
+  }
+
+  /** Lets a paused server go on (SIGCONT). */
+  unpause(): void {
+    if (this.child === null) throw new Error('redis-server is not running');
+    this.child.kill('SIGCONT');
+  }
+
   /** Kills the server (as a crash would), waiting until the port is closed. */
   async stop(): Promise<void> {
     const child = this.child;
     if (child === null) return;
     this.child = null;
     const exited = once(child, 'exit');
+    // SIGKILL also ends a paused (SIGSTOPped) server.
     child.kill('SIGKILL');
     await exited;
   }
