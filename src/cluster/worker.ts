@@ -148,7 +148,7 @@ export async function runWorker(config: Config, opts: { clustered: boolean }): P
   await engine.reload().catch((err: unknown) => {
     logger.error({ err: String(err) }, 'no policy bundle active; decisions answer 503 until one loads');
   });
-  const stopWatching = engine.watch(config.bundlePollSeconds);
+  const stopWatching = engine.watch(config.bundlePollSeconds, config.dataPollSeconds);
 
   let draining = false;
   const auth = createCallerAuth({

@@ -14,6 +14,8 @@ describe('loadConfig', () => {
       workers: 1,
       bundle: DEFAULT_BUNDLE,
       dataDir: DEFAULT_DATA_DIR,
+      bundlePollSeconds: 2,
+      dataPollSeconds: 60,
       redisUrl: null,
       cacheTtlMs: 2000,
       staleIfErrorSeconds: 300,
@@ -29,6 +31,7 @@ describe('loadConfig', () => {
     [{ PDP_PORT: 'eighty' }, /^PDP_PORT: expected a number/],
     [{ PDP_PORT: '70000' }, /^PDP_PORT: must be <= 65535/],
     [{ PDP_CACHE_TTL_MS: '-1' }, /^PDP_CACHE_TTL_MS: must be >= 0/],
+    [{ PDP_DATA_POLL_SECONDS: '-5' }, /^PDP_DATA_POLL_SECONDS: must be >= 0/],
     [{ REDIS_URL: 'http://x' }, /^REDIS_URL: must match pattern/],
     [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL: must be equal to one of/],
     [
