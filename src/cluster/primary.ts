@@ -7,7 +7,7 @@ import { createAdminApp } from '../app';
 import { createCallerAuth } from '../auth/caller-auth';
 import type { Config } from '../config';
 import type { OpsBackend, WorkerStatus } from '../ops/backend';
-import { ask } from './ipc';
+import { ask, sendTo } from './ipc';
 
 const ASK_TIMEOUT_MS = 1000;
 /** A worker that dies sooner than this after its start counts towards crash-loop backoff. */
@@ -36,6 +36,10 @@ export async function runPrimary(config: Config): Promise<void> {
   const fork = (): void => {
     const worker = cluster.fork();
     startedAt.set(worker.id, Date.now());
+    // A dying worker's channel can still report an error; unheard, it would end the primary.
+    worker.on('error', (err: Error) => {
+      logger.warn({ worker: worker.process.pid, err: err.message }, 'worker IPC error');
+    });
   };
   cluster.on('online', () => {
     live.set(Object.keys(cluster.workers ?? {}).length);
@@ -60,30 +64,25 @@ export async function runPrimary(config: Config): Promise<void> {
   const workers = (): Worker[] =>
     Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
   const backend: OpsBackend = {
-    statuses: async () => {
-      const answers = await Promise.all(
-        workers().map(async (w): Promise<WorkerStatus | null> => {
+    statuses: async () =>
+      Promise.all(
+        workers().map(async (w): Promise<WorkerStatus> => {
           try {
-            return (await ask(w, 'pdp:status', ASK_TIMEOUT_MS)) as WorkerStatus;
+            const s = (await ask(w, 'pdp:status', ASK_TIMEOUT_MS)) as WorkerStatus;
+            return { ...s, ready: s.ready && !shuttingDown, draining: s.draining || shuttingDown };
           } catch {
-            return null;
-          }
-        }),
-      );
-      // A worker that does not answer (starting, hung) counts as not ready.
-      return answers.map((s, i) =>
-        s === null
-          ? ({
-              pid: workers()[i]?.process.pid ?? 0,
+            // A worker that cannot answer (starting, hung, dying) counts as not ready.
+            return {
+              pid: w.process.pid ?? 0,
               ready: false,
               draining: shuttingDown,
               revision: null,
               store: { reachable: false, kind: 'redis' },
               policies: null,
-            } as unknown as WorkerStatus)
-          : { ...s, ready: s.ready && !shuttingDown, draining: s.draining || shuttingDown },
-      );
-    },
+            };
+          }
+        }),
+      ),
     metrics: async () => {
       const perWorker = await Promise.all(
         workers().map((w) => ask(w, 'pdp:metrics', ASK_TIMEOUT_MS).catch(() => [])),
@@ -108,7 +107,7 @@ export async function runPrimary(config: Config): Promise<void> {
     if (shuttingDown) return;
     shuttingDown = true;
     logger.info({ signal }, 'draining workers');
-    for (const w of workers()) w.send({ type: 'pdp:shutdown' });
+    for (const w of workers()) void sendTo(w, { type: 'pdp:shutdown' });
     const deadline = setTimeout(
       () => {
         logger.error('workers did not stop in time; killing them');

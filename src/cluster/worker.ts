@@ -20,7 +20,8 @@ import { MemoryStore } from '../store/memory-store';
 import { RedisStore } from '../store/redis-store';
 import { seedStore } from '../store/seed';
 import type { SignalStore } from '../store/types';
-import { isPrimaryMessage, type WorkerMessage } from './ipc';
+import { describeThrown } from '../errors';
+import { isPrimaryMessage, sendToPrimary } from './ipc';
 
 export const EXAMPLE_DIRECTORY = path.join(PROJECT_ROOT, 'examples/directory.json');
 
@@ -247,10 +248,15 @@ export async function runWorker(config: Config, opts: { clustered: boolean }): P
         message.type === 'pdp:status'
           ? localStatus(engine, store, () => draining)
           : metrics.registry.getMetricsAsJSON();
-      void reply().then((payload) =>
-        process.send?.({ type: 'pdp:reply', id: message.id, payload } satisfies WorkerMessage),
+      void reply().then(
+        (payload) => {
+          sendToPrimary({ type: 'pdp:reply', id: message.id, payload });
+        },
+        (err: unknown) => {
+          sendToPrimary({ type: 'pdp:reply', id: message.id, error: describeThrown(err) });
+        },
       );
     });
-    process.send?.({ type: 'pdp:listening' } satisfies WorkerMessage);
+    sendToPrimary({ type: 'pdp:listening' });
   }
 }
