@@ -1,11 +1,11 @@
 import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
-import { createServer } from 'node:http';
 import pino from 'pino';
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
 import { createAdminApp } from '../app';
-import { createCallerAuth } from '../auth/caller-auth';
+import { callerAuthFromConfig } from '../auth/caller-auth';
 import type { Config } from '../config';
+import { adminServer } from '../http/tls';
 import type { OpsBackend, WorkerStatus } from '../ops/backend';
 import { ask, sendTo } from './ipc';
 
@@ -94,12 +94,15 @@ export async function runPrimary(config: Config): Promise<void> {
       return { contentType: merged.contentType, body: await merged.metrics() };
     },
   };
-  const auth = createCallerAuth({ apiKeys: config.apiKeys });
-  const admin = createServer(createAdminApp(backend, auth, logger));
+  // The same caller authentication and TLS as a standalone process's admin port.
+  const admin = adminServer(config, createAdminApp(backend, callerAuthFromConfig(config), logger));
   admin.listen(config.adminPort, config.host);
   await once(admin, 'listening');
   logger.info(
-    { admin: `http://${config.host}:${config.adminPort}`, workers: config.workers },
+    {
+      admin: `${config.tlsCert === null ? 'http' : 'https'}://${config.host}:${config.adminPort}`,
+      workers: config.workers,
+    },
     'agent-pdp primary ready',
   );
 

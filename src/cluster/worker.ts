@@ -8,10 +8,11 @@ import { PROJECT_ROOT, hasRedis, type Config } from '../config';
 import { createValidators } from '../decision/validators';
 import { PolicyEngine } from '../engine/policy-engine';
 import { API_SERVER_OPTIONS } from '../http/server-options';
+import { adminServer, tlsOptions } from '../http/tls';
 import { Metrics } from '../metrics';
 import { localStatus } from '../ops/backend';
 import { DecisionLog, createSink, parseDecisionLogSpec } from '../audit';
-import { createCallerAuth } from '../auth/caller-auth';
+import { callerAuthFromConfig } from '../auth/caller-auth';
 import { decisionLogHook } from '../decision/observer';
 import { createRedisClient } from '../store/redis-connection';
 import cluster from 'node:cluster';
@@ -53,20 +54,9 @@ async function createStore(config: Config, logger: Logger, metrics: Metrics): Pr
 }
 
 function apiServer(config: Config, handler: ReturnType<typeof createApp>['api']): Server {
-  if (config.tlsCert === null || config.tlsKey === null) return createHttpServer(API_SERVER_OPTIONS, handler);
-  return createHttpsServer(
-    {
-      ...API_SERVER_OPTIONS,
-      cert: config.tlsCert,
-      key: config.tlsKey,
-      ...(config.tlsClientCa !== null && {
-        ca: config.tlsClientCa,
-        requestCert: true,
-        rejectUnauthorized: true,
-      }),
-    },
-    handler,
-  );
+  const tls = tlsOptions(config, 'api');
+  if (tls === null) return createHttpServer(API_SERVER_OPTIONS, handler);
+  return createHttpsServer({ ...API_SERVER_OPTIONS, ...tls }, handler);
 }
 
 /**
@@ -152,19 +142,7 @@ export async function runWorker(config: Config, opts: { clustered: boolean }): P
   const stopWatching = engine.watch(config.bundlePollSeconds, config.dataPollSeconds);
 
   let draining = false;
-  const auth = createCallerAuth({
-    apiKeys: config.apiKeys,
-    jwt:
-      config.callerIssuer !== null && config.callerJwksUrl !== null && config.callerAudience !== null
-        ? {
-            issuer: config.callerIssuer,
-            jwksUrl: config.callerJwksUrl,
-            audience: config.callerAudience,
-            rolesClaim: config.callerRolesClaim,
-          }
-        : null,
-    mtls: config.tlsClientCa !== null,
-  });
+  const auth = callerAuthFromConfig(config);
   const decisionLog = createDecisionLog(config, logger, metrics, opts.clustered);
   const { api } = createApp({
     config,
@@ -181,7 +159,8 @@ export async function runWorker(config: Config, opts: { clustered: boolean }): P
 
   let admin: Server | null = null;
   if (!opts.clustered) {
-    admin = createHttpServer(
+    admin = adminServer(
+      config,
       createAdminApp(
         {
           statuses: async () => [await localStatus(engine, store, () => draining)],
