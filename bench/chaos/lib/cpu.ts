@@ -21,10 +21,35 @@ export function cpuTicks(pid: number): number {
 
 /** CPU use of each pid over `seconds`, in percent of one core. */
 export async function sampleCpu(pids: readonly number[], seconds: number): Promise<Map<number, number>> {
+  return (await sampleCpuWindows(pids, 1, seconds)).total;
+}
+
+/**
+ * CPU use of each pid over `windows` consecutive windows of `windowSeconds`, in percent of one
+ * core: per window (a one-off, such as V8's memory reducer after start-up, shows as one high
+ * window) and over the whole span.
+ */
+export async function sampleCpuWindows(
+  pids: readonly number[],
+  windows: number,
+  windowSeconds: number,
+): Promise<{ total: Map<number, number>; perWindow: Map<number, number>[] }> {
   const hz = clockTicks();
-  const before = new Map(pids.map((pid) => [pid, cpuTicks(pid)]));
+  const ticks = (): Map<number, number> => new Map(pids.map((pid) => [pid, cpuTicks(pid)]));
+  const percent = (from: Map<number, number>, to: Map<number, number>, seconds: number) =>
+    new Map(pids.map((pid) => [pid, (((to.get(pid) ?? 0) - (from.get(pid) ?? 0)) / hz / seconds) * 100]));
+  const first = ticks();
   const started = process.hrtime.bigint();
-  await new Promise((r) => setTimeout(r, seconds * 1000));
-  const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
-  return new Map(pids.map((pid) => [pid, ((cpuTicks(pid) - (before.get(pid) ?? 0)) / hz / elapsed) * 100]));
+  const perWindow: Map<number, number>[] = [];
+  let previous = first;
+  let previousAt = started;
+  for (let i = 0; i < windows; i++) {
+    await new Promise((r) => setTimeout(r, windowSeconds * 1000));
+    const now = ticks();
+    const at = process.hrtime.bigint();
+    perWindow.push(percent(previous, now, Number(at - previousAt) / 1e9));
+    previous = now;
+    previousAt = at;
+  }
+  return { total: percent(first, previous, Number(previousAt - started) / 1e9), perWindow };
 }

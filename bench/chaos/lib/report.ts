@@ -38,6 +38,12 @@ function show(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** An error shortened for the table (a process's output can be long); the JSON keeps all of it. */
+function brief(text: string, max: number): string {
+  const oneLine = text.replace(/\s*\n\s*/g, ' | ');
+  return oneLine.length <= max ? oneLine : `${oneLine.slice(0, max)}…`;
+}
+
 /** The human table for one scenario: its figures, then each limit with PASS/FAIL. */
 export function printScenario(result: ScenarioResult): void {
   console.log(`\n${result.title}  (${result.duration_s.toFixed(1)} s)`);
@@ -51,7 +57,7 @@ export function printScenario(result: ScenarioResult): void {
       `  [${verdict}] ${c.name} ${c.limit}: ${show(c.value)}${c.note !== undefined ? `  (${c.note})` : ''}`,
     );
   }
-  if (result.error !== undefined) console.log(`  [FAIL] did not complete: ${result.error}`);
+  if (result.error !== undefined) console.log(`  [FAIL] did not complete: ${brief(result.error, 600)}`);
 }
 
 /** The closing summary: one line per scenario and limit. */
@@ -60,7 +66,7 @@ export function printSummary(results: readonly ScenarioResult[]): void {
   for (const r of results) {
     const failed = r.checks.filter((c) => !c.pass).map((c) => c.name);
     const verdict = r.error !== undefined || failed.length > 0 ? 'FAIL' : 'PASS';
-    const why = r.error ?? (failed.length > 0 ? failed.join(', ') : '');
+    const why = r.error !== undefined ? brief(r.error, 160) : failed.join(', ');
     console.log(`  ${verdict}  ${r.name.padEnd(16)} ${why}`);
   }
 }

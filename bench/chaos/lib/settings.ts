@@ -21,10 +21,11 @@ export interface Settings {
   /** Load before SIGTERM, and for the decision-log overflow. */
   sigterm_load_s: number;
   overflow_load_s: number;
-  /** Idle CPU: tenants in PDP_DATA_DIR, settle time, sampling window. */
+  /** Idle CPU: tenants in PDP_DATA_DIR, settle time, then `idle_windows` windows of `idle_window_s`. */
   tenants: number;
   idle_settle_s: number;
-  idle_sample_s: number;
+  idle_windows: number;
+  idle_window_s: number;
   /** Extra environment for every agent-pdp started (`--pdp-env NAME=VALUE`), applied last. */
   pdp_env: Readonly<Record<string, string>>;
 }
@@ -44,8 +45,9 @@ export function settingsFor(mode: 'full' | 'short', pdpEnv: Readonly<Record<stri
         sigterm_load_s: 3,
         overflow_load_s: 4,
         tenants: 2000,
-        idle_settle_s: 15,
-        idle_sample_s: 30,
+        idle_settle_s: 30,
+        idle_windows: 4,
+        idle_window_s: 15,
       }
     : {
         mode,
@@ -59,7 +61,8 @@ export function settingsFor(mode: 'full' | 'short', pdpEnv: Readonly<Record<stri
         sigterm_load_s: 2,
         overflow_load_s: 2.5,
         tenants: 500,
-        idle_settle_s: 5,
-        idle_sample_s: 10,
+        idle_settle_s: 8,
+        idle_windows: 3,
+        idle_window_s: 5,
       };
 }

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { sampleCpu } from '../lib/cpu';
+import { sampleCpuWindows } from '../lib/cpu';
 import { ChaosPdp } from '../lib/pdp';
 import { ChaosRedis } from '../lib/redis';
 import { check } from '../lib/report';
@@ -16,7 +16,7 @@ const LIMIT_PERCENT = 2;
 export const idleCpu: Scenario = {
   name: 'idle-cpu',
   title: 'Idle CPU per worker with many tenants in PDP_DATA_DIR',
-  deadlineSeconds: (s) => 240 + s.idle_settle_s + s.idle_sample_s + s.tenants / 10,
+  deadlineSeconds: (s) => 240 + s.idle_settle_s + s.idle_windows * s.idle_window_s + s.tenants / 10,
   async run({ settings, tmp, log }) {
     const dataDir = path.join(tmp, 'tenants');
     mkdirSync(dataDir);
@@ -34,9 +34,15 @@ export const idleCpu: Scenario = {
         const startupSeconds = (Date.now() - started) / 1000;
         log(`ready in ${startupSeconds.toFixed(1)} s; settling ${settings.idle_settle_s} s`);
         await sleep(settings.idle_settle_s * 1000);
-        log(`sampling CPU for ${settings.idle_sample_s} s`);
-        const cpu = await sampleCpu([...workers, pdp.pid], settings.idle_sample_s);
+        const sampleSeconds = settings.idle_windows * settings.idle_window_s;
+        log(`sampling CPU for ${sampleSeconds} s`);
+        const { total: cpu, perWindow } = await sampleCpuWindows(
+          [...workers, pdp.pid],
+          settings.idle_windows,
+          settings.idle_window_s,
+        );
         const perWorker = workers.map((pid) => cpu.get(pid) ?? NaN);
+        const round = (v: number): number => Math.round(v * 100) / 100;
 
         // Promptness: an edit of one document must still reach every worker soon.
         const before = (await pdp.readyz()).body?.revision ?? null;
@@ -60,9 +66,10 @@ export const idleCpu: Scenario = {
             tenants: settings.tenants,
             data_dir_entries: entries,
             startup_s: startupSeconds,
-            idle_cpu_percent_per_worker: perWorker.map((v) => Math.round(v * 100) / 100),
-            idle_cpu_percent_primary: Math.round((cpu.get(pdp.pid) ?? NaN) * 100) / 100,
-            sample_s: settings.idle_sample_s,
+            idle_cpu_percent_per_worker: perWorker.map(round),
+            idle_cpu_percent_primary: round(cpu.get(pdp.pid) ?? NaN),
+            sample_s: sampleSeconds,
+            idle_cpu_percent_per_window: perWindow.map((w) => workers.map((pid) => round(w.get(pid) ?? NaN))),
             edit_reaches_all_workers_s: reloadSeconds,
           },
           checks: [
