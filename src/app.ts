@@ -1,7 +1,7 @@
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import { AgentTokenVerifier } from './auth/agent-tokens';
-import { createCallerAuth, type CallerAuth } from './auth/caller-auth';
+import { callerAuthFromConfig, type CallerAuth } from './auth/caller-auth';
 import type { Config } from './config';
 import { GatewayService } from './decision/gateway';
 import { decisionIds } from './decision/ids';
@@ -31,6 +31,11 @@ export interface AppDeps {
     | 'tokenCacheMaxEntries'
     | 'maxTokenBytes'
     | 'publicBaseUrl'
+    | 'callerIssuer'
+    | 'callerJwksUrl'
+    | 'callerAudience'
+    | 'callerRolesClaim'
+    | 'tlsClientCa'
   >;
   engine: PolicyEngine;
   store: SignalStore;
@@ -80,7 +85,7 @@ export function createApp(deps: AppDeps): Apps {
   const clock = deps.clock ?? Date.now;
   const newId = deps.newId ?? decisionIds(clock);
   const validators = createValidators();
-  const auth = deps.auth ?? createCallerAuth({ apiKeys: deps.config.apiKeys });
+  const auth = deps.auth ?? callerAuthFromConfig(deps.config);
   const metrics = deps.metrics ?? new Metrics({ defaultMetrics: false });
   const observe = createObserver(deps.log === undefined ? { metrics } : { metrics, log: deps.log });
   const decisions = new DecisionService({

@@ -29,7 +29,10 @@ export interface Config {
   readonly workers: number;
   readonly bundle: string;
   readonly dataDir: string | null;
+  /** Bundle and data-directory roots: an O(1) check this often (files are also watched). */
   readonly bundlePollSeconds: number;
+  /** Every file of the data directory is stat'ed this often, for edits no watch event reported; 0 never. */
+  readonly dataPollSeconds: number;
   readonly redisUrl: string | null;
   readonly cacheTtlMs: number;
   readonly cacheMaxEntries: number;
@@ -117,6 +120,7 @@ const schema = {
     bundle: { type: 'string', minLength: 1 },
     dataDir: { type: ['string', 'null'] },
     bundlePollSeconds: { type: 'number', minimum: 0 },
+    dataPollSeconds: { type: 'number', minimum: 0 },
     redisUrl: { type: ['string', 'null'], pattern: '^(redis|rediss)://' },
     cacheTtlMs: { type: 'integer', minimum: 0, maximum: 3600000 },
     cacheMaxEntries: { type: 'integer', minimum: 100 },
@@ -167,6 +171,7 @@ const ENV_OF: Readonly<Record<string, string>> = {
   bundle: 'PDP_BUNDLE',
   dataDir: 'PDP_DATA_DIR',
   bundlePollSeconds: 'PDP_BUNDLE_POLL_SECONDS',
+  dataPollSeconds: 'PDP_DATA_POLL_SECONDS',
   redisUrl: 'REDIS_URL',
   cacheTtlMs: 'PDP_CACHE_TTL_MS',
   cacheMaxEntries: 'PDP_CACHE_MAX_ENTRIES',
@@ -369,6 +374,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bundle: env['PDP_BUNDLE']?.trim() || DEFAULT_BUNDLE,
     dataDir: env['PDP_DATA_DIR'] === undefined ? DEFAULT_DATA_DIR : env['PDP_DATA_DIR'].trim() || null,
     bundlePollSeconds: num(env, 'PDP_BUNDLE_POLL_SECONDS', 2),
+    dataPollSeconds: num(env, 'PDP_DATA_POLL_SECONDS', 60),
     redisUrl: redisUrl === '' ? null : redisUrl,
     cacheTtlMs: num(env, 'PDP_CACHE_TTL_MS', 2000),
     cacheMaxEntries: num(env, 'PDP_CACHE_MAX_ENTRIES', 100000),

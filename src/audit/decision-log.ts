@@ -49,7 +49,7 @@ export interface DecisionLogOptions extends DecisionLogCounters {
   clock?: () => number;
   /** Records held while the sink is busy or down; beyond it, records are dropped (and counted). Default 10,000. */
   maxBuffered?: number;
-  /** Records per sink write. Default 500. */
+  /** Records per sink write. Default 500, or maxBuffered when smaller. */
   batchSize?: number;
   /** A partial batch waits at most this long. Default 1,000 ms. */
   flushIntervalMs?: number;
@@ -140,7 +140,8 @@ export class DecisionLog {
     this.logger = opts.logger;
     this.clock = opts.clock ?? Date.now;
     const maxBuffered = positiveInt('maxBuffered', opts.maxBuffered ?? 10_000);
-    this.batchSize = positiveInt('batchSize', opts.batchSize ?? 500);
+    // The default batch never exceeds the buffer: PDP_DECISION_LOG_BUFFER accepts values below 500.
+    this.batchSize = positiveInt('batchSize', opts.batchSize ?? Math.min(500, maxBuffered));
     if (this.batchSize > maxBuffered) {
       throw new PdpError('config_invalid', 'decision log: batchSize must not exceed maxBuffered');
     }

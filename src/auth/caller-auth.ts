@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
-import { ROLES, type ApiKeyEntry, type Role } from '../config';
+import { ROLES, type ApiKeyEntry, type Config, type Role } from '../config';
 import { PdpError } from '../errors';
 
 export interface Caller {
@@ -21,10 +21,40 @@ export interface CallerJwtConfig {
 export interface CallerAuthOptions {
   apiKeys: readonly ApiKeyEntry[];
   jwt?: CallerJwtConfig | null;
-  /** Mutual TLS is on: with no keys or JWT configured, a verified client certificate is the caller. */
+  /**
+   * Mutual TLS is on: with no keys or JWT configured, a verified client certificate is the caller,
+   * and a request without one is refused (the admin port accepts connections without a certificate).
+   */
   mtls?: boolean;
   /** Injectable for tests (a local JWKS). */
   jwks?: JWTVerifyGetKey;
+}
+
+/** The settings caller authentication is built from. */
+export type CallerAuthConfig = Pick<
+  Config,
+  'apiKeys' | 'callerIssuer' | 'callerJwksUrl' | 'callerAudience' | 'callerRolesClaim' | 'tlsClientCa'
+>;
+
+/**
+ * Caller authentication as the configuration asks for it: API keys, JWT callers, mutual TLS.
+ * The only way the service builds it (API port, admin port, cluster primary), so no listener can
+ * end up with fewer mechanisms than another, and open where the others are closed.
+ */
+export function callerAuthFromConfig(
+  config: CallerAuthConfig,
+  opts: { jwks?: JWTVerifyGetKey } = {},
+): CallerAuth {
+  const { callerIssuer: issuer, callerJwksUrl: jwksUrl, callerAudience: audience } = config;
+  return createCallerAuth({
+    apiKeys: config.apiKeys,
+    jwt:
+      issuer !== null && jwksUrl !== null && audience !== null
+        ? { issuer, jwksUrl, audience, rolesClaim: config.callerRolesClaim }
+        : null,
+    mtls: config.tlsClientCa !== null,
+    ...opts,
+  });
 }
 
 /** With no caller authentication configured every role is granted: config refuses that off loopback. */
@@ -73,7 +103,7 @@ export function createCallerAuth(opts: CallerAuthOptions): CallerAuth {
   const byHash = new Map(opts.apiKeys.map((k) => [k.sha256, { name: k.name, roles: k.roles }]));
   const jwt = opts.jwt ?? null;
   const jwks = opts.jwks ?? (jwt === null ? null : createRemoteJWKSet(new URL(jwt.jwksUrl)));
-  const open = byHash.size === 0 && jwt === null;
+  const keyless = byHash.size === 0 && jwt === null;
 
   const verifyJwt = async (token: string): Promise<Caller> => {
     if (jwt === null || jwks === null) throw new PdpError('unauthenticated', 'The API key is not valid');
@@ -101,9 +131,18 @@ export function createCallerAuth(opts: CallerAuthOptions): CallerAuth {
         res.locals['caller'] = caller;
         next();
       };
-      if (open) {
-        const certName = opts.mtls === true ? peerCertificateName(req) : null;
-        admit(certName === null ? ANONYMOUS : { name: certName, roles: ROLES });
+      if (keyless && opts.mtls !== true) {
+        admit(ANONYMOUS);
+        return;
+      }
+      if (keyless) {
+        // Never anonymous when mutual TLS is the mechanism: a connection without a verified
+        // certificate (the admin port lets one in, for probes) is not a caller.
+        const certName = peerCertificateName(req);
+        if (certName === null) {
+          throw new PdpError('unauthenticated', 'A client certificate from the trusted CA is required');
+        }
+        admit({ name: certName, roles: ROLES });
         return;
       }
       const presented = credential(req, apiKeyHeaderOnly);

@@ -1,15 +1,14 @@
 import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
-import { createServer } from 'node:http';
 import pino from 'pino';
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
 import { createAdminApp } from '../app';
-import { createCallerAuth } from '../auth/caller-auth';
+import { callerAuthFromConfig } from '../auth/caller-auth';
 import type { Config } from '../config';
 import { guardServer } from '../http/server-guards';
-import { ADMIN_SERVER_OPTIONS } from '../http/server-options';
+import { adminServer } from '../http/tls';
 import type { OpsBackend, WorkerStatus } from '../ops/backend';
-import { ask } from './ipc';
+import { ask, sendTo } from './ipc';
 
 const ASK_TIMEOUT_MS = 1000;
 /** A worker that dies sooner than this after its start counts towards crash-loop backoff. */
@@ -38,6 +37,10 @@ export async function runPrimary(config: Config): Promise<void> {
   const fork = (): void => {
     const worker = cluster.fork();
     startedAt.set(worker.id, Date.now());
+    // A dying worker's channel can still report an error; unheard, it would end the primary.
+    worker.on('error', (err: Error) => {
+      logger.warn({ worker: worker.process.pid, err: err.message }, 'worker IPC error');
+    });
   };
   cluster.on('online', () => {
     live.set(Object.keys(cluster.workers ?? {}).length);
@@ -62,30 +65,25 @@ export async function runPrimary(config: Config): Promise<void> {
   const workers = (): Worker[] =>
     Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
   const backend: OpsBackend = {
-    statuses: async () => {
-      const answers = await Promise.all(
-        workers().map(async (w): Promise<WorkerStatus | null> => {
+    statuses: async () =>
+      Promise.all(
+        workers().map(async (w): Promise<WorkerStatus> => {
           try {
-            return (await ask(w, 'pdp:status', ASK_TIMEOUT_MS)) as WorkerStatus;
+            const s = (await ask(w, 'pdp:status', ASK_TIMEOUT_MS)) as WorkerStatus;
+            return { ...s, ready: s.ready && !shuttingDown, draining: s.draining || shuttingDown };
           } catch {
-            return null;
-          }
-        }),
-      );
-      // A worker that does not answer (starting, hung) counts as not ready.
-      return answers.map((s, i) =>
-        s === null
-          ? ({
-              pid: workers()[i]?.process.pid ?? 0,
+            // A worker that cannot answer (starting, hung, dying) counts as not ready.
+            return {
+              pid: w.process.pid ?? 0,
               ready: false,
               draining: shuttingDown,
               revision: null,
               store: { reachable: false, kind: 'redis' },
               policies: null,
-            } as unknown as WorkerStatus)
-          : { ...s, ready: s.ready && !shuttingDown, draining: s.draining || shuttingDown },
-      );
-    },
+            };
+          }
+        }),
+      ),
     metrics: async () => {
       const perWorker = await Promise.all(
         workers().map((w) => ask(w, 'pdp:metrics', ASK_TIMEOUT_MS).catch(() => [])),
@@ -97,14 +95,20 @@ export async function runPrimary(config: Config): Promise<void> {
       return { contentType: merged.contentType, body: await merged.metrics() };
     },
   };
-  const auth = createCallerAuth({ apiKeys: config.apiKeys });
-  const admin = guardServer(createServer(ADMIN_SERVER_OPTIONS, createAdminApp(backend, auth, logger)), {
-    bodyLimitBytes: config.bodyLimitBytes,
-  });
+  // The same caller authentication and TLS as a standalone process's admin port.
+  const admin = guardServer(
+    adminServer(config, createAdminApp(backend, callerAuthFromConfig(config), logger)),
+    {
+      bodyLimitBytes: config.bodyLimitBytes,
+    },
+  );
   admin.listen(config.adminPort, config.host);
   await once(admin, 'listening');
   logger.info(
-    { admin: `http://${config.host}:${config.adminPort}`, workers: config.workers },
+    {
+      admin: `${config.tlsCert === null ? 'http' : 'https'}://${config.host}:${config.adminPort}`,
+      workers: config.workers,
+    },
     'agent-pdp primary ready',
   );
 
@@ -112,7 +116,7 @@ export async function runPrimary(config: Config): Promise<void> {
     if (shuttingDown) return;
     shuttingDown = true;
     logger.info({ signal }, 'draining workers');
-    for (const w of workers()) w.send({ type: 'pdp:shutdown' });
+    for (const w of workers()) void sendTo(w, { type: 'pdp:shutdown' });
     const deadline = setTimeout(
       () => {
         logger.error('workers did not stop in time; killing them');

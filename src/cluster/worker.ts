@@ -8,11 +8,12 @@ import { PROJECT_ROOT, hasRedis, type Config } from '../config';
 import { createValidators } from '../decision/validators';
 import { PolicyEngine } from '../engine/policy-engine';
 import { guardServer } from '../http/server-guards';
-import { ADMIN_SERVER_OPTIONS, API_SERVER_OPTIONS } from '../http/server-options';
+import { API_SERVER_OPTIONS } from '../http/server-options';
+import { adminServer, tlsOptions } from '../http/tls';
 import { Metrics } from '../metrics';
 import { localStatus } from '../ops/backend';
 import { DecisionLog, createSink, parseDecisionLogSpec } from '../audit';
-import { createCallerAuth } from '../auth/caller-auth';
+import { callerAuthFromConfig } from '../auth/caller-auth';
 import { decisionLogHook } from '../decision/observer';
 import { createRedisClient } from '../store/redis-connection';
 import cluster from 'node:cluster';
@@ -21,7 +22,8 @@ import { MemoryStore } from '../store/memory-store';
 import { RedisStore } from '../store/redis-store';
 import { seedStore } from '../store/seed';
 import type { SignalStore } from '../store/types';
-import { isPrimaryMessage, type WorkerMessage } from './ipc';
+import { describeThrown } from '../errors';
+import { isPrimaryMessage, sendToPrimary } from './ipc';
 
 export const EXAMPLE_DIRECTORY = path.join(PROJECT_ROOT, 'examples/directory.json');
 
@@ -72,23 +74,9 @@ async function createStore(config: Config, logger: Logger, metrics: Metrics): Pr
 
 function apiServer(config: Config, handler: ReturnType<typeof createApp>['api']): Server {
   const guards = { bodyLimitBytes: config.bodyLimitBytes };
-  if (config.tlsCert === null || config.tlsKey === null) {
-    return guardServer(createHttpServer(API_SERVER_OPTIONS, handler), guards);
-  }
-  const server = createHttpsServer(
-    {
-      ...API_SERVER_OPTIONS,
-      cert: config.tlsCert,
-      key: config.tlsKey,
-      ...(config.tlsClientCa !== null && {
-        ca: config.tlsClientCa,
-        requestCert: true,
-        rejectUnauthorized: true,
-      }),
-    },
-    handler,
-  );
-  return guardServer(server, guards);
+  const tls = tlsOptions(config, 'api');
+  if (tls === null) return guardServer(createHttpServer(API_SERVER_OPTIONS, handler), guards);
+  return guardServer(createHttpsServer({ ...API_SERVER_OPTIONS, ...tls }, handler), guards);
 }
 
 /**
@@ -171,22 +159,10 @@ export async function runWorker(config: Config, opts: { clustered: boolean }): P
   await engine.reload().catch((err: unknown) => {
     logger.error({ err: String(err) }, 'no policy bundle active; decisions answer 503 until one loads');
   });
-  const stopWatching = engine.watch(config.bundlePollSeconds);
+  const stopWatching = engine.watch(config.bundlePollSeconds, config.dataPollSeconds);
 
   let draining = false;
-  const auth = createCallerAuth({
-    apiKeys: config.apiKeys,
-    jwt:
-      config.callerIssuer !== null && config.callerJwksUrl !== null && config.callerAudience !== null
-        ? {
-            issuer: config.callerIssuer,
-            jwksUrl: config.callerJwksUrl,
-            audience: config.callerAudience,
-            rolesClaim: config.callerRolesClaim,
-          }
-        : null,
-    mtls: config.tlsClientCa !== null,
-  });
+  const auth = callerAuthFromConfig(config);
   const decisionLog = createDecisionLog(config, logger, metrics, opts.clustered);
   const { api } = createApp({
     config,
@@ -203,8 +179,8 @@ export async function runWorker(config: Config, opts: { clustered: boolean }): P
 
   let admin: Server | null = null;
   if (!opts.clustered) {
-    admin = createHttpServer(
-      ADMIN_SERVER_OPTIONS,
+    admin = adminServer(
+      config,
       createAdminApp(
         {
           statuses: async () => [await localStatus(engine, store, () => draining)],
@@ -278,10 +254,15 @@ export async function runWorker(config: Config, opts: { clustered: boolean }): P
         message.type === 'pdp:status'
           ? localStatus(engine, store, () => draining)
           : metrics.registry.getMetricsAsJSON();
-      void reply().then((payload) =>
-        process.send?.({ type: 'pdp:reply', id: message.id, payload } satisfies WorkerMessage),
+      void reply().then(
+        (payload) => {
+          sendToPrimary({ type: 'pdp:reply', id: message.id, payload });
+        },
+        (err: unknown) => {
+          sendToPrimary({ type: 'pdp:reply', id: message.id, error: describeThrown(err) });
+        },
       );
     });
-    process.send?.({ type: 'pdp:listening' } satisfies WorkerMessage);
+    sendToPrimary({ type: 'pdp:listening' });
   }
 }

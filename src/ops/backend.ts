@@ -9,7 +9,8 @@ export interface WorkerStatus {
   draining: boolean;
   revision: string | null;
   store: StoreHealth;
-  policies: PoliciesView;
+  /** Null for a worker that could not answer (starting, hung, dying). */
+  policies: PoliciesView | null;
 }
 
 export interface PoliciesView {

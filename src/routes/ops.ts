@@ -50,7 +50,8 @@ export function opsRoutes(backend: OpsBackend, auth: CallerAuth): Router {
 
   router.get('/v1/policies', auth.require('admin', 'author'), async (_req, res) => {
     const workers = await backend.statuses();
-    const first = workers[0];
+    // A worker that could not answer (dying, starting) has no view: list the first one that has.
+    const first = workers.find((w) => w.policies !== null);
     res.json({
       ...(first?.policies ?? {}),
       workers: workers.map((w) => ({ pid: w.pid, revision: w.revision })),

@@ -297,6 +297,28 @@ describe.each(['default', 'production', 'tenants'])('rendered with ci/%s-values.
 });
 
 describe('optional objects', () => {
+  it('probes and scrapes the admin port over HTTPS when the service has a certificate (PDP_TLS_CERT)', () => {
+    const r = render(
+      [CI('production')],
+      [
+        'extraEnv[0].name=PDP_TLS_CERT',
+        'extraEnv[0].value=/etc/tls/tls.crt',
+        'extraEnv[1].name=PDP_TLS_KEY',
+        'extraEnv[1].value=/etc/tls/tls.key',
+        'serviceMonitor.tlsConfig.insecureSkipVerify=false',
+      ],
+    );
+    const c = container(r);
+    for (const probe of [c.livenessProbe, c.readinessProbe, c.startupProbe]) {
+      expect(probe.httpGet).toEqual(expect.objectContaining({ port: 'admin', scheme: 'HTTPS' }));
+    }
+    const [endpoint] = r.one('ServiceMonitor').spec.endpoints;
+    expect(endpoint).toEqual(
+      expect.objectContaining({ scheme: 'https', tlsConfig: { insecureSkipVerify: false } }),
+    );
+    expect(render([CI('production')]).one('ServiceMonitor').spec.endpoints[0].scheme).toBe('http');
+  });
+
   it('the default values render no HPA, PDB, ServiceMonitor or NetworkPolicy, and two replicas', () => {
     const r = render([CI('default')]);
     expect(r.objects.map((o) => o.kind).sort()).toEqual([

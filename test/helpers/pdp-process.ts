@@ -1,11 +1,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import path from 'node:path';
 import { ROOT } from './app';
 import { freePort } from './redis-server';
 
 export const SERVER = path.join(ROOT, 'dist/src/server.js');
+
+export interface AdminRequest {
+  headers?: Record<string, string>;
+  /** Client side of TLS: the CA to verify the server with (unverified without it), a client certificate. */
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+}
 
 /** The real service process (`node dist/src/server.js`), as `npm start` runs it. */
 export class PdpProcess {
@@ -14,6 +22,8 @@ export class PdpProcess {
     readonly child: ChildProcess,
     readonly port: number,
     readonly adminPort: number,
+    /** Started with PDP_TLS_CERT: both ports speak HTTPS. */
+    readonly tls: boolean,
   ) {}
 
   /** Waits until /readyz is 200, or with `waitFor: 'healthz'` only until the process is up (not ready is fine). */
@@ -35,13 +45,13 @@ export class PdpProcess {
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const p = new PdpProcess(child, port, adminPort);
+    const p = new PdpProcess(child, port, adminPort, env['PDP_TLS_CERT'] !== undefined);
     child.stdout.on('data', (c: Buffer) => (p.output += c.toString()));
     child.stderr.on('data', (c: Buffer) => (p.output += c.toString()));
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`agent-pdp exited ${child.exitCode}: ${p.output}`);
-      const ready = await fetch(`http://127.0.0.1:${adminPort}/${opts.waitFor ?? 'readyz'}`).then(
+      const ready = await p.adminGet(`/${opts.waitFor ?? 'readyz'}`).then(
         (r) => r.status === 200,
         () => false,
       );
@@ -60,6 +70,35 @@ export class PdpProcess {
 
   adminUrl(pathname: string): string {
     return `http://127.0.0.1:${this.adminPort}${pathname}`;
+  }
+
+  /** GET on the admin port, over HTTPS when the process serves TLS (as a kubelet probe: no client certificate). */
+  adminGet(pathname: string, opts: AdminRequest = {}): Promise<{ status: number; text: string }> {
+    return new Promise((resolve, reject) => {
+      const options = {
+        host: '127.0.0.1',
+        port: this.adminPort,
+        path: pathname,
+        headers: opts.headers ?? {},
+        timeout: 5000,
+      };
+      const onResponse = (res: IncomingMessage): void => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+        });
+      };
+      const req = this.tls
+        ? httpsRequest(
+            { ...options, ...opts.tls, ...(opts.tls?.ca === undefined && { rejectUnauthorized: false }) },
+            onResponse,
+          )
+        : httpRequest(options, onResponse);
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', reject);
+      req.end();
+    });
   }
 
   async post(

@@ -1,14 +1,12 @@
-import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import request from 'supertest';
 import { createCallerAuth } from '../../src/auth/caller-auth';
 import { decideBody, makeApp, type TestApp } from '../helpers/app';
+import { createTestPki, type TestPki } from '../helpers/certs';
 import { PdpProcess } from '../helpers/pdp-process';
 import { TestIssuer } from '../helpers/tokens';
 
@@ -87,65 +85,12 @@ describe('JWT-authenticated callers', () => {
 });
 
 describe('TLS and mutual TLS (the real process)', () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'pdp-tls-'));
-  const file = (name: string) => path.join(dir, name);
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  let pki: TestPki;
+  const file = (name: string) => pki.file(name);
   let pdp: PdpProcess;
 
   beforeAll(async () => {
-    openssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=test-ca',
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.crt',
-    );
-    const leaf = (name: string, cn: string, ext: string) => {
-      openssl(
-        'req',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-subj',
-        `/CN=${cn}`,
-        '-keyout',
-        `${name}.key`,
-        '-out',
-        `${name}.csr`,
-      );
-      writeFileSync(file(`${name}.ext`), ext);
-      openssl(
-        'x509',
-        '-req',
-        '-in',
-        `${name}.csr`,
-        '-CA',
-        'ca.crt',
-        '-CAkey',
-        'ca.key',
-        '-CAcreateserial',
-        '-days',
-        '1',
-        '-extfile',
-        `${name}.ext`,
-        '-out',
-        `${name}.crt`,
-      );
-    };
-    leaf('server', 'localhost', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
-    leaf('client', 'gateway-1', 'extendedKeyUsage=clientAuth\n');
+    pki = createTestPki();
     pdp = await PdpProcess.start({
       PDP_TLS_CERT: file('server.crt'),
       PDP_TLS_KEY: file('server.key'),
@@ -186,5 +131,16 @@ describe('TLS and mutual TLS (the real process)', () => {
 
   it('refuses the TLS handshake without a client certificate', async () => {
     await expect(post(false)).rejects.toThrow();
+  });
+
+  it('serves the admin port over the same TLS: probes need no certificate, /v1/policies does', async () => {
+    const ca = pki.read('ca.crt');
+    expect((await pdp.adminGet('/healthz', { tls: { ca } })).status).toBe(200);
+    expect((await pdp.adminGet('/readyz', { tls: { ca } })).status).toBe(200);
+    const anonymous = await pdp.adminGet('/v1/policies', { tls: { ca } });
+    expect(anonymous.status).toBe(401);
+    expect(JSON.parse(anonymous.text)).toMatchObject({ error: { code: 'unauthenticated' } });
+    const client = { ca, cert: pki.read('client.crt'), key: pki.read('client.key') };
+    expect((await pdp.adminGet('/v1/policies', { tls: client })).status).toBe(200);
   });
 });

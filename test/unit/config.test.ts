@@ -14,6 +14,8 @@ describe('loadConfig', () => {
       workers: 1,
       bundle: DEFAULT_BUNDLE,
       dataDir: DEFAULT_DATA_DIR,
+      bundlePollSeconds: 2,
+      dataPollSeconds: 60,
       redisUrl: null,
       cacheTtlMs: 2000,
       staleIfErrorSeconds: 300,
@@ -41,6 +43,7 @@ describe('loadConfig', () => {
       { PDP_STORE_BREAKER_HALF_OPEN_MS: '5000', PDP_STORE_BREAKER_HALF_OPEN_MAX_MS: '1000' },
       /^PDP_STORE_BREAKER_HALF_OPEN_MAX_MS: must not be below PDP_STORE_BREAKER_HALF_OPEN_MS/,
     ],
+    [{ PDP_DATA_POLL_SECONDS: '-5' }, /^PDP_DATA_POLL_SECONDS: must be >= 0/],
     [{ REDIS_URL: 'http://x' }, /^REDIS_URL: must match pattern/],
     [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL: must be equal to one of/],
     [

@@ -98,6 +98,17 @@ PDP_DATA_DIR (<tenant>/conditional-access/<id>.json, <tenant>/named-locations.js
 {{- toJson $files -}}
 {{- end -}}
 
+{{/*
+"true" when the service has a TLS certificate (PDP_TLS_CERT in extraEnv): the admin port then
+serves HTTPS with the API's certificate, so probes and scraping must use HTTPS. Client
+certificates are optional on the admin port: probes reach /healthz and /readyz without one.
+*/}}
+{{- define "agent-pdp.adminTls" -}}
+{{- $tls := false -}}
+{{- range .Values.extraEnv }}{{ if eq .name "PDP_TLS_CERT" }}{{ $tls = true }}{{ end }}{{ end -}}
+{{- $tls -}}
+{{- end -}}
+
 {{/* Names of the environment variables the chart sets; extraEnv may not repeat them. */}}
 {{- define "agent-pdp.managedEnv" -}}
 {{- list "PDP_PORT" "PDP_ADMIN_PORT" "PDP_HOST" "PDP_WORKERS" "PDP_BUNDLE" "PDP_DATA_DIR" "PDP_BUNDLE_POLL_SECONDS" "PDP_BUNDLE_VERIFY_KEY" "REDIS_URL" "PDP_CACHE_TTL_MS" "PDP_STALE_IF_ERROR_SECONDS" "PDP_API_KEYS" "PDP_CALLER_ISSUER" "PDP_CALLER_JWKS_URL" "PDP_CALLER_AUDIENCE" "PDP_TRUSTED_ISSUERS" "PDP_DECISION_LOG" "PDP_MAX_TTL_SECONDS" "PDP_DEFAULT_TTL_SECONDS" "LOG_LEVEL" | toJson -}}

@@ -372,6 +372,14 @@ describe('DecisionLog', () => {
     expect((log as any).timer.hasRef()).toBe(false);
   });
 
+  it('accepts a buffer smaller than the default batch (PDP_DECISION_LOG_BUFFER=100 stopped the start)', async () => {
+    const sink = new MemorySink();
+    const { log } = open(sink, { maxBuffered: 100, flushIntervalMs: 60_000 });
+    for (let i = 0; i < 100; i++) log.log(rec());
+    await until(() => sink.lines.length === 100);
+    expect(Math.max(...sink.batches)).toBeLessThanOrEqual(100);
+  });
+
   it('refuses bad options when constructed', () => {
     const logger = pino({ level: 'silent' });
     const sink = new MemorySink();
