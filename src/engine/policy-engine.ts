@@ -398,6 +398,8 @@ export class PolicyEngine {
       timers.push(
         setInterval(() => {
           check('roots');
+          // The data directory itself was removed (its watch with it): watch it again once it is back.
+          if (dataTree?.size === 0) void dataTree.sync().catch(() => undefined);
         }, pollSeconds * 1000),
       );
     }

@@ -22,7 +22,8 @@ export interface TreeWatcherOptions {
  * filesystem without events) is logged once and leaves polling to catch up.
  */
 export class TreeWatcher {
-  private readonly watchers = new Map<string, FSWatcher>();
+  /** Keyed by path; each watch remembers the directory (device:inode:birth time) it was set on. */
+  private readonly watchers = new Map<string, { id: string; watcher: FSWatcher }>();
   private syncing: Promise<void> | null = null;
   private syncAgain = false;
   private closed = false;
@@ -73,15 +74,23 @@ export class TreeWatcher {
 
   close(): void {
     this.closed = true;
-    for (const w of this.watchers.values()) w.close();
+    for (const w of this.watchers.values()) w.watcher.close();
     this.watchers.clear();
   }
 
-  private async directories(): Promise<Set<string>> {
-    const dirs = new Set<string>();
+  /**
+   * Every directory of the tree, path → device:inode:birth time. The inode matters: a directory removed and
+   * made again under the same path (`rm -r data && cp -r new data`) keeps its path but not its
+   * watch, which stays on the deleted inode and never reports again.
+   */
+  private async directories(): Promise<Map<string, string>> {
+    const dirs = new Map<string, string>();
     const visit = async (dir: string): Promise<void> => {
       if (dirs.has(dir)) return;
-      dirs.add(dir);
+      const info = await stat(dir).catch(() => null);
+      if (info === null) return;
+      // Inode numbers are reused at once (ext4): the birth time tells a new directory from the old.
+      dirs.set(dir, `${info.dev}:${info.ino}:${info.birthtimeMs}`);
       if (!this.opts.recursive) return;
       const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
       for (const entry of entries) {
@@ -99,16 +108,16 @@ export class TreeWatcher {
     return dirs;
   }
 
-  private apply(dirs: Set<string>): void {
+  private apply(dirs: Map<string, string>): void {
     if (this.closed) return;
     for (const [dir, w] of this.watchers) {
-      if (dirs.has(dir)) continue;
-      w.close();
+      if (dirs.get(dir) === w.id) continue;
+      w.watcher.close();
       this.watchers.delete(dir);
     }
     let failed = 0;
     let firstError: unknown = null;
-    for (const dir of dirs) {
+    for (const [dir, id] of dirs) {
       if (this.watchers.has(dir)) continue;
       try {
         const w = watch(dir, { persistent: false }, () => {
@@ -117,13 +126,13 @@ export class TreeWatcher {
         w.on('error', () => {
           // The directory went away (or the watch broke): drop it; the next sync decides.
           w.close();
-          if (this.watchers.get(dir) === w) {
+          if (this.watchers.get(dir)?.watcher === w) {
             this.watchers.delete(dir);
             this.unwatched++;
           }
           this.opts.onChange();
         });
-        this.watchers.set(dir, w);
+        this.watchers.set(dir, { id, watcher: w });
       } catch (err) {
         failed++;
         firstError ??= err;

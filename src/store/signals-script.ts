@@ -1,10 +1,11 @@
 import type { RedisClient } from './redis-connection';
-import { CorruptValue } from './values';
+import { CorruptValue, MAX_RECORD_BYTES } from './values';
 
 /**
  * Reads a decision's keys and the agent's blueprint in one round trip when the agent is not
  * cached (its blueprint id is only known once the agent record is read). KEYS: the keys to read,
- * the agent's first; ARGV[1]: the tenant's blueprint key prefix (`pdp:{t}:blueprint:`). Every key,
+ * the agent's first; ARGV[1]: the tenant's blueprint key prefix (`pdp:{t}:blueprint:`); ARGV[2]: the largest agent
+ * value worth decoding (a larger one is corrupt to the reader anyway, and decoding it would stall Redis). Every key,
  * the blueprint's included, carries the `{tenant}` hash tag, so the script stays in one slot and
  * runs on Redis Cluster. The agent value is hostile: a decode failure or a non-string id reads no
  * blueprint, and MGET (not GET) answers nil for a key of the wrong type instead of an error.
@@ -14,7 +15,7 @@ export const READ_SIGNALS_LUA = `
 local values = redis.call('MGET', unpack(KEYS))
 local blueprintId, blueprint = false, false
 local raw = values[1]
-if raw then
+if raw and string.len(raw) <= tonumber(ARGV[2]) then
   local ok, agent = pcall(cjson.decode, raw)
   if ok and type(agent) == 'table' and type(agent['blueprint_id']) == 'string' then
     blueprintId = agent['blueprint_id']
@@ -78,5 +79,8 @@ export function signalsScript(
     `${COMMAND}Buffer`
   ].bind(client);
   return async (keys, blueprintPrefix) =>
-    parseSignalsReply(await command(keys.length, ...keys, blueprintPrefix), keys.length);
+    parseSignalsReply(
+      await command(keys.length, ...keys, blueprintPrefix, String(MAX_RECORD_BYTES)),
+      keys.length,
+    );
 }

@@ -54,8 +54,10 @@ describe('watching the data directory', () => {
   it('stats only the roots between full passes while idle (issue 8: every file every 2 s)', async () => {
     await tenants(dir, 40); // 40 tenants: 480 files and directories
     const engine = await makeEngine({ dataDir: dir });
-    const stat = jest.spyOn(fsPromises, 'stat');
     stop = engine.watch(0.1, 3600);
+    // Setting the watches stats each directory once; counted from when they are set.
+    await new Promise((r) => setTimeout(r, 300));
+    const stat = jest.spyOn(fsPromises, 'stat');
     await new Promise((r) => setTimeout(r, 1000));
     // Ten root checks a second cost a few stats each; one pass over the tree would cost 400.
     expect(stat.mock.calls.length).toBeLessThan(100);
@@ -70,8 +72,10 @@ describe('watching the data directory', () => {
     jest
       .spyOn(fsPromises, 'statfs')
       .mockResolvedValue({ type } as Awaited<ReturnType<typeof fsPromises.statfs>>);
-    const stat = jest.spyOn(fsPromises, 'stat');
     stop = engine.watch(0, 0.2);
+    // Setting the watches stats each directory once; counted from when they are set.
+    await new Promise((r) => setTimeout(r, 150));
+    const stat = jest.spyOn(fsPromises, 'stat');
     await new Promise((r) => setTimeout(r, 1100));
     if (passes) expect(stat.mock.calls.length).toBeGreaterThan(400);
     else expect(stat.mock.calls.length).toBeLessThan(20);
@@ -101,6 +105,22 @@ describe('watching the data directory', () => {
     expect(Object.keys(engine.current!.tenants)).toContain('late');
     await edit(path.join(dir, 'late', DOC), 'late edit');
     await nextRevision(engine, added, 2500);
+  });
+
+  it('keeps watching a data directory removed and made again with the same content (inode reused)', async () => {
+    const root = path.join(dir, 'data');
+    await tenants(root, 1);
+    const engine = await makeEngine({ dataDir: root });
+    stop = engine.watch(0.1, 0);
+    await new Promise((r) => setTimeout(r, 200));
+    const before = engine.current!.revision;
+    // A deploy that replaces the directory: the same revision, so no swap re-syncs the watches.
+    await rm(root, { recursive: true });
+    await tenants(root, 1);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(engine.current!.revision).toBe(before);
+    await edit(path.join(root, 't-000', DOC), 'after replace');
+    await nextRevision(engine, before, 2500);
   });
 
   it('follows a Kubernetes ConfigMap update (the ..data symlink swap)', async () => {
