@@ -370,6 +370,9 @@ export class PolicyEngine {
       );
     }
     const firstSync = Promise.all(trees.map((t) => t.sync())).catch(() => undefined);
+    // A change made after the last load but before the watches were set raised no event: one
+    // full check once they are set closes that window.
+    void firstSync.then(() => this.reloadIfChanged('files')).catch(() => undefined);
     // A new revision may come with new directories, or from a swapped link: watch what it is now.
     const stopResync = this.onSwap(() => {
       void Promise.all(trees.map((t) => t.sync())).catch(() => undefined);
