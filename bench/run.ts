@@ -23,6 +23,7 @@ import { seedStore } from '../src/store/seed';
 import { printEngine, runEngineBench, type EngineFigure } from './engine';
 import { load, type LoadFigure, type LoadTarget } from './lib/load';
 import { Proc, freePort } from './lib/processes';
+import { classifyRequestPath } from '../src/http/request-path';
 
 const root = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
 const dist = path.join(root, 'dist');
@@ -131,12 +132,15 @@ async function main(): Promise<void> {
       await mirror.readSignals({ tenant: 'default', agentId: 'agt-7f3a' }),
       Date.now(),
     );
+    const gatewayPath = classifyRequestPath('/payments/42');
     const gatewayInput = {
       ...resolved,
       request: {
         tenant: 'default',
         method: 'GET',
-        path: '/payments/42',
+        // What the PDP's gateway service sends for this target (src/http/request-path.ts).
+        path: gatewayPath.path,
+        path_problem: gatewayPath.problem,
         client: { ip: '203.0.113.7' },
         flow: 'autonomous',
         agent_id: 'agt-7f3a',
