@@ -382,7 +382,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     storeTimeoutMs: num(env, 'PDP_STORE_TIMEOUT_MS', 50),
     storeBreakerThreshold: num(env, 'PDP_STORE_BREAKER_THRESHOLD', 5),
     storeBreakerHalfOpenMs: num(env, 'PDP_STORE_BREAKER_HALF_OPEN_MS', 1000),
-    storeBreakerHalfOpenMaxMs: num(env, 'PDP_STORE_BREAKER_HALF_OPEN_MAX_MS', 10000),
+    storeBreakerHalfOpenMaxMs: num(env, 'PDP_STORE_BREAKER_HALF_OPEN_MAX_MS', 2000),
     apiKeys: parseApiKeys(env['PDP_API_KEYS']),
     maxTtlSeconds: num(env, 'PDP_MAX_TTL_SECONDS', 86400),
     defaultTtlSeconds: num(env, 'PDP_DEFAULT_TTL_SECONDS', 3600),

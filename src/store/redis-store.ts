@@ -46,7 +46,7 @@ export interface RedisStoreOptions {
 /** The settings' defaults (src/config.ts has the same), for callers that pass none. */
 export const STORE_DEFAULTS = {
   readBudgetMs: 50,
-  breaker: { threshold: 5, halfOpenMs: 1000, halfOpenMaxMs: 10_000 },
+  breaker: { threshold: 5, halfOpenMs: 1000, halfOpenMaxMs: 2000 },
   outageLogIntervalMs: 10_000,
 } as const;
 

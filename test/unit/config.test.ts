@@ -22,7 +22,7 @@ describe('loadConfig', () => {
       storeTimeoutMs: 50,
       storeBreakerThreshold: 5,
       storeBreakerHalfOpenMs: 1000,
-      storeBreakerHalfOpenMaxMs: 10000,
+      storeBreakerHalfOpenMaxMs: 2000,
       maxTtlSeconds: 86400,
       defaultTtlSeconds: 3600,
       bodyLimitBytes: 65536,
