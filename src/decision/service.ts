@@ -1,6 +1,7 @@
 import { PdpError, isPdpError, toErrorBody, type ErrorBody } from '../errors';
 import type { ActiveRevision, PolicyEngine } from '../engine/policy-engine';
-import { CONDITION_NAMES, type CompiledPolicy } from '../engine/tenant-data';
+import { CONDITION_NAMES } from '../engine/ca-index';
+import type { CompiledPolicy } from '../engine/tenant-data';
 import type { Entrypoint } from '../engine/wasm-policy';
 import type { Endpoint } from '../metrics';
 import type { DecideRequest, WhatIfRequest } from '../schemas/requests';

@@ -2,7 +2,8 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { POLICY_OUTCOMES, policyResults, tenantPolicies } from '../../../src/decision/service';
 import type { ActiveRevision } from '../../../src/engine/policy-engine';
-import { compileCaIndex, type CompiledPolicy } from '../../../src/engine/tenant-data';
+import { compileCaIndex } from '../../../src/engine/ca-index';
+import type { CompiledPolicy } from '../../../src/engine/tenant-data';
 import { PdpError } from '../../../src/errors';
 import { ROOT } from '../../helpers/app';
 

@@ -2,7 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { writeDataDir } from '../../../bench/lib/fixtures';
-import { TenantDataCompiler, compileCaIndex, type TenantData } from '../../../src/engine/tenant-data';
+import { compileCaIndex } from '../../../src/engine/ca-index';
+import { TenantDataCompiler, type TenantData } from '../../../src/engine/tenant-data';
 import { EXAMPLE_DATA, ROOT } from '../../helpers/app';
 
 const OPA = path.join(ROOT, '.tools/bin/opa');
