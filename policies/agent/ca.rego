@@ -1,25 +1,26 @@
 # Conditional Access evaluation against the tenant's compiled index.
 #
-# Semantics (DESIGN §4, as Entra): conditions AND together, an absent
+# Semantics (DESIGN §4, as Entra): the token subject (flow) decides which
+# policies apply; within a policy conditions AND together, an absent
 # condition matches everything, exclusions win, "All" matches even a missing
 # input, a specific value only a present one.
 #
-# The engine compiles each tenant's documents once per load into
-# data.tenants[t].ca_index (policies/README.md, "Data"): per policy the
-# conditions it fails by default, that is for a request none of its lists
-# names a value of (only "All" counts then), and per condition and value the
-# policies a request with that value is rescued for (named in an include
-# list) or excluded from (named in an exclude list). Per request, this
-# request's rescues and exclusions are looked up once per condition; per
-# policy, the first unmatched condition (What-If order) is then the earlier of
-# its first exclusion and its first default failure without a rescue, a
-# handful of lookups whatever the document says. Grant controls, scopes,
-# lifetimes and messages are computed only for the policies that apply.
+# The engine compiles each tenant's policies once per load into
+# data.tenants[t].ca_index (src/engine/ca-index.ts; policies/README.md,
+# "Data"): per token subject the policies that do not apply to it (`gate`,
+# with the condition that says why), per policy the conditions it fails by
+# default, and per condition and value the policies a request with that value
+# is rescued for (named in an include list) or excluded from (named in an
+# exclude list). Per request, this request's rescues and exclusions are looked
+# up once per condition; per policy, the first unmatched condition (What-If
+# order) is then the earlier of its first exclusion and its first default
+# failure without a rescue, a handful of lookups whatever the document says.
+# Grant controls, scopes, lifetimes and messages are computed only for the
+# policies that apply.
 #
 # The output carries one small number per policy, its outcome code (an index
 # into `outcomes`: result and reason); the service adds the static fields (id,
-# name, state, controls) from the same data. Per-policy work and output that
-# small keep a decision's cost nearly flat in the number of documents.
+# name, state, controls) from the same data.
 package agent.ca
 
 import data.agent.facts
@@ -27,60 +28,65 @@ import data.agent.filter
 import data.agent.util
 
 # Every (result, reason) a policy can report; outcome codes index this list
-# (src/decision/service.ts has the same). 0 disabled; 1–9 not applied
-# (enforced) and 10–18 not applied (report-only), by the first unmatched
-# condition in What-If order; then the four applied results.
+# (src/decision/service.ts builds the same from CONDITION_NAMES). 0 disabled;
+# 1–12 not applied (enforced) and 13–24 not applied (report-only), by the first
+# unmatched condition in What-If order; then the four applied results.
 outcomes := [
 	["notEnabled", "policyNotEnabled"],
 	["notApplied", "agentIdentities"],
 	["notApplied", "users"],
 	["notApplied", "application"],
-	["notApplied", "flows"],
 	["notApplied", "agentIdRisk"],
 	["notApplied", "userRisk"],
 	["notApplied", "signInRisk"],
 	["notApplied", "location"],
 	["notApplied", "devicePlatform"],
+	["notApplied", "clientApps"],
+	["notApplied", "devices"],
+	["notApplied", "flows"],
+	["notApplied", "unsupportedCondition"],
 	["reportOnlyNotApplied", "agentIdentities"],
 	["reportOnlyNotApplied", "users"],
 	["reportOnlyNotApplied", "application"],
-	["reportOnlyNotApplied", "flows"],
 	["reportOnlyNotApplied", "agentIdRisk"],
 	["reportOnlyNotApplied", "userRisk"],
 	["reportOnlyNotApplied", "signInRisk"],
 	["reportOnlyNotApplied", "location"],
 	["reportOnlyNotApplied", "devicePlatform"],
+	["reportOnlyNotApplied", "clientApps"],
+	["reportOnlyNotApplied", "devices"],
+	["reportOnlyNotApplied", "flows"],
+	["reportOnlyNotApplied", "unsupportedCondition"],
 	["success", "notSet"],
 	["failure", "notSet"],
 	["reportOnlySuccess", "notSet"],
 	["reportOnlyFailure", "notSet"],
 ]
 
-# The conditions in What-If order, by rank (from 1).
-condition_names := [
-	null, "agentIdentities", "users", "application", "flows", "agentIdRisk",
-	"userRisk", "signInRisk", "location", "devicePlatform",
-]
+# The conditions in What-If order (Graph's analysisReasons, then the PDP's
+# own), by rank (from 1): src/engine/ca-index.ts CONDITION_NAMES.
+condition_names := [null, "agentIdentities", "users", "application", "agentIdRisk", "userRisk", "signInRisk", "location", "devicePlatform", "clientApps", "devices", "flows", "unsupportedCondition"]
 
 # outcomes index by the policy's mode and the rank of its first unmatched
 # condition (not applied), or by whether its grant controls are satisfied
 # (applied). Literal tables: Rego arithmetic is slow in WASM.
 not_applied_code := {
-	"enforced": [null, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-	"reportOnly": [null, 10, 11, 12, 13, 14, 15, 16, 17, 18],
+	"enforced": [null, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+	"reportOnly": [null, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24],
 }
 
 applied_code := {
-	"enforced": {true: 19, false: 20},
-	"reportOnly": {true: 21, false: 22},
+	"enforced": {true: 25, false: 26},
+	"reportOnly": {true: 27, false: 28},
 }
 
-# Whether a code is that of an enforced policy that applies (19 or 20): it may
-# deny, narrow scopes and cap the lifetime. Report-only policies never are.
-enforced_code := [
-	false, false, false, false, false, false, false, false, false, false, false, false,
-	false, false, false, false, false, false, false, true, true, false, false,
-]
+# Whether a code is that of an enforced policy that applies: it may deny,
+# narrow scopes and cap the lifetime. Report-only policies never are.
+enforced_code := [false, false, false, false, false, false, false, false, false, false, false, false, false, false, false, false, false, false, false, false, false, false, false, false, false, true, true, false, false]
+
+# Enforced policies that apply with this code failed: they block, or the
+# request lacks their grant controls.
+enforced_failure_code := 26
 
 # --- the compiled index -------------------------------------------------------
 
@@ -91,8 +97,8 @@ ids := util.arr(index, "ids")
 
 modes := util.arr(index, "modes")
 
-# Per policy, the ranks of the conditions it does not match when none of its
-# lists names the request's values (only "All" counts then), ascending.
+# Per policy, the ranks of the conditions it does not match unless one of
+# the request's values rescues it, ascending.
 unmatched := util.arr(index, "unmatched")
 
 # One outcome code per policy, in data order. Undefined (so is every result
@@ -108,17 +114,24 @@ codes := c if {
 # A policy that is not disabled does not apply at the first condition it does
 # not match (What-If order): the earlier of the first condition the request's
 # values exclude it from and the first it fails by default that none of the
-# request's values rescues it from.
+# request's values rescues it from. A policy that does not apply to the token
+# subject says so whatever else holds.
 outcome(mode, i, id) := 0 if {
 	mode == "disabled"
+} else := not_applied_code[mode][rank] if {
+	rank := gate[id]
 } else := not_applied_code[mode][rank] if {
 	no_exclusions
 	rank := first_not_rescued(unmatched[i], id)
 } else := not_applied_code[mode][rank] if {
 	not no_exclusions
-	rank := earlier(object.get(excluded, id, 10), not_rescued_or_none(unmatched[i], id))
-	rank != 10
+	rank := earlier(object.get(excluded, id, 99), not_rescued_or_none(unmatched[i], id))
+	rank != 99
 } else := applied_code[mode][grant_satisfied(facts.policies[i])]
+
+# The policies that do not apply to this token subject, with the rank of the
+# condition that says why (agentIdentities, users or flows).
+gate := util.obj(util.obj(index, "gate"), facts.flow)
 
 no_exclusions := count(excluded) == 0
 
@@ -128,11 +141,11 @@ earlier(a, b) := a if {
 
 not_rescued_or_none(ranks, id) := r if {
 	r := first_not_rescued(ranks, id)
-} else := 10
+} else := 99
 
 # The first of `ranks` whose condition the request does not rescue policy
 # `id` from; undefined when it rescues all (a condition has one rank, so
-# there are at most nine).
+# there are at most 12).
 first_not_rescued(ranks, id) := r if {
 	r := ranks[0]
 	not rescued[r][id]
@@ -160,6 +173,15 @@ first_not_rescued(ranks, id) := r if {
 } else := r if {
 	r := ranks[8]
 	not rescued[r][id]
+} else := r if {
+	r := ranks[9]
+	not rescued[r][id]
+} else := r if {
+	r := ranks[10]
+	not rescued[r][id]
+} else := r if {
+	r := ranks[11]
+	not rescued[r][id]
 }
 
 # Policy indexes of the enforced policies that apply, in data order.
@@ -172,13 +194,16 @@ rescued := [
 	{},
 	agent_rescued,
 	user_rescued,
-	values_of("application", "match", facts.resource),
-	values_of("flows", "match", facts.flow),
+	application_rescued,
 	values_of("agentIdRisk", "match", facts.agent_risk),
 	values_of("userRisk", "match", facts.user_risk),
 	values_of("signInRisk", "match", facts.sign_in_risk),
 	location_rescued,
 	platform_rescued,
+	client_app_rescued,
+	device_rescued,
+	{},
+	{},
 ]
 
 # By rank: the policies a request value excludes from the condition ({id: rank}).
@@ -190,25 +215,29 @@ exclusions := [
 	{},
 	{},
 	{},
-	{},
 	location_excluded,
 	platform_excluded,
+	{},
+	device_excluded,
+	{},
+	{},
 ]
 
 # Policy id → the earliest rank the request's values exclude it at: the union
 # of `exclusions`, earliest winning (object.union keeps the right-hand value).
 excluded := merge(
-	merge(merge(platform_excluded, location_excluded), application_excluded),
+	merge(merge(device_excluded, platform_excluded), merge(location_excluded, application_excluded)),
 	merge(user_excluded, agent_excluded),
 )
-
-application_excluded := values_of("application", "exclude", facts.resource)
 
 # The policies (with their flag or rank) a condition's `map` holds for `value`.
 values_of(name, map, value) := v if {
 	v := index[name][map][value]
 	is_object(v)
 } else := {}
+
+# The policies (with their flag or rank) a condition's `map` holds for any of `values`.
+values_of_any(name, map, values) := {id: v | some value in values; some id, v in values_of(name, map, value)}
 
 # object.union, skipping the copy when one side is empty (the common case).
 merge(a, b) := a if {
@@ -217,81 +246,141 @@ merge(a, b) := a if {
 	count(a) == 0
 } else := object.union(a, b)
 
-# agentIdentities: rescued by the agent's id, blueprint or an include-mode
-# filter (only with an agent record), excluded by its id (even without one) or
-# an exclude-mode filter.
-agent_rescued := merge(
-	merge(values_of("agentIdentities", "match", facts.agent_id), values_of("agentIdentities", "match_blueprint", agent_blueprint)),
-	filter_matches("match"),
-) if {
+# The index's object `key` of condition `name` ({} when absent).
+part(name, key) := util.obj(util.obj(index, name), key)
+
+# --- agentIdentities ------------------------------------------------------------
+
+# The names the agent goes by in a policy: its id, its blueprint's id and the
+# blueprint principal's id (a blueprint stands for every agent of it).
+agent_names := array.concat([facts.agent_id], [n |
+	some n in [util.str(facts.agent, "blueprint_id"), facts.blueprint_principal_id]
+	n != ""
+])
+
+# Rescued by a name or an include-mode filter (only with an agent record),
+# excluded by a name (even without one) or an exclude-mode filter.
+agent_rescued := merge(values_of_any("agentIdentities", "match", agent_names), filter_matches(agent_clauses, "agentIdentities", "match")) if {
 	facts.has_agent
 } else := {}
 
-agent_excluded := merge(values_of("agentIdentities", "exclude", facts.agent_id), filter_matches("exclude"))
+agent_excluded := merge(values_of_any("agentIdentities", "exclude", agent_names), filter_matches(agent_clauses, "agentIdentities", "exclude"))
 
-agent_blueprint := b if {
-	b := facts.agent.blueprint_id
-} else := null
-
-# The agent filters of the tenant's policies as distinct atoms and clauses
-# (DNF): the -eq/-in atoms that hold are looked up by the agent's attribute
-# values, the others evaluated once per request; a clause holds when all its
-# atoms do, and a policy's filter matches when any of its clauses holds.
-filters := util.obj(util.obj(index, "agentIdentities"), "filters")
-
-true_atoms := {j |
-	some attr, value in filter_values
-	some j in filters.lookup[attr][value]
-} | {j |
+agent_clauses := true_clauses(part("agentIdentities", "filters"), facts.agent) if {
 	facts.has_agent
-	some [j, atom] in util.arr(filters, "evaluate")
-	filter.atom_true(atom, facts.agent)
-}
+} else := []
 
-filter_values := {attr: value |
-	facts.has_agent
-	some attr, _ in util.obj(filters, "lookup")
-	value := filter.value(attr, facts.agent)
-}
+# --- filters (agent, application, device) -----------------------------------------
 
-true_clauses := [k |
-	facts.has_agent
+# The clauses of a kind of filter that hold for `object`: a clause holds when
+# all its atoms do.
+true_clauses(filters, object) := [] if {
+	count(filters) == 0
+} else := [k |
+	atoms := true_atoms(filters, object)
 	some k, clause in util.arr(filters, "clauses")
 	every j in clause {
-		true_atoms[j]
+		atoms[j]
 	}
 ]
 
+true_atoms(filters, object) := {j | some j, atom in util.arr(filters, "atoms"); filter.atom_true(atom, object)}
+
 # The policies of the clauses that hold, from the filters' `match` or
 # `exclude` lists.
-filter_matches(list) := {id: v |
-	some k in true_clauses
-	some id, v in util.arr(filters, list)[k]
+filter_matches(clauses, name, list) := {} if {
+	count(clauses) == 0
+} else := {id: v |
+	per_clause := util.arr(part(name, "filters"), list)
+	some k in clauses
+	some id, v in per_clause[k]
 }
 
-# users: a request without a user fails every users condition.
-user_rescued := values_of("users", "match", facts.user_id) if {
+# --- users ---------------------------------------------------------------------
+
+# Who the user is depends on the subject: on behalf of a user, the user with
+# their groups, roles and guest type ("All" counts); for an agent's user
+# account, the agent user ("AllAgentIdUsers" counts, "All" and groups do not).
+# An agent acting on its own has no user: every users condition fails.
+user_rescued := merge(
+	merge(values_of("users", "match", user_id), part("users", "all_users")),
+	merge(
+		merge(values_of_any("users", "match_group", facts.user_groups), values_of_any("users", "match_role", facts.user_roles)),
+		guest_rescued,
+	),
+) if {
+	facts.flow == "on_behalf_of"
+	facts.has_user
+} else := merge(values_of("users", "match", user_id), part("users", "all_agent_users")) if {
+	facts.flow == "agent_user"
 	facts.has_user
 } else := {}
 
-user_excluded := util.obj(util.obj(index, "users"), "without_user") if {
-	not facts.has_user
-} else := v if {
-	v := values_of("users", "exclude", facts.user_id)
+user_excluded := merge(
+	merge(values_of("users", "exclude", user_id), guest_excluded),
+	merge(values_of_any("users", "exclude_group", facts.user_groups), values_of_any("users", "exclude_role", facts.user_roles)),
+) if {
+	facts.flow == "on_behalf_of"
+	facts.has_user
+} else := values_of("users", "exclude", user_id) if {
+	facts.flow == "agent_user"
+	facts.has_user
+} else := part("users", "without_user")
+
+# The user's id, null when the request has none (it matches no listed id).
+user_id := u if {
+	u := facts.user_id
+} else := null
+
+guest_rescued := merge(values_of("users", "match_guest", "*"), values_of("users", "match_guest", facts.guest_type)) if {
+	facts.guest_type
 } else := {}
 
-# location: the client's named locations, and "AllTrusted" when one of them
-# is trusted.
-location_values := array.concat(
-	[id | some id in facts.client_location_ids],
-	["AllTrusted" | facts.in_trusted_location],
+guest_excluded := merge(values_of("users", "exclude_guest", "*"), values_of("users", "exclude_guest", facts.guest_type)) if {
+	facts.guest_type
+} else := {}
+
+# --- application (target resources) ------------------------------------------------
+
+# Rescued or excluded by any name of the resource (as requested, the
+# registered resource's id and identifier URIs), by AllAgentIdResources when
+# the resource is an agent identity or blueprint, or by applicationFilter
+# over the registered resource's attributes.
+application_rescued := merge(
+	merge(values_of_any("application", "match", facts.resource_names), agent_resource_rescued),
+	filter_matches(application_clauses, "application", "match"),
 )
 
-location_rescued := {id: v | some value in location_values; some id, v in values_of("location", "match", value)}
+application_excluded := merge(
+	merge(values_of_any("application", "exclude", facts.resource_names), agent_resource_excluded),
+	filter_matches(application_clauses, "application", "exclude"),
+)
 
-location_excluded := {id: v | some value in location_values; some id, v in values_of("location", "exclude", value)}
+agent_resource_rescued := part("application", "agent_resources") if {
+	facts.resource_is_agent
+} else := {}
 
-# devicePlatform: the lower-cased platform, when the request has one.
+agent_resource_excluded := part("application", "exclude_agent_resources") if {
+	facts.resource_is_agent
+} else := {}
+
+application_clauses := true_clauses(part("application", "filters"), facts.resource_record)
+
+# --- location: the client's named locations, "AllTrusted" when one of them is
+# trusted, and the compliant-network location when the request came through it.
+location_values := array.concat(
+	[id | some id in facts.client_location_ids],
+	array.concat(["AllTrusted" | facts.in_trusted_location], [compliant_network_location | facts.compliant_network]),
+)
+
+# Graph's "All Compliant Network locations".
+compliant_network_location := "3d46dbda-8382-466a-856d-eb00cbc6b910"
+
+location_rescued := values_of_any("location", "match", location_values)
+
+location_excluded := values_of_any("location", "exclude", location_values)
+
+# --- devicePlatform: the lower-cased platform, when the request has one.
 platform_rescued := values_of("devicePlatform", "match", facts.platform) if {
 	is_string(facts.platform)
 } else := {}
@@ -300,53 +389,72 @@ platform_excluded := values_of("devicePlatform", "exclude", facts.platform) if {
 	is_string(facts.platform)
 } else := {}
 
+# --- clientApps: the client app type, when the request has one.
+client_app_rescued := values_of("clientApps", "match", facts.client_app_type) if {
+	is_string(facts.client_app_type)
+} else := {}
+
+# --- devices: devices.deviceFilter over the request's device ({} when none:
+# an unregistered device has no attributes).
+device_clauses := true_clauses(part("devices", "filters"), facts.device)
+
+device_rescued := filter_matches(device_clauses, "devices", "match")
+
+device_excluded := filter_matches(device_clauses, "devices", "exclude")
+
 # --- What-If -------------------------------------------------------------------
 
-# Policy i's What-If conditions: each condition its document sets, in What-If
-# order (agentIdentities always), and whether the request matches it.
+# Policy i's What-If conditions: each condition its document sets or that
+# keeps it from this subject, in What-If order, and whether the request
+# matches it.
 conditions(i) := [{"name": condition_names[r], "matched": matched(r, i, ids[i])} |
-	some r in set_ranks(facts.policies[i])
+	some r in set_ranks(facts.policies[i], ids[i])
 ]
 
 matched(r, i, id) := false if {
+	gate[id] == r
+} else := false if {
 	exclusions[r][id]
 } else := false if {
 	r in unmatched[i]
 	not rescued[r][id]
 } else := true
 
-# The ranks of the conditions document p sets: agentIdentities always, an
-# object condition when present, a list condition when not empty.
-set_ranks(p) := sort((({1} | {r |
-	some field, value in c
-	r := object_conditions[field]
-	is_object(value)
-}) | {r |
-	some field, value in c
-	r := list_conditions[field]
-	is_array(value)
-	count(value) > 0
-})) if {
-	c := util.obj(p, "conditions")
+# The ranks of the conditions policy p sets, and the one its subject gate
+# names.
+set_ranks(p, id) := sort(({r |
+	some field, r in model_ranks
+	v := p.compiled[field]
+	not v in {null, []}
+	not agent_policy_users(p, field)
+} | {r | r := gate[id]}) | {12 | count(util.arr(p.compiled, "unsupported")) > 0})
+
+# An agent-identity policy's users assignment ("None") is no condition
+# unless the flows extension makes it one.
+agent_policy_users(p, "users") if {
+	p.compiled.agents != null
+	p.compiled.flows == null
 }
 
-object_conditions := {"users": 2, "applications": 3, "locations": 8, "platforms": 9}
-
-list_conditions := {"flows": 4, "agentIdRiskLevels": 5, "userRiskLevels": 6, "signInRiskLevels": 7}
+model_ranks := {
+	"agents": 1, "users": 2, "applications": 3, "agent_id_risk_levels": 4,
+	"user_risk_levels": 5, "sign_in_risk_levels": 6, "locations": 7, "platforms": 8,
+	"client_app_types": 9, "device_filter": 10, "flows": 11,
+}
 
 # --- the policies that apply ------------------------------------------------------
 
-# Enforced policies that apply with this code failed: they block, or the
-# request lacks their grant controls.
-enforced_failure_code := 20
+grant_of(p) := util.obj(p.compiled, "grant")
 
-controls(p) := util.arr(util.obj(p, "grantControls"), "builtInControls")
+# The policy's requirements: its built-in controls and, when it sets one, its
+# authentication strength.
+controls(p) := array.concat(util.arr(grant_of(p), "controls"), ["authenticationStrength" | is_string(grant_of(p).authentication_strength)])
 
 # " and " / " or ", to list a policy's controls in a message.
-controls_joiner(p) := joiner(operator(util.obj(p, "grantControls")))
+controls_joiner(p) := joiner(operator(grant_of(p)))
 
 # The controls of policy p the caller could still satisfy and retry with.
-missing_controls(p) := [c | some c in controls(p); c in satisfiable_controls; not control_ok(c)]
+missing_controls(p) := [c | some c in controls(p); c in satisfiable_controls; not control_ok(c, p)]
 
 policy_name(p) := n if {
 	n := p.displayName
@@ -354,13 +462,11 @@ policy_name(p) := n if {
 } else := object.get(p, "id", null)
 
 # Controls a caller can satisfy and retry with (claims challenge / step-up).
-satisfiable_controls := {"mfa", "compliantDevice"}
+satisfiable_controls := {"mfa", "compliantDevice", "domainJoinedDevice", "authenticationStrength"}
 
 # --- grant controls ----------------------------------------------------------
 
-grant_satisfied(p) := grant_ok_bool(util.arr(grant, "builtInControls"), operator(grant)) if {
-	grant := util.obj(p, "grantControls")
-}
+grant_satisfied(p) := grant_ok_bool(controls(p), operator(grant_of(p)), p)
 
 # Default operator is OR, as in Graph.
 operator(grant) := "AND" if {
@@ -374,27 +480,31 @@ joiner("OR") := " or "
 # "block" is never satisfied and, as in Entra where Block access excludes
 # every grant control, it wins over any other control in the list. No
 # controls at all (session or agent controls only) is satisfied.
-grant_ok_bool(controls, op) if {
-	grant_ok(controls, op)
+grant_ok_bool(controls, op, p) if {
+	grant_ok(controls, op, p)
 } else := false
 
-grant_ok(controls, _) if {
+grant_ok(controls, _, _) if {
 	count(controls) == 0
 }
 
-grant_ok(controls, "AND") if {
+grant_ok(controls, "AND", p) if {
 	not "block" in controls
 	every c in controls {
-		control_ok(c)
+		control_ok(c, p)
 	}
 }
 
-grant_ok(controls, "OR") if {
+grant_ok(controls, "OR", p) if {
 	not "block" in controls
 	some c in controls
-	control_ok(c)
+	control_ok(c, p)
 }
 
-control_ok("mfa") if "mfa" in facts.amr
+control_ok("mfa", _) if "mfa" in facts.amr
 
-control_ok("compliantDevice") if facts.device_compliant
+control_ok("compliantDevice", _) if facts.device_compliant
+
+control_ok("domainJoinedDevice", _) if facts.device_domain_joined
+
+control_ok("authenticationStrength", p) if facts.strength_met[grant_of(p).authentication_strength]

@@ -4,6 +4,7 @@
 package agent.ca_test
 
 import data.agent.ca
+import data.agent.filter_test
 import data.agent.fixtures as fx
 
 auto := fx.input_base
@@ -12,7 +13,7 @@ obo := fx.obo({})
 
 filter(mode, dnf) := {"agent_filter": {"mode": mode, "dnf": dnf}, "sign_in_frequency_seconds": null}
 
-atom(attr, op, value) := {"attr": attr, "op": op, "value": value}
+atom(attr, op, value) := {"attr": attr, "path": filter_test.path_of(attr), "op": op, "value": value}
 
 no_agent := json.patch(fx.input_base, [{"op": "replace", "path": "/directory/agent", "value": null}])
 
@@ -119,7 +120,36 @@ test_users if fx.table_ok([
 	case("by id", users({"includeUsers": ["u-42"]}), obo, applied),
 	case("other id", users({"includeUsers": ["u-7"]}), obo, not_applied("users")),
 	case("exclusion wins", users({"includeUsers": ["All"], "excludeUsers": ["u-42"]}), obo, not_applied("users")),
-	case("agent_user flow carries a user", users({"includeUsers": ["All"]}), fx.obo({"flow": "agent_user"}), applied),
+	case("All users does not include agent users", users({"includeUsers": ["All"]}), fx.obo({"flow": "agent_user"}), not_applied("users")),
+	case("AllAgentIdUsers: an agent user", users({"includeUsers": ["AllAgentIdUsers"]}), fx.obo({"flow": "agent_user"}), applied),
+	case("AllAgentIdUsers: not a user on whose behalf", users({"includeUsers": ["AllAgentIdUsers"]}), obo, not_applied("users")),
+	case("None: nobody", users({"includeUsers": ["None"]}), obo, not_applied("users")),
+	case("None: no agent user", users({"includeUsers": ["None"]}), fx.obo({"flow": "agent_user"}), not_applied("users")),
+	case("agent user by id", users({"includeUsers": ["u-42"]}), fx.obo({"flow": "agent_user"}), applied),
+	case("by group", users({"includeGroups": ["g-fin"]}), fx.obo({"user": {"groups": ["g-hr", "g-fin"]}}), applied),
+	case("other group", users({"includeGroups": ["g-fin"]}), fx.obo({"user": {"groups": ["g-hr"]}}), not_applied("users")),
+	case("groups do not apply to agent users", users({"includeGroups": ["g-fin"]}), fx.obo({"flow": "agent_user", "user": {"groups": ["g-fin"]}}), not_applied("users")),
+	case("group exclusion wins", users({"includeUsers": ["All"], "excludeGroups": ["g-fin"]}), fx.obo({"user": {"groups": ["g-fin"]}}), not_applied("users")),
+	case("by role", users({"includeRoles": ["r-admin"]}), fx.obo({"user": {"roles": ["r-admin"]}}), applied),
+	case("role exclusion wins", users({"includeUsers": ["u-42"], "excludeRoles": ["r-admin"]}), fx.obo({"user": {"roles": ["r-admin"]}}), not_applied("users")),
+	case("guests sentinel: a guest", users({"includeUsers": ["GuestsOrExternalUsers"]}), fx.obo({"user": {"guest_type": "b2bCollaborationGuest"}}), applied),
+	case("guests sentinel: a member", users({"includeUsers": ["GuestsOrExternalUsers"]}), obo, not_applied("users")),
+	case(
+		"guest types: listed",
+		users({"includeGuestsOrExternalUsers": {"guestOrExternalUserTypes": "internalGuest,b2bCollaborationGuest"}}),
+		fx.obo({"user": {"guest_type": "b2bCollaborationGuest"}}), applied,
+	),
+	case(
+		"guest types: not listed",
+		users({"includeGuestsOrExternalUsers": {"guestOrExternalUserTypes": "internalGuest"}}),
+		fx.obo({"user": {"guest_type": "b2bCollaborationGuest"}}), not_applied("users"),
+	),
+	case(
+		"guests excluded",
+		users({"includeUsers": ["All"], "excludeUsers": ["GuestsOrExternalUsers"]}),
+		fx.obo({"user": {"guest_type": "serviceProvider"}}), not_applied("users"),
+	),
+	case("excluding All closes the policy", users({"includeUsers": ["u-42"], "excludeUsers": ["All"]}), obo, not_applied("users")),
 ])
 
 applications(x) := {"conditions": {"applications": x}}
@@ -142,7 +172,7 @@ test_flows if fx.table_ok([
 	case("listed", flows(["autonomous"]), auto, applied),
 	case("not listed", flows(["on_behalf_of", "agent_user"]), auto, not_applied("flows")),
 	case("obo listed", flows(["on_behalf_of"]), obo, applied),
-	case("empty = every flow", flows([]), auto, applied),
+	case("empty: the subject table decides", flows([]), auto, not_applied("agentIdentities")),
 ])
 
 risky_agent(level) := fx.with_signals(auto, {"agent_risk": {"level": level, "state": "atRisk", "detections": []}})
@@ -229,9 +259,9 @@ test_device_platform if fx.table_ok([
 
 test_first_unmatched_condition_in_what_if_order if fx.table_ok([
 	case(
-		"application before flows",
+		"a subject the policy does not list wins over every condition",
 		{"conditions": {"flows": ["on_behalf_of"], "applications": {"includeApplications": ["api://hr"]}}},
-		auto, not_applied("application"),
+		auto, not_applied("flows"),
 	),
 	case(
 		"users before location",
@@ -328,7 +358,6 @@ test_grant_controls if fx.table_ok([
 test_condition_list_is_total if {
 	r := fx.report(fx.policy({"conditions": {"users": {"includeUsers": ["All"]}, "flows": ["agent_user"]}}), auto)
 	r.conditions == [
-		{"name": "agentIdentities", "matched": true},
 		{"name": "users", "matched": false},
 		{"name": "flows", "matched": false},
 	]
@@ -388,7 +417,7 @@ test_every_condition_rescued_by_a_named_value if fx.table_ok([
 test_exclusions_and_default_failures_in_what_if_order if fx.table_ok([
 	case(
 		"an exclusion before a default failure",
-		{"conditions": {"applications": {"includeApplications": ["All"], "excludeApplications": ["api://payments"]}, "flows": ["agent_user"]}},
+		{"conditions": {"applications": {"includeApplications": ["All"], "excludeApplications": ["api://payments"]}, "agentIdRiskLevels": ["high"]}},
 		auto, not_applied("application"),
 	),
 	case(
@@ -488,6 +517,7 @@ test_whatif_conditions_with_exclusions if {
 		{"name": "agentIdentities", "matched": false},
 		{"name": "users", "matched": false},
 		{"name": "application", "matched": true},
+		{"name": "flows", "matched": true},
 	]
 }
 
@@ -495,7 +525,7 @@ test_whatif_conditions_with_exclusions if {
 # both, test/unit/decision/policy-results.test.ts).
 test_outcome_code_tables if {
 	ca.outcomes[0] == ["notEnabled", "policyNotEnabled"]
-	every rank in numbers.range(1, 9) {
+	every rank in numbers.range(1, 12) {
 		ca.outcomes[ca.not_applied_code.enforced[rank]] == ["notApplied", ca.condition_names[rank]]
 		ca.outcomes[ca.not_applied_code.reportOnly[rank]] == ["reportOnlyNotApplied", ca.condition_names[rank]]
 	}
@@ -505,5 +535,5 @@ test_outcome_code_tables if {
 	ca.outcomes[ca.applied_code.reportOnly[false]] == ["reportOnlyFailure", "notSet"]
 	[c | some c, enforced in ca.enforced_code; enforced] == [ca.applied_code.enforced[true], ca.applied_code.enforced[false]]
 	ca.enforced_failure_code == ca.applied_code.enforced[false]
-	count(ca.outcomes) == 23
+	count(ca.outcomes) == 29
 }

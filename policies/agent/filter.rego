@@ -1,88 +1,99 @@
-# agentIdServicePrincipalFilter, as compiled by the engine into disjunctive
-# normal form: the filter matches when ANY clause has ALL its atoms true.
+# Filter rules (agentIdServicePrincipalFilter, applicationFilter,
+# devices.deviceFilter), as compiled by the engine (src/engine/filter-rule.ts)
+# into atoms of disjunctive normal form:
 #
-#   {"attr": "attributes.<name>" | "blueprintId" | "displayName",
-#    "op": "eq" | "ne" | "startsWith" | "in" | "contains",
-#    "value": <string> | [<string>, ...] (for "in")}
+#   {"attr": <as written>, "path": [<key>, ...], "op": <operator>,
+#    "value": <string> | <boolean> | [<string>, ...], "ci": true?}
 #
-# A missing attribute makes eq/startsWith/in/contains false and ne true.
-# An unknown attr or op makes the atom false. Comparisons are exact
-# (case-sensitive), as the engine hands them over.
+# `path` locates the value in the object the filter runs against (agent
+# record, registered resource, the request's device). A missing attribute
+# makes the positive operators (eq, in, contains, startsWith) false and the
+# negative ones (ne, notIn, notContains, notStartsWith) true, as Graph treats
+# an object without the attribute. `ci`: compare case-insensitively (the
+# engine lower-cased the value). An unknown op makes the atom false.
 package agent.filter
 
-# matches(dnf, agent): dnf is the compiled list of clauses.
-matches(dnf, agent) if {
-	some clause in dnf
-	is_array(clause)
-	every atom in clause {
-		atom_true(atom, agent)
-	}
+negated := {"ne": "eq", "notIn": "in", "notContains": "contains", "notStartsWith": "startsWith"}
+
+atom_true(atom, object) if {
+	not negated[atom.op]
+	positive(atom.op, atom, object)
 }
 
-# value(attr, agent) is undefined when the attribute is missing.
-value(attr, agent) := v if {
-	startswith(attr, "attributes.")
-	v := agent.attributes[trim_prefix(attr, "attributes.")]
+atom_true(atom, object) if {
+	op := negated[atom.op]
+	not positive(op, atom, object)
+}
+
+# value(path, object): undefined when missing or null. Paths have 1 to 3 keys.
+value(path, object) := v if {
+	count(path) == 1
+	v := object[path[0]]
+	v != null
+} else := v if {
+	count(path) == 2
+	v := object[path[0]][path[1]]
+	v != null
+} else := v if {
+	count(path) == 3
+	v := object[path[0]][path[1]][path[2]]
 	v != null
 }
 
-value("blueprintId", agent) := v if {
-	v := agent.blueprint_id
-	v != null
-}
-
-value("displayName", agent) := v if {
-	v := agent.display_name
-	v != null
-}
-
-# present is an assignment, not a test, so a `false` attribute is present too.
-present(attr, agent) if {
-	_ := value(attr, agent)
-}
-
-atom_true(atom, agent) if {
-	atom.op == "eq"
-	value(atom.attr, agent) == atom.value
-}
-
-atom_true(atom, agent) if {
-	atom.op == "ne"
-	not present(atom.attr, agent)
-}
-
-atom_true(atom, agent) if {
-	atom.op == "ne"
-	value(atom.attr, agent) != atom.value
-}
-
-atom_true(atom, agent) if {
-	atom.op == "startsWith"
-	v := value(atom.attr, agent)
+# The attribute's value as compared: lower-cased strings for a ci atom.
+compared(atom, object) := v if {
+	not atom.ci == true
+	v := value(atom.path, object)
+} else := lower(v) if {
+	v := value(atom.path, object)
 	is_string(v)
-	is_string(atom.value)
-	startswith(v, atom.value)
+} else := [lower(x) | some x in v; is_string(x)] if {
+	v := value(atom.path, object)
+	is_array(v)
+} else := v if {
+	v := value(atom.path, object)
 }
 
-atom_true(atom, agent) if {
-	atom.op == "in"
-	v := value(atom.attr, agent)
+positive("eq", atom, object) if compared(atom, object) == atom.value
+
+# eq on a multi-valued attribute: one of its values.
+positive("eq", atom, object) if {
+	v := compared(atom, object)
+	is_array(v)
+	atom.value in v
+}
+
+positive("in", atom, object) if {
+	v := compared(atom, object)
 	is_array(atom.value)
 	v in atom.value
 }
 
-# contains: substring of a string attribute, or element of an array attribute.
-atom_true(atom, agent) if {
-	atom.op == "contains"
-	v := value(atom.attr, agent)
+positive("in", atom, object) if {
+	v := compared(atom, object)
+	is_array(v)
+	is_array(atom.value)
+	some x in v
+	x in atom.value
+}
+
+# contains: substring of a string attribute, or element of a multi-valued one.
+positive("contains", atom, object) if {
+	v := compared(atom, object)
 	is_string(v)
 	is_string(atom.value)
 	contains(v, atom.value)
 }
 
-atom_true(atom, agent) if {
-	atom.op == "contains"
-	v := value(atom.attr, agent)
+positive("contains", atom, object) if {
+	v := compared(atom, object)
 	is_array(v)
 	atom.value in v
+}
+
+positive("startsWith", atom, object) if {
+	v := compared(atom, object)
+	is_string(v)
+	is_string(atom.value)
+	startswith(v, atom.value)
 }

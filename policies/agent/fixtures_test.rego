@@ -51,15 +51,16 @@ with_blueprint(patch) := object.union(input_base, {"directory": {"blueprint": pa
 with_signals(inp, patch) := object.union(inp, {"signals": patch})
 
 locations := [
-	{"id": "loc-hq", "displayName": "HQ", "trusted": true, "ipRanges": ["10.0.0.0/8", "2001:db8::/32"], "countries": []},
-	{"id": "loc-nl", "displayName": "Netherlands", "trusted": false, "ipRanges": [], "countries": ["NL"]},
-	{"id": "loc-lab", "displayName": "Lab", "trusted": false, "ipRanges": ["192.168.0.0/16"]},
+	{"id": "loc-hq", "displayName": "HQ", "isTrusted": true, "ipRanges": ["10.0.0.0/8", "2001:db8::/32"]},
+	{"id": "loc-nl", "displayName": "Netherlands", "countriesAndRegions": ["NL"], "includeUnknownCountriesAndRegions": false},
+	{"id": "loc-lab", "displayName": "Lab", "isTrusted": false, "ipRanges": ["192.168.0.0/16"]},
 ]
 
 # A policy document as the engine hands it over; `patch` is deep-merged.
 policy(patch) := object.union(
 	{
-		"id": "ca-test", "displayName": "Test policy", "state": "enabled", "conditions": {},
+		"id": "ca-test", "displayName": "Test policy", "state": "enabled",
+		"conditions": {"flows": ["autonomous", "on_behalf_of", "agent_user"]},
 		"grantControls": {"operator": "OR", "builtInControls": ["block"]},
 		"compiled": {"agent_filter": null, "sign_in_frequency_seconds": null},
 	},
@@ -107,7 +108,7 @@ report_of(p, code) := {
 	"state": object.get(p, "state", null),
 	"result": ca.outcomes[code][0],
 	"reason": ca.outcomes[code][1],
-	"controls": util.arr(util.obj(p, "grantControls"), "builtInControls"),
+	"controls": p.controls,
 }
 
 name_of(p) := n if {

@@ -62,17 +62,21 @@ test_whatif_filter_matching_nothing if {
 
 test_whatif_conditions_only_those_set if {
 	w := fx.whatif(auto, policies)
-	w.policies[0].conditions == [{"name": "agentIdentities", "matched": true}]
+	w.policies[0].conditions == [{"name": "flows", "matched": true}]
 	w.policies[1].conditions == [
-		{"name": "agentIdentities", "matched": true},
 		{"name": "users", "matched": false},
 		{"name": "flows", "matched": false},
 	]
-	w.policies[1].reason == "users"
+
+	# the subject the policy does not list is the reason
+	w.policies[1].reason == "flows"
 }
 
 test_whatif_empty_lists_are_not_set if {
-	p := fx.policy({"conditions": {"flows": [], "agentIdRiskLevels": [], "userRiskLevels": [], "signInRiskLevels": []}})
+	p := fx.policy({"conditions": {
+		"clientApplications": {"includeAgentIdServicePrincipals": ["All"]},
+		"flows": [], "agentIdRiskLevels": [], "userRiskLevels": [], "signInRiskLevels": [], "clientAppTypes": [],
+	}})
 	fx.report(p, auto).conditions == [{"name": "agentIdentities", "matched": true}]
 }
 
@@ -84,6 +88,7 @@ test_whatif_all_conditions_in_order if {
 		"userRiskLevels": ["high"],
 		"agentIdRiskLevels": ["high"],
 		"flows": ["autonomous"],
+		"clientAppTypes": ["mobileAppsAndDesktopClients"],
 		"applications": {"includeApplications": ["All"]},
 		"users": {"includeUsers": ["All"]},
 		"clientApplications": {"includeAgentIdBlueprints": ["bp-pay"]},
@@ -93,12 +98,13 @@ test_whatif_all_conditions_in_order if {
 		{"name": "agentIdentities", "matched": true},
 		{"name": "users", "matched": false},
 		{"name": "application", "matched": true},
-		{"name": "flows", "matched": true},
 		{"name": "agentIdRisk", "matched": false},
 		{"name": "userRisk", "matched": false},
 		{"name": "signInRisk", "matched": false},
 		{"name": "location", "matched": false},
 		{"name": "devicePlatform", "matched": true},
+		{"name": "clientApps", "matched": false},
+		{"name": "flows", "matched": true},
 	]
 	r.reason == "users"
 	r.result == "notApplied"
@@ -110,8 +116,8 @@ test_whatif_overrides_reach_the_policy_as_signals if {
 	inp := fx.with_signals(auto, {"agent_risk": {"level": "high"}})
 	w := fx.whatif(inp, [p])
 	w.policies[0].conditions == [
-		{"name": "agentIdentities", "matched": true},
 		{"name": "agentIdRisk", "matched": true},
+		{"name": "flows", "matched": true},
 	]
 	w.decision == "deny"
 }

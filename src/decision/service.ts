@@ -1,7 +1,7 @@
 import { PdpError, isPdpError, toErrorBody, type ErrorBody } from '../errors';
 import type { ActiveRevision, PolicyEngine } from '../engine/policy-engine';
 import { CONDITION_NAMES } from '../engine/ca-index';
-import type { CompiledPolicy } from '../engine/tenant-data';
+import type { CompiledPolicy } from '../engine/ca-model';
 import type { Entrypoint } from '../engine/wasm-policy';
 import type { Endpoint } from '../metrics';
 import type { DecideRequest, WhatIfRequest } from '../schemas/requests';
@@ -114,15 +114,13 @@ function report(policy: CompiledPolicy | undefined, code: unknown): PolicyResult
   if (policy === undefined || outcome === undefined) {
     throw new PdpError('policy_evaluation_failed', 'the policy reported an outcome for no known policy');
   }
-  const controls = (policy['grantControls'] as { builtInControls?: unknown } | null | undefined)
-    ?.builtInControls;
   return {
     id: policy.id,
     name: typeof policy.displayName === 'string' ? policy.displayName : policy.id,
     state: policy.state,
     result: outcome[0],
     reason: outcome[1],
-    controls: Array.isArray(controls) ? [...(controls as string[])] : [],
+    controls: [...policy.controls],
   };
 }
 

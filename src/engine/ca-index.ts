@@ -1,27 +1,41 @@
-/** The Conditional Access index: a tenant's policies restructured once per load for the Rego (policies/agent/ca.rego). */
-import type { CompiledPolicy } from './tenant-data';
-import type { FilterAtom } from './filter-rule';
+/**
+ * The Conditional Access index: a tenant's policies (the evaluation model of ca-model.ts)
+ * restructured once per load into lookups for the Rego (policies/agent/ca.rego; policies/README.md,
+ * "Data"). policies/agent/compile_test.rego builds the same from the same model for the Rego tests
+ * (test/unit/engine/ca-index.test.ts keeps the two equal).
+ */
+import {
+  ALL_AGENT_ID_RESOURCES,
+  ALL_AGENT_ID_USERS,
+  FLOWS,
+  GUESTS_OR_EXTERNAL_USERS,
+  type CompiledFilter,
+  type CompiledPolicy,
+  type FilterAtom,
+  type Flow,
+} from './ca-model';
 
-const own = (o: unknown, key: string): unknown =>
-  typeof o === 'object' && o !== null && Object.hasOwn(o, key)
-    ? (o as Record<string, unknown>)[key]
-    : undefined;
-const isPlainObject = (x: unknown): x is Record<string, unknown> =>
-  typeof x === 'object' && x !== null && !Array.isArray(x);
-
-/** The What-If order of the conditions; a condition's rank is its place here, from 1. */
+/**
+ * The What-If order of the conditions (Graph's analysisReasons), then the PDP's own reasons; a
+ * condition's rank is its place here, from 1.
+ */
 export const CONDITION_NAMES = [
   'agentIdentities',
   'users',
   'application',
-  'flows',
   'agentIdRisk',
   'userRisk',
   'signInRisk',
   'location',
   'devicePlatform',
+  'clientApps',
+  'devices',
+  'flows',
+  'unsupportedCondition',
 ] as const;
 export type ConditionName = (typeof CONDITION_NAMES)[number];
+
+export const rank = (name: ConditionName): number => CONDITION_NAMES.indexOf(name) + 1;
 
 /** value → {policy id: true}: the policies a request with that value matches the condition of. */
 export type Matches = Record<string, Record<string, true>>;
@@ -34,64 +48,67 @@ export interface ConditionIndex {
 }
 
 /**
- * The agent filters as distinct atoms and clauses (DNF; atoms are numbered in first-occurrence
- * order). `-eq` and `-in` atoms hold exactly when the attribute equals one of their strings, so
- * they are found by lookup (attribute → value → atom numbers); the others are evaluated
- * (`evaluate`: [number, atom]). Per clause, the policies whose include-mode filter it belongs to
- * (`match`) or whose exclude-mode filter (`exclude`).
+ * A kind of filter (agent, application, device) as distinct atoms and clauses (DNF; atoms and
+ * clauses numbered in first-occurrence order). Per clause, the policies whose include-mode filter
+ * it belongs to (`match`) or whose exclude-mode filter (`exclude`, with the condition's rank).
  */
 export interface FilterIndex {
-  lookup?: Record<string, Record<string, number[]>>;
-  evaluate?: [number, FilterAtom][];
+  atoms: FilterAtom[];
   clauses: number[][];
   match?: Record<string, true>[];
   exclude?: Record<string, number>[];
 }
 
 /**
- * Everything about a tenant's policies that does not depend on the request, as lookups for the Rego
- * (policies/README.md, "Data"; policies/agent/ca.rego). `unmatched[i]`: the ranks of the conditions
- * policy i fails when none of its lists names the request's values (only "All" counts then);
- * per condition, `match` rescues a policy from that and `exclude` makes it fail whatever else
- * holds. Entries that cannot change an outcome are left out, and so is anything empty: WASM memory
- * is about ten times the JSON, and tenants can number 10,000.
- * policies/agent/compile_test.rego builds the same from raw documents for the Rego tests.
+ * Everything about a tenant's policies that does not depend on the request. `unmatched[i]`: the
+ * ranks of the conditions policy i fails unless a request value rescues it (named in an include
+ * list, or "All" where it counts); per condition, `match` rescues and `exclude` fails whatever
+ * else holds. `gate[flow]`: the policies that do not apply to that token subject, with the rank
+ * that says why (DESIGN §4): it wins over every other condition. Entries that cannot change an
+ * outcome are left out, and so is anything empty: WASM memory is about ten times the JSON, and
+ * tenants can number 10,000.
  */
 export interface CaIndex {
   ids: string[];
   modes: ('enforced' | 'reportOnly' | 'disabled')[];
   unmatched: number[][];
-  agentIdentities?: ConditionIndex & { match_blueprint?: Matches; filters?: FilterIndex };
-  users?: ConditionIndex & { without_user?: Record<string, number> };
-  application?: ConditionIndex;
-  flows?: ConditionIndex;
+  gate?: Partial<Record<Flow, Record<string, number>>>;
+  agentIdentities?: ConditionIndex & { filters?: FilterIndex };
+  /**
+   * `match`/`exclude` by user id; `*_group`, `*_role` by group and role id; `match_guest` /
+   * `exclude_guest` by guest type ("*": any guest); `all_users`: policies that include All (on
+   * behalf of a user); `all_agent_users`: policies that include AllAgentIdUsers (agent users);
+   * `without_user`: policies a request without a user fails.
+   */
+  users?: ConditionIndex & {
+    match_group?: Matches;
+    exclude_group?: Exclusions;
+    match_role?: Matches;
+    exclude_role?: Exclusions;
+    match_guest?: Matches;
+    exclude_guest?: Exclusions;
+    all_users?: Record<string, true>;
+    all_agent_users?: Record<string, true>;
+    without_user?: Record<string, number>;
+  };
+  /** `agent_resources`/`exclude_agent_resources`: AllAgentIdResources in the include/exclude list. */
+  application?: ConditionIndex & {
+    agent_resources?: Record<string, true>;
+    exclude_agent_resources?: Record<string, number>;
+    filters?: FilterIndex;
+  };
   agentIdRisk?: ConditionIndex;
   userRisk?: ConditionIndex;
   signInRisk?: ConditionIndex;
   location?: ConditionIndex;
   devicePlatform?: ConditionIndex;
+  clientApps?: ConditionIndex;
+  devices?: { filters?: FilterIndex };
 }
 
-type Conditions = Partial<{
-  clientApplications: Record<string, unknown>;
-  users: Record<string, unknown>;
-  applications: Record<string, unknown>;
-  locations: Record<string, unknown>;
-  platforms: Record<string, unknown>;
-  flows: unknown[];
-  agentIdRiskLevels: unknown[];
-  userRiskLevels: unknown[];
-  signInRiskLevels: unknown[];
-}>;
-
-const strings = (xs: unknown): string[] =>
-  Array.isArray(xs) ? xs.filter((x): x is string => typeof x === 'string') : [];
-
-/** Graph spells it "All" (platforms "all"): any case counts, as util.has_all in Rego. */
+/** Graph spells it "All" (platforms "all"): any case counts. */
 const isAll = (x: string): boolean => x.toLowerCase() === 'all';
-const hasAll = (xs: unknown): boolean => strings(xs).some(isAll);
-
-const isObject = isPlainObject;
+const hasAll = (xs: readonly string[]): boolean => xs.some(isAll);
 
 /** value → policy id → flag or rank. Maps while building: values and ids come from the documents. */
 type Lists<T> = Map<string, Map<string, T>>;
@@ -118,158 +135,256 @@ function nested<T>(map: Lists<T>): Record<string, Record<string, T>> {
   return out;
 }
 
-const rank = (name: ConditionName): number => CONDITION_NAMES.indexOf(name) + 1;
-
 /** Drops empty maps and lists, then the whole object when nothing is left. */
 function compact<T extends object>(o: T): T | undefined {
   const out = Object.fromEntries(
     Object.entries(o).filter(([, v]) =>
-      Array.isArray(v) ? v.length > 0 : Object.keys(v as object).length > 0,
+      Array.isArray(v) ? v.length > 0 : typeof v === 'object' && v !== null && Object.keys(v).length > 0,
     ),
   );
   return Object.keys(out).length > 0 ? (out as T) : undefined;
 }
 
+/** Builds one kind of filter index: atoms and clauses deduplicated across the tenant's policies. */
+class FilterBuilder {
+  private readonly atoms: FilterAtom[] = [];
+  private readonly clauses: number[][] = [];
+  private readonly match: Map<string, true>[] = [];
+  private readonly exclude: Map<string, number>[] = [];
+  private readonly atomIds = new Map<string, number>();
+  private readonly clauseIds = new Map<string, number>();
+
+  add(id: string, filter: CompiledFilter, conditionRank: number): void {
+    for (const clause of filter.dnf) {
+      const numbers = [
+        ...new Set(
+          clause.map((atom) => {
+            const key = JSON.stringify([atom.path, atom.op, atom.value, atom.ci === true]);
+            let j = this.atomIds.get(key);
+            if (j === undefined) {
+              j = this.atoms.length;
+              this.atomIds.set(key, j);
+              this.atoms.push({
+                attr: atom.attr,
+                path: atom.path,
+                op: atom.op,
+                value: atom.value,
+                ...(atom.ci === true && { ci: true }),
+              });
+            }
+            return j;
+          }),
+        ),
+      ].sort((a, b) => a - b);
+      const key = numbers.join(',');
+      let k = this.clauseIds.get(key);
+      if (k === undefined) {
+        k = this.clauses.length;
+        this.clauseIds.set(key, k);
+        this.clauses.push(numbers);
+        this.match.push(new Map());
+        this.exclude.push(new Map());
+      }
+      if (filter.mode === 'include') this.match[k]?.set(id, true);
+      else this.exclude[k]?.set(id, conditionRank);
+    }
+  }
+
+  build(): FilterIndex | undefined {
+    if (this.clauses.length === 0) return undefined;
+    const someOf = <T>(per: Map<string, T>[]): Record<string, T>[] =>
+      per.some((m) => m.size > 0) ? per.map(jsonObject) : [];
+    return compact({
+      atoms: this.atoms,
+      clauses: this.clauses,
+      match: someOf(this.match),
+      exclude: someOf(this.exclude),
+    }) as FilterIndex;
+  }
+}
+
+/** The token subjects a policy applies to (DESIGN §4), and for the others the rank that says why not. */
+export function subjectGate(p: CompiledPolicy): Map<Flow, number> {
+  const gate = new Map<Flow, number>();
+  const c = p.compiled;
+  for (const flow of FLOWS) {
+    if (c.flows !== null) {
+      if (!c.flows.includes(flow)) gate.set(flow, rank('flows'));
+    } else if (flow === 'autonomous') {
+      if (c.agents === null) gate.set(flow, rank('agentIdentities'));
+    } else if (c.agents !== null || c.users === null) {
+      gate.set(flow, rank('users'));
+    }
+  }
+  return gate;
+}
+
 /**
- * Compiles a tenant's validated policies (data order) into the index the Rego evaluates. Pure
+ * Compiles a tenant's policies (data order) into the index the Rego evaluates. Pure
  * restructuring of the documents (which lists name which values, what "All" does); combining them
  * with a request stays in Rego.
  */
 export function compileCaIndex(policies: readonly CompiledPolicy[]): CaIndex {
-  const maps = Object.fromEntries(
-    CONDITION_NAMES.map((name): [ConditionName, { match: Lists<true>; exclude: Lists<number> }] => [
-      name,
-      { match: new Map(), exclude: new Map() },
-    ]),
-  ) as Record<ConditionName, { match: Lists<true>; exclude: Lists<number> }>;
-  const matchBlueprint: Lists<true> = new Map();
-  const withoutUser = new Map<string, number>();
-  const lookup: Lists<number[]> = new Map();
-  const evaluate: [number, FilterAtom][] = [];
-  const clauses: number[][] = [];
-  const clauseMatch: Map<string, true>[] = [];
-  const clauseExclude: Map<string, number>[] = [];
-  const atomIds = new Map<string, number>();
-  const clauseIds = new Map<string, number>();
+  const cond = (): { match: Lists<true>; exclude: Lists<number> } => ({
+    match: new Map(),
+    exclude: new Map(),
+  });
+  const agents = cond();
+  const users = cond();
+  const usersExtra = {
+    match_group: new Map() as Lists<true>,
+    exclude_group: new Map() as Lists<number>,
+    match_role: new Map() as Lists<true>,
+    exclude_role: new Map() as Lists<number>,
+    match_guest: new Map() as Lists<true>,
+    exclude_guest: new Map() as Lists<number>,
+    all_users: new Map<string, true>(),
+    all_agent_users: new Map<string, true>(),
+    without_user: new Map<string, number>(),
+  };
+  const application = cond();
+  const agentResources = new Map<string, true>();
+  const excludeAgentResources = new Map<string, number>();
+  const values = {
+    agentIdRisk: cond(),
+    userRisk: cond(),
+    signInRisk: cond(),
+    location: cond(),
+    devicePlatform: cond(),
+    clientApps: cond(),
+  };
+  const agentFilters = new FilterBuilder();
+  const applicationFilters = new FilterBuilder();
+  const deviceFilters = new FilterBuilder();
+  const gate = new Map<Flow, Map<string, number>>(FLOWS.map((f) => [f, new Map()]));
   const unmatched: number[][] = [];
 
-  policies.forEach((p) => {
+  for (const p of policies) {
     const id = p.id;
-    const conds = (isObject(own(p, 'conditions')) ? own(p, 'conditions') : {}) as Conditions;
-    const ranks: number[] = [];
+    const c = p.compiled;
+    const ranks = new Set<number>();
+    for (const [flow, r] of subjectGate(p)) gate.get(flow)?.set(id, r);
 
     /**
-     * An include/exclude condition. Unless the include list holds "All" (and the exclude list
-     * does not), the policy fails it by default and a named included value rescues it; a named
-     * excluded value fails it. Excluding "All" fails it whatever the request: nothing to look up.
+     * An include/exclude list. Unless the include list holds "All" (and the exclude list does
+     * not), the policy fails by default and a named included value rescues it; a named excluded
+     * value fails it. Excluding "All" fails it whatever the request: nothing to look up.
      */
     const lists = (
       name: ConditionName,
-      o: unknown,
-      inc: string,
-      exc: string,
-      key = (x: string) => x,
-    ): boolean => {
-      if (!isObject(o)) return false;
-      const excludesAll = hasAll(own(o, exc));
-      if (excludesAll || !hasAll(own(o, inc))) ranks.push(rank(name));
-      if (!excludesAll) {
-        if (!hasAll(own(o, inc)))
-          for (const v of strings(own(o, inc))) put(maps[name].match, key(v), id, true);
-        for (const v of strings(own(o, exc))) if (!isAll(v)) put(maps[name].exclude, key(v), id, rank(name));
+      map: { match: Lists<true>; exclude: Lists<number> },
+      include: readonly string[],
+      exclude: readonly string[],
+      sentinels: ReadonlyMap<string, (excluded: boolean) => void> = new Map(),
+    ): void => {
+      const excludesAll = hasAll(exclude);
+      if (excludesAll || !hasAll(include)) ranks.add(rank(name));
+      if (excludesAll) return;
+      if (!hasAll(include)) {
+        for (const v of include) {
+          const sentinel = sentinels.get(v);
+          if (sentinel !== undefined) sentinel(false);
+          else put(map.match, v, id, true);
+        }
       }
-      return !excludesAll && !hasAll(own(o, inc));
+      for (const v of exclude) {
+        const sentinel = sentinels.get(v);
+        if (sentinel !== undefined) sentinel(true);
+        else put(map.exclude, v, id, rank(name));
+      }
     };
-    /** A list of values: set when non-empty; a listed value matches it. */
-    const values = (name: ConditionName, xs: unknown, key = (x: string) => x): void => {
-      if (!Array.isArray(xs) || xs.length === 0) return;
-      ranks.push(rank(name));
-      for (const v of strings(xs)) put(maps[name].match, key(v), id, true);
+    /** A list of values: a listed value matches it. */
+    const valueList = (name: keyof typeof values, xs: readonly string[] | null): void => {
+      if (xs === null || xs.length === 0) return;
+      ranks.add(rank(name));
+      for (const v of xs) put(values[name].match, v, id, true);
     };
-    const lower = (x: string) => x.toLowerCase();
 
-    const apps = conds.clientApplications;
-    const rescuable = lists(
-      'agentIdentities',
-      apps,
-      'includeAgentIdServicePrincipals',
-      'excludeAgentIdServicePrincipals',
-    );
-    if (isObject(apps) && !hasAll(own(apps, 'excludeAgentIdServicePrincipals'))) {
-      if (rescuable)
-        for (const v of strings(own(apps, 'includeAgentIdBlueprints'))) put(matchBlueprint, v, id, true);
-      const f = p.compiled.agent_filter;
-      if (f !== null && ((f.mode === 'include' && rescuable) || f.mode === 'exclude')) {
-        for (const clause of f.dnf) {
-          if (!Array.isArray(clause)) continue;
-          const atoms = [
-            ...new Set(
-              clause.map((atom) => {
-                const k = JSON.stringify([atom.attr, atom.op, atom.value]);
-                let j = atomIds.get(k);
-                if (j === undefined) {
-                  j = atomIds.size;
-                  atomIds.set(k, j);
-                  const equals: unknown[] | null =
-                    atom.op === 'eq'
-                      ? [atom.value]
-                      : atom.op === 'in' && Array.isArray(atom.value)
-                        ? [...new Set(atom.value)]
-                        : null;
-                  if (equals?.every((v): v is string => typeof v === 'string')) {
-                    for (const v of equals) {
-                      let byValue = lookup.get(atom.attr);
-                      if (byValue === undefined)
-                        lookup.set(atom.attr, (byValue = new Map<string, number[]>()));
-                      byValue.set(v, [...(byValue.get(v) ?? []), j]);
-                    }
-                  } else {
-                    evaluate.push([j, { attr: atom.attr, op: atom.op, value: atom.value }]);
-                  }
-                }
-                return j;
-              }),
-            ),
-          ].sort((a, b) => a - b);
-          const ck = atoms.join(',');
-          let k = clauseIds.get(ck);
-          if (k === undefined) {
-            k = clauses.length;
-            clauseIds.set(ck, k);
-            clauses.push(atoms);
-            clauseMatch.push(new Map());
-            clauseExclude.push(new Map());
-          }
-          if (f.mode === 'include') clauseMatch[k]?.set(id, true);
-          else clauseExclude[k]?.set(id, rank('agentIdentities'));
+    if (c.agents !== null) {
+      lists('agentIdentities', agents, c.agents.include, c.agents.exclude);
+      const f = c.agents.filter;
+      if (f !== null && !hasAll(c.agents.exclude)) {
+        // An include-mode filter adds to an include list without "All"; with "All" it adds nothing.
+        if (f.mode === 'exclude' || !hasAll(c.agents.include)) {
+          agentFilters.add(id, f, rank('agentIdentities'));
         }
       }
     }
-    // A request without a user fails every users condition.
-    if (isObject(conds.users)) withoutUser.set(id, rank('users'));
-    lists('users', conds.users, 'includeUsers', 'excludeUsers');
-    lists('application', conds.applications, 'includeApplications', 'excludeApplications');
-    values('flows', conds.flows);
-    values('agentIdRisk', conds.agentIdRiskLevels, lower);
-    values('userRisk', conds.userRiskLevels, lower);
-    values('signInRisk', conds.signInRiskLevels, lower);
-    lists('location', conds.locations, 'includeLocations', 'excludeLocations');
-    lists('devicePlatform', conds.platforms, 'includePlatforms', 'excludePlatforms', lower);
-    unmatched.push(ranks.sort((a, b) => a - b));
-  });
 
-  const someOf = <T>(per: Map<string, T>[]): Record<string, T>[] =>
-    per.some((m) => m.size > 0) ? per.map(jsonObject) : [];
-  const filterIndex = (): FilterIndex | Record<string, never> =>
-    clauses.length === 0
-      ? {}
-      : (compact({
-          lookup: nested(lookup),
-          evaluate,
-          clauses,
-          match: someOf(clauseMatch),
-          exclude: someOf(clauseExclude),
-        }) as FilterIndex);
+    // An agent-identity policy's users assignment ("None", as Entra writes it) is no condition:
+    // only the flows extension makes it one.
+    if (c.users !== null && (c.flows !== null || c.agents === null)) {
+      const u = c.users;
+      const r = rank('users');
+      // Users always fail by default: "All" rescues a user only on behalf of whom an agent acts
+      // (agent users are not in "All users"), so it is a lookup, not an absence of the condition.
+      ranks.add(r);
+      usersExtra.without_user.set(id, r);
+      const userSentinel = (v: string, excluded: boolean): boolean => {
+        if (v === 'All') {
+          if (excluded) {
+            gate.get('on_behalf_of')?.set(id, r);
+          } else usersExtra.all_users.set(id, true);
+        } else if (v === ALL_AGENT_ID_USERS) {
+          if (excluded) gate.get('agent_user')?.set(id, r);
+          else usersExtra.all_agent_users.set(id, true);
+        } else if (v === GUESTS_OR_EXTERNAL_USERS) {
+          if (excluded) put(usersExtra.exclude_guest, '*', id, r);
+          else put(usersExtra.match_guest, '*', id, true);
+        } else if (v !== 'None') {
+          return false;
+        }
+        return true;
+      };
+      for (const v of u.include) if (!userSentinel(v, false)) put(users.match, v, id, true);
+      for (const v of u.exclude) if (!userSentinel(v, true)) put(users.exclude, v, id, r);
+      for (const g of u.include_groups) put(usersExtra.match_group, g, id, true);
+      for (const g of u.exclude_groups) put(usersExtra.exclude_group, g, id, r);
+      for (const g of u.include_roles) put(usersExtra.match_role, g, id, true);
+      for (const g of u.exclude_roles) put(usersExtra.exclude_role, g, id, r);
+      for (const t of u.include_guest_types ?? []) put(usersExtra.match_guest, t, id, true);
+      for (const t of u.exclude_guest_types ?? []) put(usersExtra.exclude_guest, t, id, r);
+    }
+
+    if (c.applications !== null) {
+      const a = c.applications;
+      const r = rank('application');
+      lists(
+        'application',
+        application,
+        a.include,
+        a.exclude,
+        new Map([
+          [
+            ALL_AGENT_ID_RESOURCES,
+            (excluded: boolean) => {
+              if (excluded) excludeAgentResources.set(id, r);
+              else agentResources.set(id, true);
+            },
+          ],
+        ]),
+      );
+      const f = a.filter;
+      if (f !== null && !hasAll(a.exclude) && (f.mode === 'exclude' || !hasAll(a.include))) {
+        applicationFilters.add(id, f, r);
+      }
+    }
+
+    valueList('agentIdRisk', c.agent_id_risk_levels);
+    valueList('userRisk', c.user_risk_levels);
+    valueList('signInRisk', c.sign_in_risk_levels);
+    if (c.locations !== null) lists('location', values.location, c.locations.include, c.locations.exclude);
+    if (c.platforms !== null)
+      lists('devicePlatform', values.devicePlatform, c.platforms.include, c.platforms.exclude);
+    valueList('clientApps', c.client_app_types);
+    if (c.device_filter !== null) {
+      deviceFilters.add(id, c.device_filter, rank('devices'));
+      if (c.device_filter.mode === 'include') ranks.add(rank('devices'));
+    }
+    // Never rescued: a report-only document with conditions the PDP cannot evaluate never applies.
+    if (c.unsupported.length > 0) ranks.add(rank('unsupportedCondition'));
+    unmatched.push([...ranks].sort((a, b) => a - b));
+  }
 
   const index: CaIndex = {
     ids: policies.map((p) => p.id),
@@ -282,15 +397,50 @@ export function compileCaIndex(policies: readonly CompiledPolicy[]): CaIndex {
     ),
     unmatched,
   };
-  for (const name of CONDITION_NAMES) {
-    const extra =
-      name === 'agentIdentities'
-        ? { match_blueprint: nested(matchBlueprint), filters: filterIndex() }
-        : name === 'users'
-          ? { without_user: jsonObject(withoutUser) }
-          : {};
-    const c = compact({ match: nested(maps[name].match), exclude: nested(maps[name].exclude), ...extra });
-    if (c !== undefined) index[name] = c as CaIndex[typeof name] & object;
+  const gateOut = compact(
+    Object.fromEntries(FLOWS.map((f) => [f, jsonObject(gate.get(f) ?? new Map<string, number>())])),
+  );
+  if (gateOut !== undefined) index.gate = gateOut;
+  const set = <K extends keyof CaIndex>(key: K, value: CaIndex[K] | undefined): void => {
+    if (value !== undefined) index[key] = value;
+  };
+  set(
+    'agentIdentities',
+    compact({
+      match: nested(agents.match),
+      exclude: nested(agents.exclude),
+      filters: agentFilters.build() ?? ({} as FilterIndex),
+    }),
+  );
+  set(
+    'users',
+    compact({
+      match: nested(users.match),
+      exclude: nested(users.exclude),
+      match_group: nested(usersExtra.match_group),
+      exclude_group: nested(usersExtra.exclude_group),
+      match_role: nested(usersExtra.match_role),
+      exclude_role: nested(usersExtra.exclude_role),
+      match_guest: nested(usersExtra.match_guest),
+      exclude_guest: nested(usersExtra.exclude_guest),
+      all_users: jsonObject(usersExtra.all_users),
+      all_agent_users: jsonObject(usersExtra.all_agent_users),
+      without_user: jsonObject(usersExtra.without_user),
+    }),
+  );
+  set(
+    'application',
+    compact({
+      match: nested(application.match),
+      exclude: nested(application.exclude),
+      agent_resources: jsonObject(agentResources),
+      exclude_agent_resources: jsonObject(excludeAgentResources),
+      filters: applicationFilters.build() ?? ({} as FilterIndex),
+    }),
+  );
+  for (const name of Object.keys(values) as (keyof typeof values)[]) {
+    set(name, compact({ match: nested(values[name].match), exclude: nested(values[name].exclude) }));
   }
+  set('devices', compact({ filters: deviceFilters.build() ?? ({} as FilterIndex) }));
   return index;
 }
