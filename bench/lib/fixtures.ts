@@ -1,6 +1,7 @@
 /**
- * Deterministic, realistic Conditional Access documents for benchmarks: a mix of agent, blueprint
- * and filter assignments, applications, risk, users, locations, platforms, flows and controls.
+ * Deterministic, realistic Conditional Access documents for benchmarks, in Microsoft Graph's own
+ * shape: a mix of agent, blueprint and filter assignments, users and agent users, applications,
+ * risk, locations, platforms, client app types, flows and controls.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,75 +22,176 @@ function rng(seed: number): () => number {
 const RESOURCES = ['api://payments', 'api://invoices', 'api://docs', 'api://search', 'api://hr', 'api://crm'];
 const BLUEPRINTS = ['bp-invoice', 'bp-research', 'bp-lab', 'bp-support', 'bp-ops'];
 
+/** A deterministic GUID-shaped id, as Graph gives policies. */
+function guid(r: () => number): string {
+  const hex = (n: number) => Array.from({ length: n }, () => Math.floor(r() * 16).toString(16)).join('');
+  return `${hex(8)}-${hex(4)}-4${hex(3)}-a${hex(3)}-${hex(12)}`;
+}
+
+/**
+ * `n` policies as `GET /beta/identity/conditionalAccess/policies` returns them: GUID ids, every
+ * condition present (`null` or empty when not set), read-only fields. A mix of the three kinds
+ * Entra has for agents: agent-identity policies (block, or the agentControls extension), user
+ * policies (on behalf of a user) and agent-user policies, with risk, locations, platforms,
+ * client app types, filters and a few `flows` opt-ins.
+ */
 export function caDocuments(n: number, seed = 42): Record<string, unknown>[] {
   const r = rng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
   const docs: Record<string, unknown>[] = [];
   for (let i = 0; i < n; i++) {
-    const id = `ca-bench-${String(i).padStart(4, '0')}`;
-    const conditions: Record<string, unknown> = {};
-    const kind = i % 4;
+    const kind = i % 5;
+    const agentPolicy = kind <= 2;
+    const clientApplications: Record<string, unknown> = {
+      includeApplications: [],
+      excludeApplications: [],
+      includeServicePrincipals: [],
+      excludeServicePrincipals: [],
+      servicePrincipalFilter: null,
+      includeAgentIdServicePrincipals: [],
+      excludeAgentIdServicePrincipals: [],
+      agentIdServicePrincipalFilter: null,
+    };
     if (kind === 0) {
-      conditions['clientApplications'] = {
-        includeAgentIdServicePrincipals: ['All'],
-        excludeAgentIdServicePrincipals: [`agt-exempt-${i}`],
-      };
+      clientApplications['includeAgentIdServicePrincipals'] = ['All'];
+      clientApplications['excludeAgentIdServicePrincipals'] = [`agt-exempt-${i}`];
     } else if (kind === 1) {
-      conditions['clientApplications'] = {
-        includeAgentIdBlueprints: [pick(BLUEPRINTS), pick(BLUEPRINTS)].filter(
-          (v, j, a) => a.indexOf(v) === j,
-        ),
-      };
+      clientApplications['includeAgentIdServicePrincipals'] = [pick(BLUEPRINTS), pick(BLUEPRINTS)].filter(
+        (v, j, a) => a.indexOf(v) === j,
+      );
     } else if (kind === 2) {
-      conditions['clientApplications'] = {
-        agentIdServicePrincipalFilter: {
-          mode: 'include',
-          rule: `attributes.tier -eq "${pick(['prod', 'lab'])}" -and (displayName -startsWith "${pick(['Invoice', 'lab-', 'ops'])}" -or blueprintId -in ["${pick(BLUEPRINTS)}","${pick(BLUEPRINTS)}"])`,
-        },
+      clientApplications['agentIdServicePrincipalFilter'] = {
+        mode: 'include',
+        rule: `CustomSecurityAttribute.AgentInfo_Tier -eq "${pick(['prod', 'lab'])}" -and (CustomSecurityAttribute.AgentInfo_Team -startsWith "${pick(['fin', 'lab', 'ops'])}" -or CustomSecurityAttribute.AgentInfo_Zone -in ["${pick(['eu', 'us'])}","${pick(['apac', 'eu'])}"])`,
       };
     }
-    conditions['applications'] =
-      r() < 0.3 ? { includeApplications: ['All'] } : { includeApplications: [pick(RESOURCES)] };
-    if (r() < 0.4) conditions['agentIdRiskLevels'] = r() < 0.5 ? ['high'] : ['medium', 'high'];
-    if (r() < 0.25) {
-      conditions['users'] = { includeUsers: ['All'], excludeUsers: [`u-exempt-${i}`] };
-      if (r() < 0.5) conditions['userRiskLevels'] = ['medium', 'high'];
-    }
-    if (r() < 0.2) conditions['signInRiskLevels'] = ['high'];
-    if (r() < 0.35) conditions['locations'] = { includeLocations: ['All'], excludeLocations: ['AllTrusted'] };
-    if (r() < 0.15) conditions['platforms'] = { includePlatforms: ['all'], excludePlatforms: ['linux'] };
-    if (r() < 0.3) conditions['flows'] = r() < 0.5 ? ['on_behalf_of', 'agent_user'] : ['autonomous'];
+    const users =
+      kind === 3
+        ? {
+            includeUsers: ['All'],
+            excludeUsers: [`u-exempt-${i}`],
+            includeGroups: [],
+            excludeGroups: r() < 0.5 ? ['g-breakglass'] : [],
+          }
+        : kind === 4
+          ? { includeUsers: ['AllAgentIdUsers'], excludeUsers: [] }
+          : { includeUsers: ['None'], excludeUsers: [] };
+    const flows = !agentPolicy && r() < 0.2 ? { flows: ['on_behalf_of', 'agent_user'] } : {};
+    const conditions: Record<string, unknown> = {
+      userRiskLevels: kind === 3 && r() < 0.5 ? ['medium', 'high'] : [],
+      signInRiskLevels: kind === 3 && r() < 0.3 ? ['high'] : [],
+      clientAppTypes: kind === 3 && r() < 0.3 ? ['mobileAppsAndDesktopClients', 'other'] : ['all'],
+      servicePrincipalRiskLevels: [],
+      agentIdRiskLevels: r() < 0.4 ? (r() < 0.5 ? 'high' : 'medium,high') : null,
+      platforms:
+        !agentPolicy && r() < 0.3 ? { includePlatforms: ['all'], excludePlatforms: ['linux'] } : null,
+      locations: r() < 0.35 ? { includeLocations: ['All'], excludeLocations: ['AllTrusted'] } : null,
+      devices: null,
+      clientApplications,
+      applications: {
+        includeApplications: r() < 0.3 ? ['All'] : [pick(RESOURCES)],
+        excludeApplications: [],
+        includeUserActions: [],
+        includeAuthenticationContextClassReferences: [],
+        applicationFilter: null,
+      },
+      users: {
+        includeGroups: [],
+        excludeGroups: [],
+        includeRoles: [],
+        excludeRoles: [],
+        includeGuestsOrExternalUsers: null,
+        excludeGuestsOrExternalUsers: null,
+        ...users,
+      },
+      ...flows,
+    };
     const doc: Record<string, unknown> = {
-      id,
+      id: guid(r),
+      templateId: null,
       displayName: `Benchmark policy ${i}`,
+      createdDateTime: '2026-11-01T09:00:00.0000000Z',
+      modifiedDateTime: null,
       state: pick(['enabled', 'enabled', 'enabled', 'enabledForReportingButNotEnforced', 'disabled']),
       conditions,
+      grantControls: null,
+      sessionControls: null,
     };
     const control = r();
-    if (control < 0.35) doc['grantControls'] = { operator: 'OR', builtInControls: ['block'] };
-    else if (control < 0.6)
-      doc['grantControls'] = { operator: pick(['AND', 'OR']), builtInControls: ['mfa', 'compliantDevice'] };
-    else
-      doc['agentControls'] = {
-        allowedScopes: ['payments.read', 'invoices.read', 'docs.read'],
-        maxTokenTtlSeconds: 900 + i,
+    if (agentPolicy) {
+      if (control < 0.6)
+        doc['grantControls'] = {
+          operator: 'OR',
+          builtInControls: ['block'],
+          customAuthenticationFactors: [],
+          termsOfUse: [],
+        };
+      else
+        doc['agentControls'] = {
+          allowedScopes: ['payments.read', 'invoices.read', 'docs.read'],
+          maxTokenTtlSeconds: 900 + i,
+        };
+    } else if (kind === 4) {
+      doc['grantControls'] = {
+        operator: 'OR',
+        builtInControls: [control < 0.5 ? 'block' : 'compliantDevice'],
+        customAuthenticationFactors: [],
+        termsOfUse: [],
       };
-    if (r() < 0.2)
-      doc['sessionControls'] = { signInFrequency: { isEnabled: true, type: 'hours', value: 1 + (i % 8) } };
+    } else {
+      doc['grantControls'] =
+        control < 0.3
+          ? { operator: 'OR', builtInControls: ['block'], customAuthenticationFactors: [], termsOfUse: [] }
+          : {
+              operator: pick(['AND', 'OR']),
+              builtInControls: ['mfa', 'compliantDevice'],
+              customAuthenticationFactors: [],
+              termsOfUse: [],
+            };
+      if (r() < 0.3)
+        doc['sessionControls'] = {
+          signInFrequency: {
+            isEnabled: true,
+            type: 'hours',
+            value: 1 + (i % 8),
+            frequencyInterval: 'timeBased',
+            authenticationType: 'primaryAndSecondaryAuthentication',
+          },
+        };
+    }
     docs.push(doc);
   }
   return docs;
 }
 
-export const NAMED_LOCATIONS = [
-  {
-    id: 'loc-corp',
-    displayName: 'Corporate networks',
-    trusted: true,
-    ipRanges: ['198.51.100.0/24', '2001:db8:1::/48'],
-  },
-  { id: 'loc-embargoed', displayName: 'Embargoed', trusted: false, countries: ['KP', 'IR'] },
-];
+/** A `GET /beta/identity/conditionalAccess/namedLocations` export. */
+export const NAMED_LOCATIONS = {
+  '@odata.context': 'https://graph.microsoft.com/beta/$metadata#identity/conditionalAccess/namedLocations',
+  value: [
+    {
+      '@odata.type': '#microsoft.graph.ipNamedLocation',
+      id: 'loc-corp',
+      displayName: 'Corporate networks',
+      createdDateTime: '2026-11-01T09:00:00Z',
+      modifiedDateTime: null,
+      isTrusted: true,
+      ipRanges: [
+        { '@odata.type': '#microsoft.graph.iPv4CidrRange', cidrAddress: '198.51.100.0/24' },
+        { '@odata.type': '#microsoft.graph.iPv6CidrRange', cidrAddress: '2001:db8:1::/48' },
+      ],
+    },
+    {
+      '@odata.type': '#microsoft.graph.countryNamedLocation',
+      id: 'loc-embargoed',
+      displayName: 'Embargoed',
+      createdDateTime: '2026-11-01T09:00:00Z',
+      modifiedDateTime: null,
+      countriesAndRegions: ['KP', 'IR'],
+      includeUnknownCountriesAndRegions: false,
+      countryLookupMethod: 'clientIpAddress',
+    },
+  ],
+};
 
 export const GATEWAY_ROUTES = {
   default: 'deny',
