@@ -2,8 +2,18 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { writeDataDir } from '../../../bench/lib/fixtures';
+import fc from 'fast-check';
 import { compileCaIndex } from '../../../src/engine/ca-index';
-import { TenantDataCompiler, type TenantData } from '../../../src/engine/tenant-data';
+import type {
+  CompiledFilter,
+  CompiledPolicy,
+  FilterAtom,
+  FilterOp,
+  Flow,
+  PolicyState,
+  RiskLevel,
+} from '../../../src/engine/ca-model';
+import { TenantDataCompiler } from '../../../src/engine/tenant-data';
 import { EXAMPLE_DATA, ROOT } from '../../helpers/app';
 
 const OPA = path.join(ROOT, '.tools/bin/opa');
@@ -12,7 +22,7 @@ const OPA = path.join(ROOT, '.tools/bin/opa');
  * The index the Rego twin of the compiler (policies/agent/compile_test.rego, which the Rego tests
  * build their tenants with) makes of the same documents, evaluated by `opa eval`.
  */
-function regoIndex(tenant: TenantData): unknown {
+function regoIndex(tenant: { policies: readonly CompiledPolicy[]; named_locations: unknown[] }): unknown {
   const out = execFileSync(
     OPA,
     [
@@ -26,6 +36,26 @@ function regoIndex(tenant: TenantData): unknown {
       'data.agent.compile.tenant(input.policies, input.named_locations).ca_index',
     ],
     { input: JSON.stringify({ policies: tenant.policies, named_locations: tenant.named_locations }) },
+  ).toString();
+  const parsed = JSON.parse(out) as { result?: { expressions: { value: unknown }[] }[] };
+  return parsed.result?.[0]?.expressions[0]?.value;
+}
+
+/** The twin's indexes of many tenants in one `opa eval` (each run costs a process start). */
+function regoIndexes(tenants: { policies: readonly CompiledPolicy[] }[]): unknown {
+  const out = execFileSync(
+    OPA,
+    [
+      'eval',
+      '--format=json',
+      '--stdin-input',
+      '-d',
+      path.join(ROOT, 'policies/agent'),
+      '-d',
+      path.join(ROOT, 'policies/custom'),
+      '[data.agent.compile.tenant(t, []).ca_index | some t in input.tenants]',
+    ],
+    { input: JSON.stringify({ tenants: tenants.map((t) => t.policies) }), maxBuffer: 64 * 1024 * 1024 },
   ).toString();
   const parsed = JSON.parse(out) as { result?: { expressions: { value: unknown }[] }[] };
   return parsed.result?.[0]?.expressions[0]?.value;
@@ -59,17 +89,18 @@ describe('the Conditional Access index: TypeScript compiler and Rego twin agree'
           'ids',
           'modes',
           'unmatched',
+          'gate',
           'agentIdentities',
           'users',
           'application',
-          'flows',
           'agentIdRisk',
           'userRisk',
           'signInRisk',
           'location',
           'devicePlatform',
+          'clientApps',
         ]
-          .filter((k) => docs > 10 || k !== 'userRisk')
+          .filter((k) => docs > 10 || !['userRisk', 'signInRisk', 'clientApps'].includes(k))
           .sort(),
       );
       expect(regoIndex(tenant)).toEqual(asData(index));
@@ -77,64 +108,167 @@ describe('the Conditional Access index: TypeScript compiler and Rego twin agree'
     60_000,
   );
 
-  it('for documents with every kind of list entry', () => {
-    const compiled = { agent_filter: null, sign_in_frequency_seconds: null };
-    const filter = (mode: 'include' | 'exclude') => ({
-      agent_filter: {
-        mode,
-        dnf: [
-          [
-            { attr: 'attributes.tier', op: 'eq' as const, value: 'prod' },
-            { attr: 'attributes.tier', op: 'eq' as const, value: 'prod' },
-          ],
-          [{ attr: 'blueprintId', op: 'in' as const, value: ['bp-a', 'bp-b', 'bp-a'] }],
-          [
-            { attr: 'displayName', op: 'in' as const, value: [] },
-            { attr: 'attributes.team', op: 'ne' as const, value: 'x' },
-            { attr: 'attributes.labels', op: 'contains' as const, value: 'pci' },
-          ],
+  it('for policies with every kind of list entry', () => {
+    const filter = (mode: 'include' | 'exclude'): CompiledFilter => ({
+      mode,
+      dnf: [
+        [atom(['attributes', 'tier'], 'eq', 'prod'), atom(['attributes', 'tier'], 'eq', 'prod')],
+        [atom(['blueprint_id'], 'in', ['bp-a', 'bp-b', 'bp-a'])],
+        [
+          atom(['display_name'], 'in', []),
+          atom(['attributes', 'team'], 'ne', 'x'),
+          atom(['custom_security_attributes', 'Eng', 'Tags'], 'contains', 'pci', true),
         ],
-      },
-      sign_in_frequency_seconds: null,
+      ],
     });
     const policies = [
-      {
-        id: 'ca-a',
-        displayName: 'A',
-        state: 'enabled' as const,
-        conditions: {
-          clientApplications: {
-            includeAgentIdServicePrincipals: ['agt-1'],
-            includeAgentIdBlueprints: ['bp-a'],
-            excludeAgentIdServicePrincipals: ['agt-2', 'ALL'],
-          },
-          users: { includeUsers: ['u-1'], excludeUsers: ['u-2'] },
-          applications: { includeApplications: ['all'], excludeApplications: ['api://x'] },
-          locations: { includeLocations: ['AllTrusted', 'loc-1'], excludeLocations: ['loc-2'] },
-          platforms: { includePlatforms: ['iOS'], excludePlatforms: ['windows'] },
-          agentIdRiskLevels: ['high'],
-          flows: ['autonomous'],
-        },
-        compiled,
-      },
-      {
-        id: 'ca-b',
-        displayName: 'B',
-        state: 'enabledForReportingButNotEnforced' as const,
-        conditions: { clientApplications: { includeAgentIdBlueprints: ['bp-a'] }, users: {} },
-        compiled: filter('include'),
-      },
-      {
-        id: 'ca-c',
-        displayName: 'C',
-        state: 'disabled' as const,
-        conditions: { clientApplications: { includeAgentIdServicePrincipals: ['All'] } },
-        compiled: filter('exclude'),
-      },
-      { id: 'ca-d', displayName: 'D', state: 'enabled' as const, compiled },
+      model('ca-a', 'enabled', {
+        agents: { include: ['agt-1', 'bp-a'], exclude: ['agt-2', 'ALL'], filter: null },
+        users: users({
+          include: ['u-1', 'All'],
+          exclude: ['u-2', 'GuestsOrExternalUsers'],
+          include_groups: ['g-1'],
+        }),
+        applications: { include: ['all'], exclude: ['api://x', 'AllAgentIdResources'], filter: null },
+        locations: { include: ['AllTrusted', 'loc-1'], exclude: ['loc-2'] },
+        platforms: { include: ['ios'], exclude: ['windows'] },
+        agent_id_risk_levels: ['high'],
+        client_app_types: ['browser'],
+        flows: ['autonomous'],
+      }),
+      model('ca-b', 'enabledForReportingButNotEnforced', {
+        agents: { include: ['bp-a'], exclude: [], filter: filter('include') },
+        users: users({ include: ['AllAgentIdUsers'], include_guest_types: ['internalGuest'] }),
+        flows: ['agent_user', 'autonomous'],
+        unsupported: ['/conditions/insiderRiskLevels'],
+      }),
+      model('ca-c', 'disabled', { agents: { include: ['All'], exclude: [], filter: filter('exclude') } }),
+      model('ca-d', 'enabled', {
+        users: users({ include: ['None'], exclude: ['All'], exclude_roles: ['r-1'] }),
+        applications: { include: ['AllAgentIdResources'], exclude: [], filter: filter('exclude') },
+        device_filter: filter('include'),
+      }),
     ];
     const tenant = { policies, named_locations: [], ca_index: compileCaIndex(policies) };
-    expect(tenant.ca_index.unmatched).toEqual([[1, 2, 4, 5, 8, 9], [1, 2], [], []]);
+    expect(tenant.ca_index.unmatched).toEqual([[1, 2, 4, 7, 8, 9], [1, 2, 12], [], [2, 3, 10]]);
+    expect(tenant.ca_index.gate).toEqual({
+      autonomous: { 'ca-d': 1 },
+      on_behalf_of: { 'ca-a': 11, 'ca-b': 11, 'ca-c': 2, 'ca-d': 2 },
+      agent_user: { 'ca-a': 11, 'ca-c': 2 },
+    });
     expect(regoIndex(tenant)).toEqual(asData(tenant.ca_index));
   }, 30_000);
+
+  it('for random policies (fast-check, 150 tenants in one opa eval)', () => {
+    const id = fc.constantFrom<string>('a', 'b', 'All', 'all', 'None', '__proto__', 'constructor');
+    const ids = fc.uniqueArray(id, { maxLength: 3 });
+    const userIds = fc.uniqueArray(
+      fc.constantFrom<string>('u-1', 'All', 'None', 'AllAgentIdUsers', 'GuestsOrExternalUsers', 'toString'),
+      { maxLength: 3 },
+    );
+    const atomArb: fc.Arbitrary<FilterAtom> = fc.record({
+      attr: fc.constant('x'),
+      path: fc.constantFrom(
+        ['attributes', 'tier'],
+        ['display_name'],
+        ['custom_security_attributes', 'S', 'A'],
+      ),
+      op: fc.constantFrom<FilterOp>('eq', 'ne', 'in', 'notIn', 'contains', 'startsWith'),
+      value: fc.constantFrom<string | string[]>('prod', 'lab', ['prod', 'lab']),
+    });
+    const filterArb = fc.option(
+      fc.record({
+        mode: fc.constantFrom<'include' | 'exclude'>('include', 'exclude'),
+        dnf: fc.array(fc.array(atomArb, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 3 }),
+      }),
+      { nil: null },
+    );
+    const levels = fc.option(fc.subarray<RiskLevel>(['none', 'low', 'medium', 'high']), { nil: null });
+    const incExc = fc.option(fc.record({ include: ids, exclude: ids }), { nil: null });
+    const policyArb = fc.record({
+      state: fc.constantFrom<PolicyState>('enabled', 'disabled', 'enabledForReportingButNotEnforced'),
+      flows: fc.option(fc.subarray<Flow>(['autonomous', 'on_behalf_of', 'agent_user']), { nil: null }),
+      agents: fc.option(fc.record({ include: ids, exclude: ids, filter: filterArb }), { nil: null }),
+      users: fc.option(
+        fc.record({ include: userIds, exclude: userIds, include_groups: ids, exclude_roles: ids }),
+        { nil: null },
+      ),
+      applications: fc.option(
+        fc.record({
+          include: fc.uniqueArray(fc.constantFrom<string>('api://x', 'All', 'AllAgentIdResources'), {
+            maxLength: 2,
+          }),
+          exclude: fc.uniqueArray(fc.constantFrom<string>('api://y', 'AllAgentIdResources'), {
+            maxLength: 2,
+          }),
+          filter: filterArb,
+        }),
+        { nil: null },
+      ),
+      agent_id_risk_levels: levels,
+      user_risk_levels: levels,
+      locations: incExc,
+      platforms: incExc,
+      client_app_types: fc.option(fc.subarray(['browser', 'other']), { nil: null }),
+      device_filter: filterArb,
+      unsupported: fc.subarray(['/conditions/times']),
+    });
+    const tenantsArb = fc.array(fc.array(policyArb, { maxLength: 6 }), { minLength: 150, maxLength: 150 });
+    const sample = fc.sample(tenantsArb, { numRuns: 1, seed: 20261204 })[0] ?? [];
+    const tenants = sample.map((ps) => {
+      const policies = ps.map(({ state, users: u, ...rest }, i) =>
+        model(`ca-${i}`, state, { ...rest, users: u === null ? null : users(u) }),
+      );
+      return { policies, named_locations: [], ca_index: compileCaIndex(policies) };
+    });
+    const twin = regoIndexes(tenants);
+    expect(twin).toEqual(tenants.map((t) => asData(t.ca_index)));
+  }, 120_000);
 });
+
+function atom(path: string[], op: FilterOp, value: FilterAtom['value'], ci = false): FilterAtom {
+  return { attr: path.join('.'), path, op, value, ...(ci && { ci: true }) };
+}
+
+type Compiled = CompiledPolicy['compiled'];
+
+function users(u: Partial<NonNullable<Compiled['users']>>): NonNullable<Compiled['users']> {
+  return {
+    include: [],
+    exclude: [],
+    include_groups: [],
+    exclude_groups: [],
+    include_roles: [],
+    exclude_roles: [],
+    include_guest_types: null,
+    exclude_guest_types: null,
+    ...u,
+  };
+}
+
+/** An evaluation model with every field (absent conditions null). */
+function model(id: string, state: PolicyState, c: Partial<Compiled>): CompiledPolicy {
+  return {
+    id,
+    displayName: id,
+    state,
+    controls: ['block'],
+    compiled: {
+      flows: null,
+      agents: null,
+      users: null,
+      applications: null,
+      agent_id_risk_levels: null,
+      user_risk_levels: null,
+      sign_in_risk_levels: null,
+      locations: null,
+      platforms: null,
+      client_app_types: null,
+      device_filter: null,
+      grant: { operator: 'OR', controls: ['block'], authentication_strength: null },
+      sign_in_frequency_seconds: null,
+      unsupported: [],
+      ...c,
+    },
+  };
+}
