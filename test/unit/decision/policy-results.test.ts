@@ -3,21 +3,36 @@ import path from 'node:path';
 import { POLICY_OUTCOMES, policyResults, tenantPolicies } from '../../../src/decision/service';
 import type { ActiveRevision } from '../../../src/engine/policy-engine';
 import { compileCaIndex } from '../../../src/engine/ca-index';
-import type { CompiledPolicy } from '../../../src/engine/tenant-data';
+import type { CompiledPolicy } from '../../../src/engine/ca-model';
 import { PdpError } from '../../../src/errors';
 import { ROOT } from '../../helpers/app';
 
-const compiled = { agent_filter: null, sign_in_frequency_seconds: null };
+const compiled: CompiledPolicy['compiled'] = {
+  flows: null,
+  agents: { include: ['All'], exclude: [], filter: null },
+  users: null,
+  applications: null,
+  agent_id_risk_levels: null,
+  user_risk_levels: null,
+  sign_in_risk_levels: null,
+  locations: null,
+  platforms: null,
+  client_app_types: null,
+  device_filter: null,
+  grant: null,
+  sign_in_frequency_seconds: null,
+  unsupported: [],
+};
 const policies: CompiledPolicy[] = [
   {
     id: 'ca-a',
     displayName: 'Block A',
     state: 'enabled',
-    grantControls: { operator: 'OR', builtInControls: ['block'] },
-    compiled,
+    controls: ['block'],
+    compiled: { ...compiled, grant: { operator: 'OR', controls: ['block'], authentication_strength: null } },
   },
-  { id: 'ca-b', displayName: 'B', state: 'enabledForReportingButNotEnforced', grantControls: null, compiled },
-  { id: 'ca-c', displayName: 'C', state: 'disabled', compiled },
+  { id: 'ca-b', displayName: 'B', state: 'enabledForReportingButNotEnforced', controls: [], compiled },
+  { id: 'ca-c', displayName: 'C', state: 'disabled', controls: [], compiled },
 ];
 
 function revision(tenants: Record<string, CompiledPolicy[]>): ActiveRevision {
@@ -48,7 +63,7 @@ describe('policy outcome codes', () => {
   });
 
   it('decode one code per tenant policy into the documented report, static fields from the data', () => {
-    expect(policyResults(policies, [20, 13, 0])).toEqual([
+    expect(policyResults(policies, [26, 23, 0])).toEqual([
       {
         id: 'ca-a',
         name: 'Block A',
@@ -75,17 +90,15 @@ describe('policy outcome codes', () => {
       },
     ]);
     // Documented field order (the HTTP response's), and no aliasing of the compiled data.
-    const [first] = policyResults(policies, [19, 1, 0]);
+    const [first] = policyResults(policies, [25, 1, 0]);
     expect(Object.keys(first!)).toEqual(['id', 'name', 'state', 'result', 'reason', 'controls']);
     first!.controls.push('mfa');
-    expect((policies[0]!['grantControls'] as { builtInControls: string[] }).builtInControls).toEqual([
-      'block',
-    ]);
+    expect(policies[0]!.controls).toEqual(['block']);
   });
 
   it('decode what-if entries: the selected policies only, with their conditions as reported', () => {
     const conditions = [{ matched: true, name: 'agentIdentities' }];
-    const [only] = policyResults(policies, [{ index: 1, outcome: 21, conditions }]);
+    const [only] = policyResults(policies, [{ index: 1, outcome: 27, conditions }]);
     expect(only).toEqual({
       id: 'ca-b',
       name: 'B',
@@ -104,11 +117,11 @@ describe('policy outcome codes', () => {
   });
 
   it.each([
-    ['a code per policy, but not for every policy', [20, 13]],
-    ['an unknown code', [20, 13, 23]],
-    ['a code that is no number', [20, '13', 0]],
+    ['a code per policy, but not for every policy', [26, 23]],
+    ['an unknown code', [26, 23, 29]],
+    ['a code that is no number', [26, '23', 0]],
     ['a what-if entry for no policy', [{ index: 3, outcome: 0, conditions: [] }]],
-    ['no list at all', { 0: 20 }],
+    ['no list at all', { 0: 26 }],
   ])('fail closed on %s', (_, reported) => {
     expect(() => policyResults(policies, reported)).toThrow(PdpError);
   });
