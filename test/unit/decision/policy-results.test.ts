@@ -3,21 +3,36 @@ import path from 'node:path';
 import { POLICY_OUTCOMES, policyResults, tenantPolicies } from '../../../src/decision/service';
 import type { ActiveRevision } from '../../../src/engine/policy-engine';
 import { compileCaIndex } from '../../../src/engine/ca-index';
-import type { CompiledPolicy } from '../../../src/engine/tenant-data';
+import type { CompiledPolicy } from '../../../src/engine/ca-model';
 import { PdpError } from '../../../src/errors';
 import { ROOT } from '../../helpers/app';
 
-const compiled = { agent_filter: null, sign_in_frequency_seconds: null };
+const compiled: CompiledPolicy['compiled'] = {
+  flows: null,
+  agents: { include: ['All'], exclude: [], filter: null },
+  users: null,
+  applications: null,
+  agent_id_risk_levels: null,
+  user_risk_levels: null,
+  sign_in_risk_levels: null,
+  locations: null,
+  platforms: null,
+  client_app_types: null,
+  device_filter: null,
+  grant: null,
+  sign_in_frequency_seconds: null,
+  unsupported: [],
+};
 const policies: CompiledPolicy[] = [
   {
     id: 'ca-a',
     displayName: 'Block A',
     state: 'enabled',
-    grantControls: { operator: 'OR', builtInControls: ['block'] },
-    compiled,
+    controls: ['block'],
+    compiled: { ...compiled, grant: { operator: 'OR', controls: ['block'], authentication_strength: null } },
   },
-  { id: 'ca-b', displayName: 'B', state: 'enabledForReportingButNotEnforced', grantControls: null, compiled },
-  { id: 'ca-c', displayName: 'C', state: 'disabled', compiled },
+  { id: 'ca-b', displayName: 'B', state: 'enabledForReportingButNotEnforced', controls: [], compiled },
+  { id: 'ca-c', displayName: 'C', state: 'disabled', controls: [], compiled },
 ];
 
 function revision(tenants: Record<string, CompiledPolicy[]>): ActiveRevision {
@@ -78,9 +93,7 @@ describe('policy outcome codes', () => {
     const [first] = policyResults(policies, [19, 1, 0]);
     expect(Object.keys(first!)).toEqual(['id', 'name', 'state', 'result', 'reason', 'controls']);
     first!.controls.push('mfa');
-    expect((policies[0]!['grantControls'] as { builtInControls: string[] }).builtInControls).toEqual([
-      'block',
-    ]);
+    expect(policies[0]!.controls).toEqual(['block']);
   });
 
   it('decode what-if entries: the selected policies only, with their conditions as reported', () => {
