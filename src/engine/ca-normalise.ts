@@ -238,7 +238,7 @@ export function normalisePolicy(
     if (strength === null) unsupported.push('/grantControls/authenticationStrength');
   }
   const controls = builtIn.filter((c) => EVALUATED_CONTROLS.has(c));
-  const operator = own(g, 'operator') === 'AND' ? 'AND' : 'OR';
+  const operator: 'AND' | 'OR' = own(g, 'operator') === 'AND' ? 'AND' : 'OR';
   const grant =
     g === null || g === undefined || (builtIn.length === 0 && strengthDoc == null)
       ? null
