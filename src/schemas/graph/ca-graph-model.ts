@@ -311,12 +311,13 @@ function kindSchema(kind: Kind): Record<string, unknown> {
     case 'enum':
       return { type: 'string', enum: [...kind.values] };
     case 'flags': {
+      // One schema, not anyOf: `pattern` applies only to a string and `items` only to an array,
+      // so a bad value gets one message.
       const member = kind.values.map((v) => v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|');
       return {
-        anyOf: [
-          { type: 'string', pattern: `^\\s*(${member})\\s*(,\\s*(${member})\\s*)*$` },
-          { type: 'array', items: { type: 'string', enum: [...kind.values] } },
-        ],
+        type: ['string', 'array'],
+        pattern: `^\\s*(${member})\\s*(,\\s*(${member})\\s*)*$`,
+        items: { type: 'string', enum: [...kind.values] },
       };
     }
     case 'collection':
@@ -339,10 +340,11 @@ function kindSchema(kind: Kind): Record<string, unknown> {
 function propSchema(prop: Prop): Record<string, unknown> {
   const schema = kindSchema(prop.kind);
   if (prop.nullable === false || prop.kind.k === 'opaque' || prop.kind.k === 'object') return schema;
-  if (prop.kind.k === 'flags') {
-    return { anyOf: [{ type: 'null' }, ...(schema['anyOf'] as unknown[])] };
-  }
-  const out: Record<string, unknown> = { ...schema, type: [schema['type'], 'null'] };
+  const type = schema['type'] as string | string[];
+  const out: Record<string, unknown> = {
+    ...schema,
+    type: [...(Array.isArray(type) ? type : [type]), 'null'],
+  };
   if (Array.isArray(schema['enum'])) out['enum'] = [...(schema['enum'] as unknown[]), null];
   return out;
 }
