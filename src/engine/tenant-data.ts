@@ -189,7 +189,7 @@ export class TenantDataCompiler {
       details.push({
         file,
         pointer: '',
-        message: 'must be a Graph collection {"value": [...]} or an array',
+        message: 'must be array (of named locations) or a Graph collection {"value": [...]}',
         keyword: 'type',
       });
       return out;
@@ -400,6 +400,10 @@ function collectBundle(
       (docs as unknown[]).forEach((doc, i) => {
         const id = policyIdOf(doc);
         const where = `${file}/conditional_access/${i}`;
+        if (!isPlainObject(doc)) {
+          details.push({ file: where, pointer: '', message: 'must be object', keyword: 'type' });
+          return;
+        }
         if (id === undefined) {
           details.push({
             file: where,

@@ -11,7 +11,7 @@
  */
 
 export type Kind =
-  | { k: 'string'; pattern?: string; minLength?: number; format?: string }
+  | { k: 'string'; pattern?: string; minLength?: number; maxLength?: number; format?: string }
   | { k: 'boolean' }
   | { k: 'integer'; minimum?: number; maximum?: number }
   | { k: 'dateTime' }
@@ -44,6 +44,9 @@ const obj = (type: string): Kind => ({ k: 'object', type });
 const p = (kind: Kind, extra: Omit<Prop, 'kind'> = {}): Prop => ({ kind, ...extra });
 const ro = (kind: Kind): Prop => ({ kind, readOnly: true });
 
+/** Graph sets no limit; the PDP does (names appear in every decision's policy report). */
+const DISPLAY_NAME: Kind = { k: 'string', minLength: 1, maxLength: 256 };
+
 /** riskLevel */
 const RISK_LEVELS = ['low', 'medium', 'high', 'hidden', 'none', 'unknownFutureValue'] as const;
 const filterMode = enumOf('include', 'exclude');
@@ -51,7 +54,7 @@ const filterMode = enumOf('include', 'exclude');
 export const GRAPH_TYPES = {
   conditionalAccessPolicy: {
     id: p({ k: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' }, { nullable: false }),
-    displayName: p({ k: 'string', minLength: 1 }, { nullable: false, required: true }),
+    displayName: p(DISPLAY_NAME, { nullable: false, required: true }),
     description: p(str),
     state: p(enumOf('enabled', 'disabled', 'enabledForReportingButNotEnforced'), {
       nullable: false,
@@ -259,7 +262,7 @@ export const GRAPH_TYPES = {
       { k: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' },
       { nullable: false, required: true },
     ),
-    displayName: p({ k: 'string', minLength: 1 }, { nullable: false, required: true }),
+    displayName: p(DISPLAY_NAME, { nullable: false, required: true }),
     createdDateTime: ro({ k: 'dateTime' }),
     modifiedDateTime: ro({ k: 'dateTime' }),
     isTrusted: p({ k: 'boolean' }),
@@ -274,7 +277,7 @@ export const GRAPH_TYPES = {
       { k: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' },
       { nullable: false, required: true },
     ),
-    displayName: p({ k: 'string', minLength: 1 }, { nullable: false, required: true }),
+    displayName: p(DISPLAY_NAME, { nullable: false, required: true }),
     createdDateTime: ro({ k: 'dateTime' }),
     modifiedDateTime: ro({ k: 'dateTime' }),
     countriesAndRegions: p(collectionOf({ k: 'string', pattern: '^[A-Za-z]{2}$' })),
@@ -295,6 +298,7 @@ function kindSchema(kind: Kind): Record<string, unknown> {
         type: 'string',
         ...(kind.pattern !== undefined && { pattern: kind.pattern }),
         ...(kind.minLength !== undefined && { minLength: kind.minLength }),
+        ...(kind.maxLength !== undefined && { maxLength: kind.maxLength }),
         ...(kind.format !== undefined && { format: kind.format }),
       };
     case 'boolean':
