@@ -314,7 +314,9 @@ export function normalisePolicy(
       unsupported,
     },
   };
-  problems.push(...loadRules(policy));
+  // A filter that does not parse is reported alone: the rules below would misread the policy
+  // without it (no agents assigned, say).
+  if (problems.length === 0) problems.push(...loadRules(policy));
   return { policy, problems };
 }
 

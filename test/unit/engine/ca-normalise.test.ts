@@ -398,6 +398,28 @@ describe('normalisePolicy: Graph document → evaluation model', () => {
     expect(opted.problems.map((p) => p.keyword)).toEqual(['agentIdentityControl']);
   });
 
+  it('reports a filter that does not parse alone, not as a policy that assigns nobody', () => {
+    const bad = normalisePolicy(
+      agentPolicy(
+        {},
+        {
+          clientApplications: {
+            agentIdServicePrincipalFilter: { mode: 'include', rule: 'attributes.x constructor "y"' },
+          },
+          users: null,
+        },
+      ),
+      'p',
+    );
+    expect(bad.problems).toEqual([
+      expect.objectContaining({
+        pointer: '/conditions/clientApplications/agentIdServicePrincipalFilter/rule',
+        keyword: 'filterRule',
+        message: expect.stringMatching(/expected one of -eq/) as unknown,
+      }),
+    ]);
+  });
+
   it('rejects a policy that assigns both agents and users, or nobody, unless flows says whom', () => {
     const both = normalisePolicy(agentPolicy({}, { users: { includeUsers: ['All'] } }), 'p');
     expect(both.problems.map((p) => [p.pointer, p.keyword])).toEqual([['/conditions/users', 'assignment']]);
