@@ -302,7 +302,7 @@ function describe(d: ErrorDetail): string {
 /**
  * A location id that names no location would never match: reject it instead of guessing. A
  * country location looked up by Authenticator GPS cannot be evaluated from a request: an enforced
- * policy may not name it.
+ * policy may not name it, a report-only or disabled one keeps it in `compiled.unsupported`.
  */
 function checkLocationRefs(
   p: CompiledPolicy,
@@ -325,7 +325,10 @@ function checkLocationRefs(
           message: `names unknown location "${id}"`,
           keyword: 'namedLocation',
         });
-      } else if (location.gpsLookup && p.state === 'enabled') {
+      } else if (location.gpsLookup && p.state !== 'enabled') {
+        // Report-only or disabled: reported as reportOnlyNotApplied (unsupportedCondition).
+        p.compiled.unsupported.push(pointer.slice(at.length));
+      } else if (location.gpsLookup) {
         details.push({
           file,
           policy_id: p.id,

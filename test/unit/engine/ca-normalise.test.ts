@@ -662,5 +662,20 @@ describe('loading Graph documents from the data directory', () => {
       ['enforced.json', '/conditions/locations/includeLocations/0', 'unsupportedCondition'],
       ['enforced.json', '/conditions/locations/includeLocations/1', 'namedLocation'],
     ]);
+    // Without the enforced document and the bad locations, the report-only one loads, GPS flagged.
+    const ok = await dataDir({
+      't/named-locations.json': { value: locations.value.slice(0, 1) },
+      't/conditional-access/trial.json': userPolicy(
+        { state: 'enabledForReportingButNotEnforced' },
+        { locations: { includeLocations: ['gps', '3d46dbda-8382-466a-856d-eb00cbc6b910', 'AllTrusted'] } },
+      ),
+    });
+    const trial = (await new TenantDataCompiler().compile({}, ok))['t']!.policies[0]!;
+    expect(trial.compiled.unsupported).toEqual(['/conditions/locations/includeLocations/0']);
+    expect(trial.compiled.locations?.include).toEqual([
+      'gps',
+      '3d46dbda-8382-466a-856d-eb00cbc6b910',
+      'AllTrusted',
+    ]);
   });
 });
