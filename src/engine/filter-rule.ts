@@ -46,30 +46,65 @@ const OP_NAMES = '-eq -ne -in -notIn -contains -notContains -startsWith -notStar
 
 type DeviceValue = 'string' | 'boolean' | 'array';
 
-/** Graph device properties a device filter may name → [path in input.request.user.device, kind]. */
-const DEVICE_PROPS: ReadonlyMap<string, { path: string[]; kind: DeviceValue }> = new Map<
-  string,
-  { path: string[]; kind: DeviceValue }
->([
-  ['deviceId', { path: ['id'], kind: 'string' }],
-  ['displayName', { path: ['display_name'], kind: 'string' }],
-  ['manufacturer', { path: ['manufacturer'], kind: 'string' }],
-  ['model', { path: ['model'], kind: 'string' }],
-  ['operatingSystem', { path: ['operating_system'], kind: 'string' }],
-  ['operatingSystemVersion', { path: ['operating_system_version'], kind: 'string' }],
-  ['trustType', { path: ['trust_type'], kind: 'string' }],
-  ['isCompliant', { path: ['compliant'], kind: 'boolean' }],
-  ['mdmAppId', { path: ['mdm_app_id'], kind: 'string' }],
-  ['profileType', { path: ['profile_type'], kind: 'string' }],
-  ['deviceOwnership', { path: ['device_ownership'], kind: 'string' }],
-  ['enrollmentProfileName', { path: ['enrollment_profile_name'], kind: 'string' }],
-  ['systemLabels', { path: ['system_labels'], kind: 'array' }],
-  ['physicalIds', { path: ['physical_ids'], kind: 'array' }],
-  ...Array.from({ length: 15 }, (_, i): [string, { path: string[]; kind: DeviceValue }] => [
-    `extensionAttribute${i + 1}`,
-    { path: ['extension_attributes', `extensionAttribute${i + 1}`], kind: 'string' },
-  ]),
-]);
+interface DeviceProp {
+  path: string[];
+  kind: DeviceValue;
+  /** The operators Microsoft documents for the property (concept-condition-filters-for-devices). */
+  ops: readonly FilterOp[];
+}
+
+const STRING_OPS: readonly FilterOp[] = [
+  'eq',
+  'ne',
+  'in',
+  'notIn',
+  'contains',
+  'notContains',
+  'startsWith',
+  'notStartsWith',
+];
+const ID_OPS: readonly FilterOp[] = ['eq', 'ne', 'in', 'notIn'];
+const EQ_OPS: readonly FilterOp[] = ['eq', 'ne'];
+const LIST_OPS: readonly FilterOp[] = ['contains', 'notContains'];
+
+const device = (path: string[], kind: DeviceValue, ops: readonly FilterOp[]): DeviceProp => ({
+  path,
+  kind,
+  ops,
+});
+
+/**
+ * Graph device properties a device filter may name → where the Rego finds them on the request's
+ * device. Keyed lower-case: the rule syntax (Entra's dynamic-membership rules) does not care how
+ * a property is spelt (Microsoft's own example writes `device.deviceid`).
+ */
+const DEVICE_PROPS: ReadonlyMap<string, DeviceProp> = new Map<string, DeviceProp>(
+  (
+    [
+      ['deviceId', device(['id'], 'string', ID_OPS)],
+      ['displayName', device(['display_name'], 'string', STRING_OPS)],
+      ['manufacturer', device(['manufacturer'], 'string', STRING_OPS)],
+      ['model', device(['model'], 'string', STRING_OPS)],
+      ['operatingSystem', device(['operating_system'], 'string', STRING_OPS)],
+      ['operatingSystemVersion', device(['operating_system_version'], 'string', STRING_OPS)],
+      ['trustType', device(['trust_type'], 'string', EQ_OPS)],
+      ['isCompliant', device(['compliant'], 'boolean', EQ_OPS)],
+      ['mdmAppId', device(['mdm_app_id'], 'string', ID_OPS)],
+      ['profileType', device(['profile_type'], 'string', EQ_OPS)],
+      ['deviceOwnership', device(['device_ownership'], 'string', EQ_OPS)],
+      ['enrollmentProfileName', device(['enrollment_profile_name'], 'string', STRING_OPS)],
+      ['systemLabels', device(['system_labels'], 'array', LIST_OPS)],
+      ['physicalIds', device(['physical_ids'], 'array', LIST_OPS)],
+      ...Array.from({ length: 15 }, (_, i): [string, DeviceProp] => [
+        `extensionAttribute${i + 1}`,
+        device(['extension_attributes', `extensionAttribute${i + 1}`], 'string', STRING_OPS),
+      ]),
+    ] as [string, DeviceProp][]
+  ).map(([name, prop]) => [name.toLowerCase(), prop]),
+);
+
+/** Microsoft: "The maximum length for the filter rule is 3072 characters". */
+export const MAX_RULE_LENGTH = 3072;
 
 const CSA = /^CustomSecurityAttribute\.([A-Za-z0-9]+)_([A-Za-z0-9_]+)$/;
 const EXT_ATTR = /^attributes\.([A-Za-z_][A-Za-z0-9_]*)$/;
@@ -77,21 +112,26 @@ const EXT_ATTR = /^attributes\.([A-Za-z_][A-Za-z0-9_]*)$/;
 const EXPECTED: Record<FilterKind, string> = {
   agent: 'CustomSecurityAttribute.<Set>_<Attribute>, attributes.<name>, blueprintId or displayName',
   application: 'CustomSecurityAttribute.<Set>_<Attribute> or attributes.<name>',
-  device: `device.<property> (${[...DEVICE_PROPS.keys()].filter((k) => !k.startsWith('extensionAttribute')).join(', ')}, extensionAttribute1..15)`,
+  device:
+    'device.<property> (deviceId, displayName, manufacturer, model, operatingSystem, operatingSystemVersion, trustType, isCompliant, mdmAppId, profileType, deviceOwnership, enrollmentProfileName, systemLabels, physicalIds, extensionAttribute1..15)',
 };
 
 interface Attribute {
   path: string[];
   kind: DeviceValue;
   ci: boolean;
+  /** The operators that apply; undefined: all of them. */
+  ops?: readonly FilterOp[];
 }
 
 /** The attribute a rule names, for this kind of filter; undefined when it may not name it. */
 function attribute(name: string, kind: FilterKind): Attribute | undefined {
   if (kind === 'device') {
     if (!name.startsWith('device.')) return undefined;
-    const prop = DEVICE_PROPS.get(name.slice('device.'.length));
-    return prop === undefined ? undefined : { path: prop.path, kind: prop.kind, ci: prop.kind !== 'boolean' };
+    const prop = DEVICE_PROPS.get(name.slice('device.'.length).toLowerCase());
+    return prop === undefined
+      ? undefined
+      : { path: prop.path, kind: prop.kind, ci: prop.kind !== 'boolean', ops: prop.ops };
   }
   const csa = CSA.exec(name);
   if (csa !== null) {
@@ -139,8 +179,6 @@ function tokenize(rule: string): Token[] {
   }
   return tokens;
 }
-
-const NEGATIVE_OR_ARRAY_OPS: ReadonlySet<FilterOp> = new Set(['contains', 'notContains']);
 
 class Parser {
   private i = 0;
@@ -211,16 +249,13 @@ class Parser {
     if (op === undefined) throw new FilterRuleError(`expected one of ${OP_NAMES}`, this.pos());
     const opPos = this.pos();
     this.i++;
+    if (attr.ops !== undefined && !attr.ops.includes(op)) {
+      throw new FilterRuleError(`${attrTok.v} takes only ${attr.ops.map((o) => `-${o}`).join(' ')}`, opPos);
+    }
     let value: FilterAtom['value'];
     if (attr.kind === 'boolean') {
-      if (op !== 'eq' && op !== 'ne') {
-        throw new FilterRuleError(`${attrTok.v} is boolean: only -eq and -ne apply`, opPos);
-      }
       value = this.boolean();
     } else {
-      if (attr.kind === 'array' && !NEGATIVE_OR_ARRAY_OPS.has(op)) {
-        throw new FilterRuleError(`${attrTok.v} is a list: only -contains and -notContains apply`, opPos);
-      }
       value = op === 'in' || op === 'notIn' ? this.list(op) : this.string();
       if (attr.ci) value = Array.isArray(value) ? value.map((v) => v.toLowerCase()) : value.toLowerCase();
     }
@@ -264,6 +299,9 @@ class Parser {
 
 /** Parses `rule` for a filter of `kind` (which attributes it may name depends on it). */
 export function parseFilterRule(rule: string, kind: FilterKind): Dnf {
+  if (rule.length > MAX_RULE_LENGTH) {
+    throw new FilterRuleError(`rule is longer than ${MAX_RULE_LENGTH} characters`, MAX_RULE_LENGTH);
+  }
   const tokens = tokenize(rule);
   if (tokens.length === 0) throw new FilterRuleError('empty rule', 0);
   return new Parser(tokens, rule.length, kind).parse();

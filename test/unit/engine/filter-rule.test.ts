@@ -95,6 +95,17 @@ describe('parseFilterRule', () => {
     ]);
   });
 
+  it('reads device property names in any case, and "True" quoted, as Microsoft writes them', () => {
+    expect(
+      parseFilterRule('device.deviceid -eq "AAAA-1" -and device.IsCompliant -ne "True"', 'device'),
+    ).toEqual([
+      [
+        { attr: 'device.deviceid', path: ['id'], op: 'eq', value: 'aaaa-1', ci: true },
+        { attr: 'device.IsCompliant', path: ['compliant'], op: 'ne', value: true },
+      ],
+    ]);
+  });
+
   it.each([
     ['', 'agent', 'empty rule'],
     ['attributes.tier "prod"', 'agent', 'expected one of -eq'],
@@ -104,9 +115,16 @@ describe('parseFilterRule', () => {
     ['CustomSecurityAttribute.Set -eq "x"', 'agent', 'expected CustomSecurityAttribute'],
     ['attributes.tier -eq "x"', 'device', 'expected device.<property>'],
     ['device.colour -eq "x"', 'device', 'expected device.<property>'],
-    ['device.isCompliant -startsWith "T"', 'device', 'only -eq and -ne'],
+    ['device.isCompliant -startsWith "T"', 'device', 'device.isCompliant takes only -eq -ne'],
     ['device.isCompliant -eq "maybe"', 'device', 'expected True or False'],
-    ['device.physicalIds -eq "x"', 'device', 'only -contains and -notContains'],
+    ['device.physicalIds -eq "x"', 'device', 'device.physicalIds takes only -contains -notContains'],
+    ['device.trustType -in ["AzureAD"]', 'device', 'device.trustType takes only -eq -ne'],
+    ['device.deviceId -startsWith "a"', 'device', 'device.deviceId takes only -eq -ne -in -notIn'],
+    [
+      `attributes.x -in [${Array.from({ length: 400 }, () => '"abcdefg"').join(',')}]`,
+      'agent',
+      'longer than 3072',
+    ],
     ['attributes.tier -eq prod', 'agent', 'expected a quoted string'],
     ['attributes.tier -eq "prod', 'agent', 'unterminated string'],
     ['(attributes.tier -eq "prod"', 'agent', 'expected ")"'],
