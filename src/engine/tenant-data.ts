@@ -173,16 +173,7 @@ export class TenantDataCompiler {
       items = doc;
       prefix = '';
     } else if (isPlainObject(doc) && Array.isArray(own(doc, 'value'))) {
-      for (const key of Object.keys(doc)) {
-        if (key !== 'value' && !key.startsWith('@odata.')) {
-          details.push({
-            file,
-            pointer: `/${escapePointer(key)}`,
-            message: 'is not allowed',
-            keyword: 'additionalProperties',
-          });
-        }
-      }
+      details.push(...collectionProblems(doc, file));
       items = own(doc, 'value') as unknown[];
       prefix = '/value';
     } else {
@@ -505,6 +496,33 @@ async function isDirInside(p: string, root: string, details: ErrorDetail[]): Pro
 }
 
 /**
+ * What is wrong with a Graph collection `{"@odata.context"?, "value": [...]}` besides its items:
+ * members other than annotations, and `@odata.nextLink`, which says the file is one page of a
+ * longer list (the rest of the policies would be missing without a word).
+ */
+function collectionProblems(doc: Record<string, unknown>, file: string): ErrorDetail[] {
+  const problems: ErrorDetail[] = [];
+  for (const key of Object.keys(doc)) {
+    if (key === '@odata.nextLink') {
+      problems.push({
+        file,
+        pointer: '/@odata.nextLink',
+        message: 'marks one page of a longer list: export every page (follow @odata.nextLink) into the file',
+        keyword: 'nextLink',
+      });
+    } else if (key !== 'value' && !key.startsWith('@odata.')) {
+      problems.push({
+        file,
+        pointer: `/${escapePointer(key)}`,
+        message: 'is not allowed in a collection',
+        keyword: 'additionalProperties',
+      });
+    }
+  }
+  return problems;
+}
+
+/**
  * The policies of one file: one `conditionalAccessPolicy` (id: its own, else the file name) or a
  * Graph collection `{"@odata.context"?, "value": [...]}` (each with its own id).
  */
@@ -516,17 +534,7 @@ function policiesOf(
 ): { id: string; at: string; doc: unknown }[] {
   if (isPlainObject(doc) && Object.hasOwn(doc, 'value')) {
     const value = own(doc, 'value');
-    const problems: ErrorDetail[] = [];
-    for (const key of Object.keys(doc)) {
-      if (key !== 'value' && !key.startsWith('@odata.')) {
-        problems.push({
-          file,
-          pointer: `/${escapePointer(key)}`,
-          message: 'is not allowed in a collection',
-          keyword: 'additionalProperties',
-        });
-      }
-    }
+    const problems = collectionProblems(doc, file);
     if (!Array.isArray(value)) {
       problems.push({ file, pointer: '/value', message: 'must be an array of policies', keyword: 'type' });
     }

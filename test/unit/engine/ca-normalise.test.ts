@@ -578,7 +578,7 @@ describe('loading Graph documents from the data directory', () => {
     ]);
   });
 
-  it('takes the id from the file name, requires one in a collection, and refuses one id in two files', async () => {
+  it('takes the id from the file name, requires one in a collection, refuses one id in two files and a page of a list', async () => {
     const ok = await new TenantDataCompiler().compile(
       {},
       await dataDir({ 't/conditional-access/by-name.json': agentPolicy() }),
@@ -588,6 +588,11 @@ describe('loading Graph documents from the data directory', () => {
       't/conditional-access/a.json': { value: [agentPolicy(), { id: 'dup', ...agentPolicy() }] },
       't/conditional-access/b.json': { id: 'dup', ...agentPolicy() },
       't/conditional-access/c.json': { '@odata.context': 'x', value: {}, nextLink: 'y' },
+      't/conditional-access/d.json': {
+        '@odata.nextLink': 'https://graph.microsoft.com/beta/x?$skiptoken=1',
+        value: [],
+      },
+      't/named-locations.json': { '@odata.nextLink': 'https://graph.microsoft.com/beta/y', value: [] },
     });
     const err = await rejection(dir);
     expect(err.details.map((d) => [path.basename(d.file ?? ''), d.pointer, d.keyword])).toEqual(
@@ -596,6 +601,8 @@ describe('loading Graph documents from the data directory', () => {
         ['b.json', '/id', 'uniqueId'],
         ['c.json', '/nextLink', 'additionalProperties'],
         ['c.json', '/value', 'type'],
+        ['d.json', '/@odata.nextLink', 'nextLink'],
+        ['named-locations.json', '/@odata.nextLink', 'nextLink'],
       ]),
     );
   });
