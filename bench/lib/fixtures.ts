@@ -43,8 +43,6 @@ export function caDocuments(n: number, seed = 42): Record<string, unknown>[] {
     const kind = i % 5;
     const agentPolicy = kind <= 2;
     const clientApplications: Record<string, unknown> = {
-      includeApplications: [],
-      excludeApplications: [],
       includeServicePrincipals: [],
       excludeServicePrincipals: [],
       servicePrincipalFilter: null,

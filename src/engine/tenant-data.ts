@@ -3,34 +3,24 @@ import { lstat, readFile, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ValidateFunction } from 'ajv';
 import { PdpError, type ErrorDetail } from '../errors';
-import { caPolicySchema, namedLocationsSchema } from '../schemas/ca-policy';
+import { graphSchema } from '../schemas/graph/ca-graph-model';
 import { gatewayRoutesSchema } from '../schemas/gateway-routes';
 import { createAjv, toDetails } from '../schemas/ajv';
 import { JsonDocumentError, MAX_JSON_DEPTH, parseJsonBytes } from '../strict-json';
 import { compileCaIndex, type CaIndex } from './ca-index';
-import { FilterRuleError, parseFilterRule, type Dnf } from './filter-rule';
+import {
+  ALL,
+  ALL_TRUSTED,
+  COMPLIANT_NETWORK_LOCATION,
+  type CompiledPolicy,
+  type NamedLocation,
+} from './ca-model';
+import { normalisePolicy } from './ca-normalise';
 
-/** A CA document as written, plus what the engine derives from it once per load. */
-export interface CompiledPolicy {
-  id: string;
-  displayName: string;
-  state: 'enabled' | 'disabled' | 'enabledForReportingButNotEnforced';
-  [field: string]: unknown;
-  compiled: {
-    agent_filter: { mode: 'include' | 'exclude'; dnf: Dnf } | null;
-    sign_in_frequency_seconds: number | null;
-  };
-}
-
-export interface NamedLocation {
-  id: string;
-  displayName: string;
-  trusted?: boolean;
-  ipRanges?: string[];
-  countries?: string[];
-}
+export type { CompiledPolicy, NamedLocation } from './ca-model';
 
 export interface TenantData {
+  /** The evaluation model of each document (ca-model.ts); the Graph documents stay out of the WASM. */
   policies: CompiledPolicy[];
   named_locations: NamedLocation[];
   /** The policies compiled for evaluation (see compileCaIndex); Rego reads nothing else per policy until one applies. */
@@ -39,29 +29,63 @@ export interface TenantData {
   gateway_routes?: unknown;
 }
 
+/** A document and where it came from: the file, and its pointer inside it (a collection's `/value/3`). */
+interface Source {
+  doc: unknown;
+  file: string;
+  at: string;
+}
+
 /** Raw documents of one tenant, with where each came from for error messages. */
 interface RawTenant {
-  policies: Map<string, { doc: unknown; file: string }>;
+  policies: Map<string, Source>;
+  /** Policy ids from the data directory: one id in two files is an error (the bundle's it overrides). */
+  dirPolicyIds: Map<string, string>;
   namedLocations: { doc: unknown; file: string } | null;
   gatewayRoutes: { doc: unknown; file: string } | null;
 }
 
 export const TENANT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** A policy or named location id (a Graph GUID, or a file name). */
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** Ids a named location may not take: Graph's sentinels in includeLocations / excludeLocations. */
+const RESERVED_LOCATION_IDS: ReadonlySet<string> = new Set([ALL, ALL_TRUSTED, COMPLIANT_NETWORK_LOCATION]);
+
+const IP_LOCATION = '#microsoft.graph.ipNamedLocation';
+const COUNTRY_LOCATION = '#microsoft.graph.countryNamedLocation';
+
+/** A named location as loaded, with what only the loader needs. */
+interface LoadedLocation {
+  location: NamedLocation;
+  gpsLookup: boolean;
+}
 
 export class TenantDataCompiler {
   private readonly validatePolicy: ValidateFunction;
-  private readonly validateLocations: ValidateFunction;
+  private readonly validateIpLocation: ValidateFunction;
+  private readonly validateCountryLocation: ValidateFunction;
   private readonly validateRoutes: ValidateFunction;
 
   constructor() {
     const ajv = createAjv();
-    this.validatePolicy = ajv.compile(caPolicySchema);
-    this.validateLocations = ajv.compile(namedLocationsSchema);
+    this.validatePolicy = ajv.compile(
+      graphSchema(
+        'conditionalAccessPolicy',
+        'https://agent-pdp.dev/schemas/graph/conditionalAccessPolicy.json',
+      ),
+    );
+    this.validateIpLocation = ajv.compile(
+      graphSchema('ipNamedLocation', 'https://agent-pdp.dev/schemas/graph/ipNamedLocation.json'),
+    );
+    this.validateCountryLocation = ajv.compile(
+      graphSchema('countryNamedLocation', 'https://agent-pdp.dev/schemas/graph/countryNamedLocation.json'),
+    );
     this.validateRoutes = ajv.compile(gatewayRoutesSchema);
   }
 
   /**
-   * Bundle data (`tenants.<t>.conditional_access[]`, `named_locations[]`, `gateway_routes`) merged
+   * Bundle data (`tenants.<t>.conditional_access[]`, `named_locations`, `gateway_routes`) merged
    * with the data directory, which wins per policy id. All problems are collected, then the whole
    * load is rejected so a half-valid set of policies never serves.
    */
@@ -77,26 +101,20 @@ export class TenantDataCompiler {
     // Keyed by tenant names from the data: no prototype, so no name can reach Object.prototype.
     const tenants = Object.create(null) as Record<string, TenantData>;
     for (const [tenant, t] of [...raw.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+      const locations =
+        t.namedLocations === null
+          ? new Map<string, LoadedLocation>()
+          : this.compileLocations(t.namedLocations, details);
       const policies: CompiledPolicy[] = [];
-      for (const [, { doc, file }] of [...t.policies.entries()].sort(([a], [b]) => a.localeCompare(b))) {
-        const compiled = this.compilePolicy(doc, file, details);
-        if (compiled !== null) policies.push(compiled);
+      for (const [id, source] of [...t.policies.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+        const compiled = this.compilePolicy(id, source, details);
+        if (compiled === null) continue;
+        policies.push(compiled);
+        checkLocationRefs(compiled, source, locations, details);
       }
-      let namedLocations: NamedLocation[] = [];
-      if (t.namedLocations !== null) {
-        if (this.validateLocations(t.namedLocations.doc)) {
-          namedLocations = t.namedLocations.doc as NamedLocation[];
-          repeatedIds(namedLocations, '', t.namedLocations.file, 'location', details);
-        } else {
-          for (const d of toDetails(this.validateLocations.errors))
-            details.push({ ...d, file: t.namedLocations.file });
-        }
-      }
-      const locationIds = new Set(namedLocations.map((l) => l.id));
-      for (const p of policies) checkLocationRefs(p, locationIds, t.policies.get(p.id)?.file ?? '', details);
       const data: TenantData = {
         policies,
-        named_locations: namedLocations,
+        named_locations: [...locations.values()].map((l) => l.location),
         ca_index: compileCaIndex(policies),
       };
       tenants[tenant] = data;
@@ -119,46 +137,110 @@ export class TenantDataCompiler {
     return tenants;
   }
 
-  private compilePolicy(doc: unknown, file: string, details: ErrorDetail[]): CompiledPolicy | null {
-    const policyId = policyIdOf(doc);
+  /** Graph document → evaluation model, or null after recording why it cannot be one. */
+  private compilePolicy(
+    id: string,
+    { doc, file, at }: Source,
+    details: ErrorDetail[],
+  ): CompiledPolicy | null {
+    const problem = (pointer: string, message: string, keyword: string): void => {
+      details.push({ file, policy_id: id, pointer: at + pointer, message, keyword });
+    };
     if (!this.validatePolicy(doc)) {
-      for (const d of toDetails(this.validatePolicy.errors)) {
-        details.push({ ...d, file, ...(policyId !== undefined && { policy_id: policyId }) });
-      }
+      for (const d of toDetails(this.validatePolicy.errors))
+        problem(d.pointer, d.message, d.keyword ?? 'schema');
       return null;
     }
-    const policy = doc as Pick<CompiledPolicy, 'id' | 'displayName' | 'state'> & {
-      conditions?: {
-        clientApplications?: {
-          agentIdServicePrincipalFilter?: { mode: 'include' | 'exclude'; rule: string };
-        };
-      };
-      sessionControls?: {
-        signInFrequency?: { isEnabled: boolean; type?: 'hours' | 'days'; value?: number };
-      } | null;
-    };
-    let agentFilter: CompiledPolicy['compiled']['agent_filter'] = null;
-    const filter = policy.conditions?.clientApplications?.agentIdServicePrincipalFilter;
-    if (filter !== undefined) {
-      try {
-        agentFilter = { mode: filter.mode, dnf: parseFilterRule(filter.rule) };
-      } catch (err) {
+    if (!ID_PATTERN.test(id)) {
+      problem('', `takes its id "${id}" from the file name, which is not a valid policy id`, 'id');
+      return null;
+    }
+    const { policy, problems } = normalisePolicy(doc as Record<string, unknown>, id);
+    for (const p of problems) problem(p.pointer, p.message, p.keyword);
+    return problems.length > 0 ? null : policy;
+  }
+
+  /** A Graph `namedLocations` collection (or a plain array) → the tenant's locations by id. */
+  private compileLocations(
+    source: { doc: unknown; file: string },
+    details: ErrorDetail[],
+  ): Map<string, LoadedLocation> {
+    const { doc, file } = source;
+    const out = new Map<string, LoadedLocation>();
+    let items: unknown[];
+    let prefix: string;
+    if (Array.isArray(doc)) {
+      items = doc;
+      prefix = '';
+    } else if (isPlainObject(doc) && Array.isArray(own(doc, 'value'))) {
+      details.push(...collectionProblems(doc, file));
+      items = own(doc, 'value') as unknown[];
+      prefix = '/value';
+    } else {
+      details.push({
+        file,
+        pointer: '',
+        message: 'must be array (of named locations) or a Graph collection {"value": [...]}',
+        keyword: 'type',
+      });
+      return out;
+    }
+    items.forEach((item, i) => {
+      const at = `${prefix}/${i}`;
+      const type = own(item, '@odata.type');
+      const country =
+        type === COUNTRY_LOCATION ||
+        (type === undefined &&
+          (own(item, 'countriesAndRegions') !== undefined || own(item, 'countryLookupMethod') !== undefined));
+      if (type !== undefined && type !== IP_LOCATION && type !== COUNTRY_LOCATION) {
         details.push({
           file,
-          policy_id: policy.id,
-          pointer: '/conditions/clientApplications/agentIdServicePrincipalFilter/rule',
-          message: err instanceof FilterRuleError ? err.message : String(err),
-          keyword: 'filterRule',
+          pointer: `${at}/@odata.type`,
+          message: `must be "${IP_LOCATION}" or "${COUNTRY_LOCATION}"`,
+          keyword: 'enum',
         });
-        return null;
+        return;
       }
-    }
-    const sif = policy.sessionControls?.signInFrequency;
-    const sifSeconds =
-      sif?.isEnabled === true && sif.value !== undefined
-        ? sif.value * (sif.type === 'days' ? 86400 : 3600)
-        : null;
-    return { ...policy, compiled: { agent_filter: agentFilter, sign_in_frequency_seconds: sifSeconds } };
+      const validate = country ? this.validateCountryLocation : this.validateIpLocation;
+      if (!validate(item)) {
+        for (const d of toDetails(validate.errors, at)) details.push({ ...d, file });
+        return;
+      }
+      const l = item as Record<string, unknown>;
+      const id = l['id'] as string;
+      if (RESERVED_LOCATION_IDS.has(id)) {
+        details.push({
+          file,
+          pointer: `${at}/id`,
+          message: `"${id}" is reserved by Graph`,
+          keyword: 'uniqueId',
+        });
+        return;
+      }
+      if (out.has(id)) {
+        details.push({
+          file,
+          pointer: `${at}/id`,
+          message: `repeats the location id "${id}"`,
+          keyword: 'uniqueId',
+        });
+        return;
+      }
+      const location: NamedLocation = { id, displayName: l['displayName'] as string };
+      if (country) {
+        location.countriesAndRegions = ((l['countriesAndRegions'] as string[] | null) ?? []).map((c) =>
+          c.toUpperCase(),
+        );
+        location.includeUnknownCountriesAndRegions = l['includeUnknownCountriesAndRegions'] === true;
+      } else {
+        location.isTrusted = l['isTrusted'] === true;
+        location.ipRanges = ((l['ipRanges'] as { cidrAddress: string }[] | null) ?? []).map(
+          (r) => r.cidrAddress,
+        );
+      }
+      out.set(id, { location, gpsLookup: l['countryLookupMethod'] === 'authenticatorAppGps' });
+    });
+    return out;
   }
 }
 
@@ -208,20 +290,42 @@ function describe(d: ErrorDetail): string {
     .join(' ');
 }
 
-/** A location id that names no location would never match: reject it instead of guessing. */
-function checkLocationRefs(p: CompiledPolicy, ids: Set<string>, file: string, details: ErrorDetail[]): void {
-  const locations = own(own(p, 'conditions'), 'locations');
+/**
+ * A location id that names no location would never match: reject it instead of guessing. A
+ * country location looked up by Authenticator GPS cannot be evaluated from a request: an enforced
+ * policy may not name it, a report-only or disabled one keeps it in `compiled.unsupported`.
+ */
+function checkLocationRefs(
+  p: CompiledPolicy,
+  { doc, file, at }: Source,
+  locations: ReadonlyMap<string, LoadedLocation>,
+  details: ErrorDetail[],
+): void {
+  const named = own(own(doc, 'conditions'), 'locations');
   for (const field of ['includeLocations', 'excludeLocations']) {
-    const named = own(locations, field);
-    (Array.isArray(named) ? (named as unknown[]) : []).forEach((id, i) => {
-      if (typeof id !== 'string') return;
-      if (id !== 'All' && id !== 'AllTrusted' && !ids.has(id)) {
+    const ids = own(named, field);
+    (Array.isArray(ids) ? (ids as unknown[]) : []).forEach((id, i) => {
+      if (typeof id !== 'string' || RESERVED_LOCATION_IDS.has(id)) return;
+      const pointer = `${at}/conditions/locations/${field}/${i}`;
+      const location = locations.get(id);
+      if (location === undefined) {
         details.push({
           file,
           policy_id: p.id,
-          pointer: `/conditions/locations/${field}/${i}`,
+          pointer,
           message: `names unknown location "${id}"`,
           keyword: 'namedLocation',
+        });
+      } else if (location.gpsLookup && p.state !== 'enabled') {
+        // Report-only or disabled: reported as reportOnlyNotApplied (unsupportedCondition).
+        p.compiled.unsupported.push(pointer.slice(at.length));
+      } else if (location.gpsLookup) {
+        details.push({
+          file,
+          policy_id: p.id,
+          pointer,
+          message: `names location "${id}", whose country is looked up by Authenticator GPS: the PDP cannot evaluate it`,
+          keyword: 'unsupportedCondition',
         });
       }
     });
@@ -231,7 +335,7 @@ function checkLocationRefs(p: CompiledPolicy, ids: Set<string>, file: string, de
 function tenantOf(raw: Map<string, RawTenant>, tenant: string): RawTenant {
   let t = raw.get(tenant);
   if (t === undefined) {
-    t = { policies: new Map(), namedLocations: null, gatewayRoutes: null };
+    t = { policies: new Map(), dirPolicyIds: new Map(), namedLocations: null, gatewayRoutes: null };
     raw.set(tenant, t);
   }
   return t;
@@ -290,11 +394,30 @@ function collectBundle(
       (docs as unknown[]).forEach((doc, i) => {
         const id = policyIdOf(doc);
         const where = `${file}/conditional_access/${i}`;
-        if (id !== undefined && t.policies.has(id)) {
-          details.push({ file: where, pointer: '/id', policy_id: id, message: 'repeats a policy id' });
+        if (!isPlainObject(doc)) {
+          details.push({ file: where, pointer: '', message: 'must be object', keyword: 'type' });
           return;
         }
-        t.policies.set(id ?? `#${i}`, { doc, file: where });
+        if (id === undefined) {
+          details.push({
+            file: where,
+            pointer: '/id',
+            message: 'is required (a bundle document has no file name)',
+            keyword: 'required',
+          });
+          return;
+        }
+        if (t.policies.has(id)) {
+          details.push({
+            file: where,
+            pointer: '/id',
+            policy_id: id,
+            message: 'repeats a policy id',
+            keyword: 'uniqueId',
+          });
+          return;
+        }
+        t.policies.set(id, { doc, file: where, at: '' });
       });
     }
     if (own(value, 'named_locations') !== undefined) {
@@ -372,6 +495,70 @@ async function isDirInside(p: string, root: string, details: ErrorDetail[]): Pro
   return false;
 }
 
+/**
+ * What is wrong with a Graph collection `{"@odata.context"?, "value": [...]}` besides its items:
+ * members other than annotations, and `@odata.nextLink`, which says the file is one page of a
+ * longer list (the rest of the policies would be missing without a word).
+ */
+function collectionProblems(doc: Record<string, unknown>, file: string): ErrorDetail[] {
+  const problems: ErrorDetail[] = [];
+  for (const key of Object.keys(doc)) {
+    if (key === '@odata.nextLink') {
+      problems.push({
+        file,
+        pointer: '/@odata.nextLink',
+        message: 'marks one page of a longer list: export every page (follow @odata.nextLink) into the file',
+        keyword: 'nextLink',
+      });
+    } else if (key !== 'value' && !key.startsWith('@odata.')) {
+      problems.push({
+        file,
+        pointer: `/${escapePointer(key)}`,
+        message: 'is not allowed in a collection',
+        keyword: 'additionalProperties',
+      });
+    }
+  }
+  return problems;
+}
+
+/**
+ * The policies of one file: one `conditionalAccessPolicy` (id: its own, else the file name) or a
+ * Graph collection `{"@odata.context"?, "value": [...]}` (each with its own id).
+ */
+function policiesOf(
+  doc: unknown,
+  fileId: string,
+  file: string,
+  details: ErrorDetail[],
+): { id: string; at: string; doc: unknown }[] {
+  if (isPlainObject(doc) && Object.hasOwn(doc, 'value')) {
+    const value = own(doc, 'value');
+    const problems = collectionProblems(doc, file);
+    if (!Array.isArray(value)) {
+      problems.push({ file, pointer: '/value', message: 'must be an array of policies', keyword: 'type' });
+    }
+    details.push(...problems);
+    if (problems.length > 0 || !Array.isArray(value)) return [];
+    const out: { id: string; at: string; doc: unknown }[] = [];
+    value.forEach((item: unknown, i) => {
+      const id = policyIdOf(item);
+      if (id === undefined) {
+        details.push({
+          file,
+          pointer: `/value/${i}/id`,
+          message: 'is required in a collection',
+          keyword: 'required',
+        });
+      } else {
+        out.push({ id, at: `/value/${i}`, doc: item });
+      }
+    });
+    return out;
+  }
+  return [{ id: policyIdOf(doc) ?? fileId, at: '', doc }];
+}
+
 async function collectDir(
   dataDir: string,
   raw: Map<string, RawTenant>,
@@ -399,19 +586,21 @@ async function collectDir(
         const file = path.join(caDir, f);
         const read = await readJson(file, root, details);
         if (!read.ok) continue;
-        const expected = f.slice(0, -'.json'.length);
-        // Without a string id, the schema reports it (or that the document is not an object).
-        const id = policyIdOf(read.doc) ?? expected;
-        if (id !== expected) {
-          details.push({
-            file,
-            pointer: '/id',
-            message: `must equal the file name "${expected}"`,
-            policy_id: id,
-          });
-          continue;
+        for (const { id, at, doc } of policiesOf(read.doc, f.slice(0, -'.json'.length), file, details)) {
+          const other = t.dirPolicyIds.get(id);
+          if (other !== undefined) {
+            details.push({
+              file,
+              policy_id: id,
+              pointer: `${at}/id`,
+              message: `repeats the policy id of ${other}`,
+              keyword: 'uniqueId',
+            });
+            continue;
+          }
+          t.dirPolicyIds.set(id, file);
+          t.policies.set(id, { doc, file, at });
         }
-        t.policies.set(id, { doc: read.doc, file });
       }
     }
     for (const [name, field] of [

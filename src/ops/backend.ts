@@ -58,7 +58,7 @@ export function policiesView(engine: PolicyEngine): PoliciesView {
           named_locations: data.named_locations.map((l) => ({
             id: l.id,
             displayName: l.displayName,
-            trusted: l.trusted ?? false,
+            trusted: l.isTrusted ?? false,
           })),
           gateway_routes: (data.gateway_routes as { routes?: unknown[] } | undefined)?.routes?.length ?? 0,
         },

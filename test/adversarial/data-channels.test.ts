@@ -65,8 +65,9 @@ const BASE_POLICY = {
   },
   grantControls: { builtInControls: ['block'] },
 };
+/** Graph's ipNamedLocation, as a plain list (a Graph collection {"value": [...]} loads too). */
 const BASE_LOCATIONS = [
-  { id: 'loc-corp', displayName: 'Corp', trusted: true, ipRanges: ['198.51.100.0/24'] },
+  { id: 'loc-corp', displayName: 'Corp', isTrusted: true, ipRanges: [{ cidrAddress: '198.51.100.0/24' }] },
 ];
 const BASE_ROUTES = {
   default: 'deny',
@@ -206,7 +207,11 @@ const block = (id: string, conditions: Record<string, unknown>) => ({
   id,
   displayName: id,
   state: 'enabled',
-  conditions: { applications: { includeApplications: ['All'] }, ...conditions },
+  conditions: {
+    users: { includeUsers: ['All'] },
+    applications: { includeApplications: ['All'] },
+    ...conditions,
+  },
   grantControls: { builtInControls: ['block'] },
 });
 
@@ -565,7 +570,7 @@ const FILE_CASES: FileCase[] = [
   {
     name: 'named locations: an object where the list is expected',
     write: async (dir) => {
-      await put(tenantFile(dir, 'named-locations.json'), JSON.stringify({ value: BASE_LOCATIONS }));
+      await put(tenantFile(dir, 'named-locations.json'), JSON.stringify({ values: BASE_LOCATIONS }));
       return tenantFile(dir, 'named-locations.json');
     },
     rejected: { pointer: '', message: /must be array/ },
@@ -573,7 +578,7 @@ const FILE_CASES: FileCase[] = [
   {
     name: 'named locations: "__proto__" as a key of a location',
     write: async (dir) => {
-      const text = JSON.stringify(BASE_LOCATIONS).replace('{"id"', '{"__proto__":{"trusted":true},"id"');
+      const text = JSON.stringify(BASE_LOCATIONS).replace('{"id"', '{"__proto__":{"isTrusted":true},"id"');
       await put(tenantFile(dir, 'named-locations.json'), text);
       return tenantFile(dir, 'named-locations.json');
     },
@@ -584,7 +589,7 @@ const FILE_CASES: FileCase[] = [
     write: async (dir) => {
       const locations = [
         ...BASE_LOCATIONS,
-        { id: 'loc-corp', displayName: 'Cafe', ipRanges: ['203.0.113.0/24'] },
+        { id: 'loc-corp', displayName: 'Cafe', ipRanges: [{ cidrAddress: '203.0.113.0/24' }] },
       ];
       await put(tenantFile(dir, 'named-locations.json'), JSON.stringify(locations));
       return tenantFile(dir, 'named-locations.json');
@@ -592,13 +597,13 @@ const FILE_CASES: FileCase[] = [
     rejected: { pointer: '/1/id', message: /repeats the location id "loc-corp"/ },
   },
   {
-    name: 'named locations: "trusted" twice (false, then true)',
+    name: 'named locations: "isTrusted" twice (false, then true)',
     write: async (dir) => {
-      const text = `[{"id":"loc-corp","displayName":"Corp","trusted":false,"trusted":true,"ipRanges":["198.51.100.0/24","203.0.113.0/24"]}]`;
+      const text = `[{"id":"loc-corp","displayName":"Corp","isTrusted":false,"isTrusted":true,"ipRanges":[{"cidrAddress":"198.51.100.0/24"},{"cidrAddress":"203.0.113.0/24"}]}]`;
       await put(tenantFile(dir, 'named-locations.json'), text);
       return tenantFile(dir, 'named-locations.json');
     },
-    rejected: { pointer: '/0/trusted', message: /repeats the key "trusted"/ },
+    rejected: { pointer: '/0/isTrusted', message: /repeats the key "isTrusted"/ },
   },
   {
     name: `named locations: nested ${DEEP} deep`,
@@ -612,7 +617,9 @@ const FILE_CASES: FileCase[] = [
     name: 'named locations: invalid UTF-8 in a display name',
     write: async (dir) => {
       const text = Buffer.concat([
-        Buffer.from('[{"id":"loc-corp","trusted":true,"ipRanges":["198.51.100.0/24"],"displayName":"'),
+        Buffer.from(
+          '[{"id":"loc-corp","isTrusted":true,"ipRanges":[{"cidrAddress":"198.51.100.0/24"}],"displayName":"',
+        ),
         Buffer.from([0xc3, 0x28]),
         Buffer.from('"}]'),
       ]);
@@ -624,18 +631,23 @@ const FILE_CASES: FileCase[] = [
   {
     name: 'named locations: a 2 MB range that is not a CIDR',
     write: async (dir) => {
-      const locations = [{ ...BASE_LOCATIONS[0], ipRanges: ['1'.repeat(2 * MB)] }];
+      const locations = [{ ...BASE_LOCATIONS[0], ipRanges: [{ cidrAddress: '1'.repeat(2 * MB) }] }];
       await put(tenantFile(dir, 'named-locations.json'), JSON.stringify(locations));
       return tenantFile(dir, 'named-locations.json');
     },
-    rejected: { pointer: '/0/ipRanges/0', message: /must match format "cidr"/ },
+    rejected: { pointer: '/0/ipRanges/0/cidrAddress', message: /must match format "cidr"/ },
   },
   {
     name: 'named locations: a location called "constructor" (loaded: exactly that location)',
     write: async (dir) => {
       const locations = [
         ...BASE_LOCATIONS,
-        { id: 'constructor', displayName: 'constructor', trusted: true, ipRanges: ['192.0.2.0/24'] },
+        {
+          id: 'constructor',
+          displayName: 'constructor',
+          isTrusted: true,
+          ipRanges: [{ cidrAddress: '192.0.2.0/24' }],
+        },
       ];
       await put(tenantFile(dir, 'named-locations.json'), JSON.stringify(locations));
       return tenantFile(dir, 'named-locations.json');

@@ -178,7 +178,9 @@ describe('CA documents that name Object.prototype members (issue 8, defect 2)', 
         }),
       ];
       const files: Record<string, unknown> = {
-        'default/named-locations.json': [{ id: locationId, displayName: name, ipRanges: ['192.0.2.0/24'] }],
+        'default/named-locations.json': {
+          value: [{ id: locationId, displayName: name, ipRanges: [{ cidrAddress: '192.0.2.0/24' }] }],
+        },
       };
       for (const p of policies) files[`default/conditional-access/${p.id}.json`] = p;
       dir = await dataDir(files);

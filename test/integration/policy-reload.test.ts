@@ -44,7 +44,11 @@ describe('hot reload of Conditional Access documents', () => {
       id: 'ca-block-payments',
       displayName: 'Block payments',
       state: 'enabled',
-      conditions: { applications: { includeApplications: ['api://payments'] }, agentRiskLevel: ['none'] },
+      conditions: {
+        clientApplications: { includeAgentIdServicePrincipals: ['All'] },
+        applications: { includeApplications: ['api://payments'] },
+        agentRiskLevel: ['none'],
+      },
       grantControls: { builtInControls: ['block'] },
     };
     await writeFile(caFile('ca-block-payments'), JSON.stringify(broken));

@@ -24,12 +24,14 @@ async function rejection(bundleData: Record<string, unknown>, dir: string | null
   throw new Error('expected the load to be rejected');
 }
 
+/** A user policy; `extra.conditions` joins its users assignment. */
 const policy = (id: string, extra: Record<string, unknown> = {}) => ({
   id,
   displayName: id,
   state: 'enabled',
   grantControls: { builtInControls: ['block'] },
   ...extra,
+  conditions: { users: { includeUsers: ['All'] }, ...(extra['conditions'] as object | undefined) },
 });
 
 describe('TenantDataCompiler', () => {
@@ -38,17 +40,42 @@ describe('TenantDataCompiler', () => {
     const t = tenants['default']!;
     expect(t.policies.map((p) => p.id)).toEqual([...t.policies.map((p) => p.id)].sort());
     const lab = t.policies.find((p) => p.id === 'ca-lab-agents-payments-report-only')!;
-    expect(lab.compiled.agent_filter).toEqual({
-      mode: 'include',
-      dnf: [
-        [{ attr: 'attributes.environment', op: 'eq', value: 'lab' }],
-        [{ attr: 'displayName', op: 'startsWith', value: 'lab-' }],
-      ],
+    expect(lab.compiled.agents).toEqual({
+      include: [],
+      exclude: [],
+      filter: {
+        mode: 'include',
+        dnf: [
+          [{ attr: 'attributes.environment', path: ['attributes', 'environment'], op: 'eq', value: 'lab' }],
+          [{ attr: 'displayName', path: ['display_name'], op: 'startsWith', value: 'lab-' }],
+        ],
+      },
     });
     expect(t.policies.find((p) => p.id === 'ca-obo-require-mfa')!.compiled.sign_in_frequency_seconds).toBe(
       3600,
     );
-    expect(t.named_locations.map((l) => l.id)).toEqual(['loc-corp', 'loc-embargoed']);
+    expect(t.named_locations).toEqual([
+      {
+        id: 'loc-corp',
+        displayName: 'Corporate networks',
+        isTrusted: true,
+        ipRanges: ['198.51.100.0/24', '2001:db8:1::/48'],
+      },
+      {
+        id: 'loc-embargoed',
+        displayName: 'Embargoed countries',
+        countriesAndRegions: ['KP', 'IR'],
+        includeUnknownCountriesAndRegions: false,
+      },
+    ]);
+    // Only the evaluation model reaches the WASM data, never the Graph document.
+    for (const p of t.policies) {
+      expect(Object.keys(p).sort()).toEqual(
+        ['agentControls', 'compiled', 'controls', 'displayName', 'id', 'state'].filter(
+          (k) => k !== 'agentControls' || p.agentControls !== undefined,
+        ),
+      );
+    }
   });
 
   it('merges bundle data with the directory, the directory winning per policy id', async () => {
@@ -68,7 +95,7 @@ describe('TenantDataCompiler', () => {
   it('rejects a misspelt condition with file, policy id and JSON pointer', async () => {
     const dir = await dataDir({
       'acme/conditional-access/ca-typo.json': policy('ca-typo', {
-        conditions: { agentRiskLevels: ['high'] },
+        conditions: { clientAppType: ['browser'] },
       }),
     });
     const err = await rejection({}, dir);
@@ -77,11 +104,11 @@ describe('TenantDataCompiler', () => {
       expect.objectContaining({
         file: path.join(dir, 'acme/conditional-access/ca-typo.json'),
         policy_id: 'ca-typo',
-        pointer: '/conditions/agentRiskLevels',
+        pointer: '/conditions/clientAppType',
         message: 'is not allowed',
       }),
     );
-    expect(err.message).toMatch(/ca-typo\.json ca-typo \/conditions\/agentRiskLevels is not allowed/);
+    expect(err.message).toMatch(/ca-typo\.json ca-typo \/conditions\/clientAppType is not allowed/);
   });
 
   it.each([
@@ -113,7 +140,24 @@ describe('TenantDataCompiler', () => {
     [
       'sign-in frequency without a value',
       { sessionControls: { signInFrequency: { isEnabled: true } } },
-      '/sessionControls/signInFrequency/type',
+      '/sessionControls/signInFrequency',
+    ],
+    [
+      'an enforced condition the PDP cannot evaluate',
+      { conditions: { servicePrincipalRiskLevels: ['high'] } },
+      '/conditions/servicePrincipalRiskLevels',
+    ],
+    ['a policy that assigns nobody', { conditions: { users: null } }, '/conditions'],
+    [
+      'a non-block control on an agent-identity policy',
+      {
+        conditions: {
+          users: { includeUsers: ['None'] },
+          clientApplications: { includeAgentIdServicePrincipals: ['All'] },
+        },
+        grantControls: { builtInControls: ['mfa'] },
+      },
+      '/grantControls/builtInControls/0',
     ],
   ])('rejects %s', async (_name, extra, pointer) => {
     const dir = await dataDir({ 'acme/conditional-access/ca-x.json': policy('ca-x', extra) });
@@ -122,11 +166,14 @@ describe('TenantDataCompiler', () => {
     expect(err.details.every((d) => d.policy_id === 'ca-x')).toBe(true);
   });
 
-  it('rejects unreadable JSON, a file/id mismatch and bad named locations', async () => {
+  it('rejects unreadable JSON, an id in two files and bad named locations', async () => {
     const dir = await dataDir({
       'acme/conditional-access/ca-broken.json': '{"id": ',
       'acme/conditional-access/ca-one.json': policy('ca-two'),
-      'acme/named-locations.json': [{ id: 'loc', displayName: 'x', ipRanges: ['10.0.0.0/33'] }],
+      'acme/conditional-access/export.json': { value: [policy('ca-two')] },
+      'acme/named-locations.json': {
+        value: [{ id: 'loc', displayName: 'x', ipRanges: [{ cidrAddress: '10.0.0.0/33' }] }],
+      },
     });
     const err = await rejection({}, dir);
     expect(err.details).toEqual(
@@ -135,9 +182,14 @@ describe('TenantDataCompiler', () => {
           file: path.join(dir, 'acme/conditional-access/ca-broken.json'),
           keyword: 'json',
         }),
-        expect.objectContaining({ pointer: '/id', message: 'must equal the file name "ca-one"' }),
         expect.objectContaining({
-          pointer: '/0/ipRanges/0',
+          file: path.join(dir, 'acme/conditional-access/export.json'),
+          policy_id: 'ca-two',
+          pointer: '/value/0/id',
+          keyword: 'uniqueId',
+        }),
+        expect.objectContaining({
+          pointer: '/value/0/ipRanges/0/cidrAddress',
           file: path.join(dir, 'acme/named-locations.json'),
         }),
       ]),
@@ -166,7 +218,12 @@ describe('TenantDataCompiler', () => {
   it('accepts IPv6 ranges and gives identical data the identical revision', async () => {
     const files = {
       'acme/named-locations.json': [
-        { id: 'v6', displayName: 'v6', trusted: true, ipRanges: ['2001:db8::/32', '10.0.0.0/8'] },
+        {
+          id: 'v6',
+          displayName: 'v6',
+          isTrusted: true,
+          ipRanges: [{ cidrAddress: '2001:db8::/32' }, { cidrAddress: '10.0.0.0/8' }],
+        },
       ],
       'acme/conditional-access/ca-a.json': policy('ca-a', {
         conditions: { locations: { includeLocations: ['v6'] } },
