@@ -15,6 +15,9 @@ export type ErrorCode =
   | 'expectation_failed'
   | 'unsupported_media_type'
   | 'not_found'
+  | 'agent_user_conflict'
+  | 'identifier_uri_conflict'
+  | 'principal_id_conflict'
   | 'method_not_allowed'
   | 'unauthenticated'
   | 'invalid_token'
@@ -39,6 +42,9 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   expectation_failed: 417,
   unsupported_media_type: 415,
   not_found: 404,
+  agent_user_conflict: 409,
+  identifier_uri_conflict: 409,
+  principal_id_conflict: 409,
   method_not_allowed: 405,
   unauthenticated: 401,
   invalid_token: 401,

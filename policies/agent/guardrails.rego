@@ -17,6 +17,9 @@ reasons := [{"code": code, "message": message(code), "policy_id": null} |
 		["agent_disabled", agent_disabled],
 		["agent_expired", agent_expired],
 		["agent_no_sponsor", agent_no_sponsor],
+		["agent_user_not_found", agent_user_not_found],
+		["agent_user_disabled", agent_user_disabled],
+		["agent_user_mismatch", agent_user_mismatch],
 		["blueprint_not_found", blueprint_not_found],
 		["blueprint_disabled", blueprint_disabled],
 		["blueprint_mismatch", blueprint_mismatch],
@@ -61,6 +64,43 @@ agent_no_sponsor if {
 	count([s | some s in util.arr(facts.agent, "sponsors"); is_string(s); s != ""]) == 0
 }
 
+# --- agent user (flow agent_user only) -------------------------------------------
+# The token's subject is an agent user: it must exist, be enabled, and be the
+# agent user of the requesting agent (Entra: 1:1, agent user ↔ agent identity).
+
+in_agent_user_flow if facts.flow == "agent_user"
+
+default agent_user_not_found := false
+
+agent_user_not_found if {
+	in_agent_user_flow
+	not facts.has_agent_user
+}
+
+default agent_user_disabled := false
+
+agent_user_disabled if {
+	in_agent_user_flow
+	facts.has_agent_user
+	not enabled(facts.agent_user)
+}
+
+default agent_user_mismatch := false
+
+agent_user_mismatch if {
+	in_agent_user_flow
+	facts.has_agent_user
+	not agent_user_of_agent
+}
+
+agent_user_of_agent if {
+	linked := facts.agent_user.agent_id
+	is_string(linked)
+	linked == facts.agent_id
+}
+
+agent_user_id := util.to_text(object.get(facts.user, "id", null))
+
 default blueprint_not_found := false
 
 blueprint_not_found if {
@@ -84,9 +124,16 @@ blueprint_mismatch if {
 	requested != blueprint_id
 }
 
+# A blueprint may list the resource under any name it goes by (appId,
+# identifier URI, or as requested): facts.resource_names.
+permitted_names := [n |
+	some n in facts.resource_names
+	is_array(facts.blueprint.permissions[n])
+]
+
 default resource_permitted := false
 
-resource_permitted if is_array(facts.blueprint.permissions[facts.resource])
+resource_permitted if count(permitted_names) > 0
 
 default resource_not_permitted := false
 
@@ -96,7 +143,7 @@ resource_not_permitted if {
 }
 
 # Scopes the blueprint permits on the requested resource.
-blueprint_scopes := {s | some s in facts.blueprint.permissions[facts.resource]}
+blueprint_scopes := {s | some n in permitted_names; some s in facts.blueprint.permissions[n]}
 
 # --- messages ------------------------------------------------------------------
 
@@ -107,6 +154,17 @@ message("agent_disabled") := msg_agent_disabled
 message("agent_expired") := msg_agent_expired
 
 message("agent_no_sponsor") := msg_agent_no_sponsor
+
+message("agent_user_not_found") := concat("", [
+	"Agent user '", agent_user_id, "' was not found in tenant '", facts.tenant, "'.",
+])
+
+message("agent_user_disabled") := concat("", ["Agent user '", agent_user_id, "' is disabled."])
+
+message("agent_user_mismatch") := concat("", [
+	"Agent user '", agent_user_id, "' belongs to agent '",
+	util.to_text(object.get(facts.agent_user, "agent_id", null)), "', not to ", agent_text, ".",
+])
 
 message("blueprint_not_found") := msg_blueprint_not_found
 

@@ -41,6 +41,9 @@ export interface AgentToken {
   nbf: number | null;
   /** `xms_par_app_azp`: the parent blueprint as the issuer saw it; logged, never trusted for authorization. */
   parent_blueprint: string | null;
+  /** on_behalf_of only, when the token carries them: the user's `groups` and role template ids (`wids`). */
+  groups?: string[];
+  wids?: string[];
 }
 
 export interface VerifierOptions {
@@ -104,6 +107,10 @@ export function mapClaims(payload: JWTPayload, issuer: TrustedIssuer): AgentToke
     exp: payload.exp,
     nbf: typeof payload.nbf === 'number' ? payload.nbf : null,
     parent_blueprint: optionalString(payload['xms_par_app_azp']),
+    // Groups and directory roles describe the signed-in user; an agent user's are not Entra's to apply (DESIGN §4).
+    ...(flow === 'on_behalf_of' &&
+      Array.isArray(payload['groups']) && { groups: strings(payload['groups']) }),
+    ...(flow === 'on_behalf_of' && Array.isArray(payload['wids']) && { wids: strings(payload['wids']) }),
   };
 }
 

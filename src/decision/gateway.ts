@@ -74,6 +74,7 @@ export class GatewayService {
             tenant,
             agentId: token.agent_id,
             userId: token.user_id ?? undefined,
+            agentUser: token.flow === 'agent_user',
           });
     const now = this.deps.clock();
     const input = {
@@ -86,9 +87,15 @@ export class GatewayService {
             ? null
             : { ...signals.agent, expires_at_epoch: epochOf(signals.agent.expires_at) },
         blueprint: signals.blueprint,
+        agent_user: token?.flow === 'agent_user' ? signals.agentUser : null,
+        // The gateway's resource is the route's, known only inside the policy: no registered record is read.
+        resource: null,
+        resource_agent: null,
       },
       signals: {
         agent_risk: signals.agentRisk,
+        blueprint_risk: signals.blueprintRisk,
+        agent_user_risk: token?.flow === 'agent_user' ? signals.agentUserRisk : null,
         user_risk: signals.userRisk,
         revocation: signals.revocation,
         degraded: signals.degraded,
@@ -162,7 +169,12 @@ function requestOf(
     request['flow'] = token.flow;
     request['agent_id'] = token.agent_id;
     if (token.user_id !== null) {
-      request['user'] = token.amr === null ? { id: token.user_id } : { id: token.user_id, amr: token.amr };
+      request['user'] = {
+        id: token.user_id,
+        ...(token.amr !== null && { amr: token.amr }),
+        ...(token.groups !== undefined && { groups: token.groups }),
+        ...(token.wids !== undefined && { roles: token.wids }),
+      };
     }
   }
   return request;

@@ -9,9 +9,14 @@ export interface PolicyInput {
   directory: {
     agent: (AgentRecord & { expires_at_epoch: number | null }) | null;
     blueprint: SignalSnapshot['blueprint'];
+    agent_user: SignalSnapshot['agentUser'];
+    resource: SignalSnapshot['resource'];
+    resource_agent: SignalSnapshot['resourceAgent'];
   };
   signals: {
     agent_risk: SignalSnapshot['agentRisk'];
+    blueprint_risk: SignalSnapshot['blueprintRisk'];
+    agent_user_risk: SignalSnapshot['agentUserRisk'];
     user_risk: SignalSnapshot['userRisk'];
     revocation: SignalSnapshot['revocation'];
     degraded: boolean;
@@ -36,9 +41,15 @@ export function buildInput(request: DecideRequest, signals: SignalSnapshot, nowM
     directory: {
       agent: agent === null ? null : { ...agent, expires_at_epoch: epochOf(agent.expires_at) },
       blueprint: signals.blueprint,
+      // Only the agent user the token names, and only in its flow (the store reads none otherwise).
+      agent_user: request.flow === 'agent_user' ? signals.agentUser : null,
+      resource: signals.resource,
+      resource_agent: signals.resourceAgent,
     },
     signals: {
       agent_risk: signals.agentRisk,
+      blueprint_risk: signals.blueprintRisk,
+      agent_user_risk: request.flow === 'agent_user' ? signals.agentUserRisk : null,
       user_risk: signals.userRisk,
       revocation: signals.revocation,
       degraded: signals.degraded,

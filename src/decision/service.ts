@@ -6,7 +6,7 @@ import type { Entrypoint } from '../engine/wasm-policy';
 import type { Endpoint } from '../metrics';
 import type { DecideRequest, WhatIfRequest } from '../schemas/requests';
 import { parseRfc3339 } from '../schemas/rfc3339';
-import type { SignalStore } from '../store/types';
+import type { SignalStore, SignalsQuery } from '../store/types';
 import { buildInput, type PolicyInput } from './input';
 import type { Validators } from './validators';
 
@@ -164,18 +164,25 @@ function overrideNow(text: string): number {
 }
 
 /** Decides token requests: signals from the store, then one synchronous WASM evaluation. */
+/** The store reads of one decision (CONTRACT B): one round trip, Redis and memory alike. */
+export function signalsQuery(request: DecideRequest): SignalsQuery {
+  return {
+    tenant: request.tenant ?? 'default',
+    agentId: request.agent_id,
+    userId: request.user?.id,
+    blueprintHint: request.blueprint_id,
+    agentUser: request.flow === 'agent_user',
+    resource: request.resource,
+  };
+}
+
 export class DecisionService {
   constructor(private readonly deps: DecisionDeps) {}
 
   async decide(request: DecideRequest, ctx: DecisionContext = {}): Promise<DecideResponse> {
     const startedNs = process.hrtime.bigint();
     const now = this.deps.clock();
-    const signals = await this.deps.store.readSignals({
-      tenant: request.tenant ?? 'default',
-      agentId: request.agent_id,
-      userId: request.user?.id,
-      blueprintHint: request.blueprint_id,
-    });
+    const signals = await this.deps.store.readSignals(signalsQuery(request));
     return this.evaluate('agent/decide/result', buildInput(request, signals, now), now, {
       endpoint: ctx.endpoint ?? 'decide',
       caller: ctx.caller ?? null,
@@ -191,12 +198,7 @@ export class DecisionService {
     if (overrides.sign_in_risk !== undefined) {
       decide.client = { ...decide.client, sign_in_risk: overrides.sign_in_risk };
     }
-    const signals = await this.deps.store.readSignals({
-      tenant: decide.tenant ?? 'default',
-      agentId: decide.agent_id,
-      userId: decide.user?.id,
-      blueprintHint: decide.blueprint_id,
-    });
+    const signals = await this.deps.store.readSignals(signalsQuery(decide));
     const input = buildInput(decide, signals, now);
     if (overrides.agent_risk !== undefined) {
       input.signals.agent_risk = { ...input.signals.agent_risk, level: overrides.agent_risk };

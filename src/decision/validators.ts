@@ -4,6 +4,9 @@ import { createAjv, toDetails } from '../schemas/ajv';
 import {
   agentRiskSchema,
   agentSchema,
+  agentUserSchema,
+  resourceSchema,
+  riskyAgentsActionSchema,
   blueprintSchema,
   revocationSchema,
   userRiskSchema,
@@ -51,6 +54,9 @@ export interface Validators {
   agentRisk: Validate<Record<string, unknown>>;
   userRisk: Validate<Record<string, unknown>>;
   revocation: Validate<{ reason?: string }>;
+  agentUser: Validate<Record<string, unknown>>;
+  resource: Validate<Record<string, unknown>>;
+  riskyAgentsAction: Validate<{ agentIds: string[] }>;
 }
 
 export function createValidators(): Validators {
@@ -64,5 +70,8 @@ export function createValidators(): Validators {
     agentRisk: checker(ajv.compile(agentRiskSchema)),
     userRisk: checker(ajv.compile(userRiskSchema)),
     revocation: checker(ajv.compile(revocationSchema)),
+    agentUser: checker(ajv.compile(agentUserSchema)),
+    resource: checker(ajv.compile(resourceSchema)),
+    riskyAgentsAction: checker(ajv.compile(riskyAgentsActionSchema)),
   };
 }

@@ -4,6 +4,7 @@ import type { Validate, Validators } from '../decision/validators';
 import { PdpError } from '../errors';
 import { ID_PATTERN, TENANT_ID_PATTERN } from '../schemas/requests';
 import type { RecordKind, RecordOf, SignalStore } from '../store/types';
+import { entraDirectoryRoutes } from './entra-directory';
 
 const TENANT = new RegExp(TENANT_ID_PATTERN);
 const ID = new RegExp(ID_PATTERN);
@@ -62,9 +63,8 @@ export function directoryRoutes(
     });
   };
 
-  resource('blueprints/:id', 'blueprint', validators.blueprint);
   resource('agents/:id', 'agent', validators.agent);
-  resource('signals/agents/:id/risk', 'risk:agent', validators.agentRisk);
+  entraDirectoryRoutes(router, store, validators, admin, params, clock);
   resource('signals/users/:id/risk', 'risk:user', validators.userRisk);
 
   const revocation = '/v1/tenants/:tenant/signals/agents/:id/revocation';

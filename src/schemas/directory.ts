@@ -10,6 +10,38 @@ import { ID_PATTERN } from './requests';
 const attributes = { type: 'object', maxProperties: 64, propertyNames: { maxLength: 256 } } as const;
 const riskLevel = { enum: ['none', 'low', 'medium', 'high'] } as const;
 
+/**
+ * Graph's `customSecurityAttributes`: `{"<Set>": {"<Attr>": value, "<Attr>@odata.type":
+ * "#Collection(String)", "@odata.type": "#microsoft.graph.customSecurityAttributeValue"}}`. A
+ * value is a string, a number, a boolean or a collection of strings or integers; annotations
+ * (`@odata.*` names) are kept as written and never match a filter path (Graph's attribute names
+ * have no `@`).
+ */
+const attributeValue = {
+  anyOf: [
+    { type: 'string', maxLength: 256 },
+    { type: 'number' },
+    { type: 'boolean' },
+    {
+      type: 'array',
+      maxItems: 64,
+      items: { anyOf: [{ type: 'string', maxLength: 256 }, { type: 'integer' }] },
+    },
+  ],
+} as const;
+export const customSecurityAttributes = {
+  type: 'object',
+  maxProperties: 64,
+  propertyNames: { pattern: '^[A-Za-z0-9_]{1,32}$' },
+  additionalProperties: {
+    type: 'object',
+    maxProperties: 64,
+    propertyNames: { pattern: '^(@odata\\.type|[A-Za-z0-9_]{1,32}(@odata\\.type)?)$' },
+    patternProperties: { '@odata\\.type$': { type: 'string', maxLength: 128 } },
+    additionalProperties: attributeValue,
+  },
+} as const;
+
 export const blueprintSchema = {
   $id: 'https://agent-pdp.dev/schemas/blueprint.json',
   type: 'object',
@@ -30,7 +62,10 @@ export const blueprintSchema = {
       },
     },
     max_ttl_seconds: { type: ['integer', 'null'], minimum: 60, maximum: 31536000 },
+    // The blueprint's service principal (Entra: agent identity blueprint principal); unique in a tenant.
+    principal_id: { type: 'string', maxLength: 128, pattern: ID_PATTERN },
     attributes,
+    custom_security_attributes: customSecurityAttributes,
   },
 } as const;
 
@@ -52,7 +87,58 @@ export const agentSchema = {
       items: { type: 'string', minLength: 1, maxLength: 256 },
     },
     attributes,
+    custom_security_attributes: customSecurityAttributes,
     expires_at: { type: ['string', 'null'], maxLength: 64, format: 'date-time' },
+  },
+} as const;
+
+/** An agent user (Entra agent ID user): 1:1 with its agent identity. */
+export const agentUserSchema = {
+  $id: 'https://agent-pdp.dev/schemas/agent-user.json',
+  type: 'object',
+  required: ['agent_id', 'enabled'],
+  additionalProperties: false,
+  properties: {
+    agent_id: { type: 'string', maxLength: 128, pattern: ID_PATTERN },
+    display_name: { type: 'string', maxLength: 256 },
+    enabled: { type: 'boolean' },
+    custom_security_attributes: customSecurityAttributes,
+  },
+} as const;
+
+/** A registered resource (Graph application): targeted by appId (its id) or an identifier URI. */
+export const resourceSchema = {
+  $id: 'https://agent-pdp.dev/schemas/resource.json',
+  type: 'object',
+  required: ['identifier_uris'],
+  additionalProperties: false,
+  properties: {
+    display_name: { type: 'string', maxLength: 256 },
+    identifier_uris: {
+      type: 'array',
+      maxItems: 50,
+      uniqueItems: true,
+      items: { type: 'string', minLength: 1, maxLength: 512 },
+    },
+    custom_security_attributes: customSecurityAttributes,
+  },
+} as const;
+
+/** ID Protection actions on risky agents (Graph: riskyAgents confirmCompromised / confirmSafe / dismiss). */
+export const MAX_RISKY_AGENT_IDS = 60;
+export const riskyAgentsActionSchema = {
+  $id: 'https://agent-pdp.dev/schemas/risky-agents-action.json',
+  type: 'object',
+  required: ['agentIds'],
+  additionalProperties: false,
+  properties: {
+    agentIds: {
+      type: 'array',
+      minItems: 1,
+      maxItems: MAX_RISKY_AGENT_IDS,
+      uniqueItems: true,
+      items: { type: 'string', maxLength: 128, pattern: ID_PATTERN },
+    },
   },
 } as const;
 
@@ -71,6 +157,20 @@ export const agentRiskSchema = {
       items: { type: ['string', 'object'], maxLength: 256, maxProperties: 64 },
     },
   },
+  // The state means something (Graph riskState): a closed state has no risk, a confirmed compromise is high.
+  allOf: [
+    {
+      if: {
+        properties: { state: { enum: ['confirmedSafe', 'dismissed', 'remediated'] } },
+        required: ['state'],
+      },
+      then: { properties: { level: { const: 'none' } } },
+    },
+    {
+      if: { properties: { state: { const: 'confirmedCompromised' } }, required: ['state'] },
+      then: { properties: { level: { const: 'high' } } },
+    },
+  ],
 } as const;
 
 export const userRiskSchema = {

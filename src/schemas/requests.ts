@@ -8,6 +8,16 @@ export const MAX_CONTEXT_BYTES = 4096;
 export const MAX_CONTEXT_DEPTH = 32;
 export const MAX_BATCH = 100;
 
+const deviceText = { type: 'string', maxLength: 256 } as const;
+function stringSet(maxItems: number, maxLength: number) {
+  return {
+    type: 'array',
+    maxItems,
+    uniqueItems: true,
+    items: { type: 'string', minLength: 1, maxLength },
+  } as const;
+}
+
 const decideProperties = {
   tenant: { type: 'string', maxLength: 64, pattern: TENANT_ID_PATTERN },
   flow: { enum: ['autonomous', 'on_behalf_of', 'agent_user'] },
@@ -30,6 +40,19 @@ const decideProperties = {
       id: { type: 'string', maxLength: 128, pattern: ID_PATTERN },
       amr: { type: 'array', maxItems: 20, items: { type: 'string', minLength: 1, maxLength: 64 } },
       risk: riskLevel,
+      groups: stringSet(1000, 128),
+      roles: stringSet(200, 128),
+      // Graph's guestOrExternalUserTypes values; absent = a member.
+      guest_type: {
+        enum: [
+          'internalGuest',
+          'b2bCollaborationGuest',
+          'b2bCollaborationMember',
+          'b2bDirectConnectUser',
+          'otherExternalUser',
+          'serviceProvider',
+        ],
+      },
       device: {
         type: 'object',
         additionalProperties: false,
@@ -37,6 +60,23 @@ const decideProperties = {
           id: { type: 'string', maxLength: 128 },
           platform: { type: 'string', minLength: 1, maxLength: 32 },
           compliant: { type: 'boolean' },
+          trust_type: { enum: ['AzureAD', 'ServerAD', 'Workplace'] },
+          display_name: deviceText,
+          manufacturer: deviceText,
+          model: deviceText,
+          operating_system: deviceText,
+          operating_system_version: deviceText,
+          mdm_app_id: deviceText,
+          profile_type: deviceText,
+          device_ownership: deviceText,
+          enrollment_profile_name: deviceText,
+          system_labels: stringSet(64, 256),
+          physical_ids: stringSet(64, 256),
+          extension_attributes: {
+            type: 'object',
+            additionalProperties: false,
+            patternProperties: { '^extensionAttribute([1-9]|1[0-5])$': deviceText },
+          },
         },
       },
     },
@@ -48,6 +88,8 @@ const decideProperties = {
       ip: { type: 'string', maxLength: 45, format: 'ip' },
       country: { type: 'string', maxLength: 2, pattern: '^[A-Z]{2}$' },
       sign_in_risk: riskLevel,
+      app_type: { enum: ['browser', 'mobileAppsAndDesktopClients', 'exchangeActiveSync', 'other'] },
+      compliant_network: { type: 'boolean' },
     },
   },
   context: { type: 'object' },
@@ -105,6 +147,34 @@ export const batchRequestSchema = {
 export type RiskLevelInput = 'none' | 'low' | 'medium' | 'high';
 export type Flow = 'autonomous' | 'on_behalf_of' | 'agent_user';
 
+export type GuestType =
+  | 'internalGuest'
+  | 'b2bCollaborationGuest'
+  | 'b2bCollaborationMember'
+  | 'b2bDirectConnectUser'
+  | 'otherExternalUser'
+  | 'serviceProvider';
+
+/** The device the request came from (CONTRACT B), in the names deviceFilter paths resolve. */
+export interface DeviceInput {
+  id?: string;
+  platform?: string;
+  compliant?: boolean;
+  trust_type?: 'AzureAD' | 'ServerAD' | 'Workplace';
+  display_name?: string;
+  manufacturer?: string;
+  model?: string;
+  operating_system?: string;
+  operating_system_version?: string;
+  mdm_app_id?: string;
+  profile_type?: string;
+  device_ownership?: string;
+  enrollment_profile_name?: string;
+  system_labels?: string[];
+  physical_ids?: string[];
+  extension_attributes?: Record<string, string>;
+}
+
 export interface DecideRequest {
   tenant?: string;
   flow: Flow;
@@ -117,9 +187,18 @@ export interface DecideRequest {
     id: string;
     amr?: string[];
     risk?: RiskLevelInput;
-    device?: { id?: string; platform?: string; compliant?: boolean };
+    groups?: string[];
+    roles?: string[];
+    guest_type?: GuestType;
+    device?: DeviceInput;
   };
-  client?: { ip?: string; country?: string; sign_in_risk?: RiskLevelInput };
+  client?: {
+    ip?: string;
+    country?: string;
+    sign_in_risk?: RiskLevelInput;
+    app_type?: 'browser' | 'mobileAppsAndDesktopClients' | 'exchangeActiveSync' | 'other';
+    compliant_network?: boolean;
+  };
   context?: Record<string, unknown>;
 }
 

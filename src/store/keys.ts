@@ -11,3 +11,8 @@ export const INVALIDATION_CHANNEL = 'pdp:invalidate';
 export function recordKey(tenant: string, kind: RecordKind, id: string): string {
   return `pdp:{${tenant}}:${kind}:${id}`;
 }
+
+/** `pdp:{tenant}:index:<name>`: a per-tenant set (e.g. the agents at risk), read without SCAN. */
+export function indexKey(tenant: string, name: string): string {
+  return `pdp:{${tenant}}:index:${name}`;
+}

@@ -1,7 +1,16 @@
-import { recordKey } from './keys';
+import { indexKey, recordKey } from './keys';
 import { serialise } from './serialise';
 import { assemble, planQuery } from './snapshot';
-import type { RecordKind, RecordOf, SignalSnapshot, SignalStore, SignalsQuery, StoreHealth } from './types';
+import type {
+  RecordKind,
+  RecordOf,
+  SignalSnapshot,
+  SignalStore,
+  SignalsQuery,
+  StoreHealth,
+  WriteOp,
+} from './types';
+import { blueprintIdOf } from './values';
 
 /**
  * In-process store for the embedded default and tests. Values are kept serialised so a caller
@@ -10,19 +19,20 @@ import type { RecordKind, RecordOf, SignalSnapshot, SignalStore, SignalsQuery, S
 export class MemoryStore implements SignalStore {
   readonly kind = 'memory' as const;
   private readonly values = new Map<string, string>();
+  private readonly sets = new Map<string, Set<string>>();
 
   readSignals(q: SignalsQuery): Promise<SignalSnapshot> {
     const plan = planQuery(q);
     const values = plan.kinds.map((kind, i) => this.read(recordKey(q.tenant, kind, plan.ids[i] ?? '')));
-    const agent = values[0] as RecordOf['agent'] | null;
+    const blueprintId = blueprintIdOf(values[0]);
     let blueprint: RecordOf['blueprint'] | null = null;
-    if (agent !== null) {
-      blueprint =
-        plan.blueprintIndex >= 0 && q.blueprintHint === agent.blueprint_id
-          ? (values[plan.blueprintIndex] as RecordOf['blueprint'] | null)
-          : (this.read(recordKey(q.tenant, 'blueprint', agent.blueprint_id)) as RecordOf['blueprint'] | null);
+    let blueprintRisk: RecordOf['risk:blueprint'] | null = null;
+    if (blueprintId !== null) {
+      blueprint = this.read(recordKey(q.tenant, 'blueprint', blueprintId)) as RecordOf['blueprint'] | null;
+      blueprintRisk = this.read(recordKey(q.tenant, 'risk:blueprint', blueprintId)) as
+        RecordOf['risk:blueprint'] | null;
     }
-    return Promise.resolve(assemble(plan, values, blueprint, false));
+    return Promise.resolve(assemble(plan, values, blueprint, blueprintRisk, false));
   }
 
   get<K extends RecordKind>(kind: K, tenant: string, id: string): Promise<RecordOf[K] | null> {
@@ -36,6 +46,30 @@ export class MemoryStore implements SignalStore {
 
   delete(kind: RecordKind, tenant: string, id: string): Promise<boolean> {
     return Promise.resolve(this.values.delete(recordKey(tenant, kind, id)));
+  }
+
+  write(tenant: string, ops: readonly WriteOp[]): Promise<void> {
+    const values = ops.map((op) => (op.value === null ? null : serialise(op.value)));
+    ops.forEach((op, i) => {
+      const key = recordKey(tenant, op.kind, op.id);
+      const value = values[i];
+      if (value === null || value === undefined) this.values.delete(key);
+      else this.values.set(key, value);
+    });
+    return Promise.resolve();
+  }
+
+  members(tenant: string, index: string): Promise<string[]> {
+    return Promise.resolve([...(this.sets.get(indexKey(tenant, index)) ?? [])]);
+  }
+
+  index(tenant: string, index: string, member: string, present: boolean): Promise<void> {
+    const key = indexKey(tenant, index);
+    const set = this.sets.get(key) ?? new Set<string>();
+    if (present) set.add(member);
+    else set.delete(member);
+    this.sets.set(key, set);
+    return Promise.resolve();
   }
 
   health(): Promise<StoreHealth> {

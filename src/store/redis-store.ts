@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { PdpError, describeThrown } from '../errors';
-import { INVALIDATION_CHANNEL, recordKey } from './keys';
+import { INVALIDATION_CHANNEL, indexKey, recordKey } from './keys';
 import { serialise } from './serialise';
 import { OutageLog } from './outage-log';
 import { createRedisClient, type RedisClient, type RedisTopology } from './redis-connection';
@@ -16,6 +16,7 @@ import type {
   SignalStore,
   SignalsQuery,
   StoreHealth,
+  WriteOp,
 } from './types';
 import { CorruptValue, blueprintIdOf, parseRecord } from './values';
 
@@ -58,6 +59,11 @@ interface Entry {
 /** Marks a key absent from the cache (null is a cached "no such record"). */
 const MISS: unique symbol = Symbol('miss');
 type Lookup = (key: string) => unknown;
+/** Key prefixes of what the agent record leads to: its blueprint and the blueprint's risk. */
+interface Prefixes {
+  blueprint: string;
+  risk: string;
+}
 
 /**
  * Redis-backed signals with a bounded LRU in front. A decision costs at most one round trip:
@@ -73,7 +79,11 @@ export class RedisStore implements SignalStore {
   private generation = 0;
   private readonly circuit: StoreCircuit;
   private readonly outageLog: OutageLog;
-  private readonly readScript: (keys: readonly string[], blueprintPrefix: string) => Promise<SignalsReply>;
+  private readonly readScript: (
+    keys: readonly string[],
+    blueprintPrefix: string,
+    riskPrefix: string,
+  ) => Promise<SignalsReply>;
   private readonly readBudgetMs: number;
 
   constructor(
@@ -164,61 +174,70 @@ export class RedisStore implements SignalStore {
   async readSignals(q: SignalsQuery): Promise<SignalSnapshot> {
     const plan = planQuery(q);
     const keys = plan.kinds.map((kind, i) => recordKey(q.tenant, kind, plan.ids[i] ?? ''));
-    const blueprintPrefix = recordKey(q.tenant, 'blueprint', '');
+    const prefixes: Prefixes = {
+      blueprint: recordKey(q.tenant, 'blueprint', ''),
+      risk: recordKey(q.tenant, 'risk:blueprint', ''),
+    };
     const now = this.opts.clock();
     const known = new Map<string, unknown>();
     for (const key of keys) this.lookupFresh(key, now, known);
-    // A fresh agent names its blueprint: read it in the same MGET when it is not cached too.
+    // A fresh agent names its blueprint: read it and its risk in the same MGET when not cached too.
     const cachedBlueprint = known.has(keys[0] ?? '') ? blueprintIdOf(known.get(keys[0] ?? '')) : null;
     const wanted = [...keys];
-    if (cachedBlueprint !== null && !wanted.includes(blueprintPrefix + cachedBlueprint)) {
-      wanted.push(blueprintPrefix + cachedBlueprint);
-      this.lookupFresh(blueprintPrefix + cachedBlueprint, now, known);
+    if (cachedBlueprint !== null) {
+      for (const prefix of [prefixes.blueprint, prefixes.risk]) {
+        if (wanted.includes(prefix + cachedBlueprint)) continue;
+        wanted.push(prefix + cachedBlueprint);
+        this.lookupFresh(prefix + cachedBlueprint, now, known);
+      }
     }
     const missing = wanted.filter((key) => !known.has(key));
     this.opts.onCacheLookup?.(wanted.length - missing.length, missing.length);
     const fromKnown: Lookup = (key) => (known.has(key) ? known.get(key) : MISS);
-    if (missing.length === 0)
-      return this.resolve(plan, keys, blueprintPrefix, fromKnown, false) ?? UNAVAILABLE;
-    if (!this.circuit.closed) return this.fallback(plan, keys, blueprintPrefix, known, now, 'breaker_open');
+    if (missing.length === 0) return this.resolve(plan, keys, prefixes, fromKnown, false) ?? UNAVAILABLE;
+    if (!this.circuit.closed) return this.fallback(plan, keys, prefixes, known, now, 'breaker_open');
 
     const generation = this.generation;
     let fetched: Map<string, unknown>;
     try {
       const agentMissing = missing[0] === keys[0];
       fetched = agentMissing
-        ? await this.readWithScript(missing, blueprintPrefix)
+        ? await this.readWithScript(missing, prefixes)
         : await this.readWithMget(missing);
     } catch (err) {
       if (err instanceof CorruptValue) return this.failClosed('corrupt', err, q.tenant);
-      if (err instanceof CircuitOpen)
-        return this.fallback(plan, keys, blueprintPrefix, known, now, 'breaker_open');
+      if (err instanceof CircuitOpen) return this.fallback(plan, keys, prefixes, known, now, 'breaker_open');
       this.opts.onError?.('read');
       this.outageLog.count('read_failures', { err: describeThrown(err) });
       const cause = classifyFailure(err) === 'timeout' ? 'timeout' : 'error';
-      return this.fallback(plan, keys, blueprintPrefix, known, now, cause);
+      return this.fallback(plan, keys, prefixes, known, now, cause);
     }
     const fetchedAt = this.opts.clock();
     for (const [key, value] of fetched) {
       known.set(key, value);
       if (generation === this.generation) this.cache.set(key, { value, fetchedAt });
     }
-    return this.resolve(plan, keys, blueprintPrefix, fromKnown, false) ?? UNAVAILABLE;
+    return this.resolve(plan, keys, prefixes, fromKnown, false) ?? UNAVAILABLE;
   }
 
-  /** The missing keys, the agent's among them: one script call that also reads its blueprint. */
-  private async readWithScript(missing: string[], blueprintPrefix: string): Promise<Map<string, unknown>> {
-    const reply = await this.circuit.run(() => this.readScript(missing, blueprintPrefix), this.readBudgetMs);
+  /** The missing keys, the agent's among them: one script call that also reads its blueprint and its risk. */
+  private async readWithScript(missing: string[], prefixes: Prefixes): Promise<Map<string, unknown>> {
+    const reply = await this.circuit.run(
+      () => this.readScript(missing, prefixes.blueprint, prefixes.risk),
+      this.readBudgetMs,
+    );
     const fetched = this.parseAll(missing, reply.values);
     const blueprintId = blueprintIdOf(fetched.get(missing[0] ?? ''));
-    const blueprintKey = blueprintPrefix + (blueprintId ?? '');
-    if (blueprintId !== null && !missing.includes(blueprintKey)) {
+    if (blueprintId !== null) {
       // Lua's cjson and JSON.parse must agree on which blueprint the agent names; a record where
       // they differ was not written through the API.
       if (reply.blueprintId !== blueprintId) {
         throw new CorruptValue(`agent at ${missing[0] ?? ''} names its blueprint ambiguously`);
       }
+      const blueprintKey = prefixes.blueprint + blueprintId;
+      const riskKey = prefixes.risk + blueprintId;
       fetched.set(blueprintKey, parseRecord(reply.blueprint, blueprintKey));
+      fetched.set(riskKey, parseRecord(reply.blueprintRisk, riskKey));
     }
     return fetched;
   }
@@ -244,23 +263,30 @@ export class RedisStore implements SignalStore {
   private resolve(
     plan: QueryPlan,
     keys: readonly string[],
-    blueprintPrefix: string,
+    prefixes: Prefixes,
     lookup: Lookup,
     degraded: boolean,
   ): SignalSnapshot | null {
     const values = keys.map(lookup);
     if (values.includes(MISS)) return null;
     const blueprintId = blueprintIdOf(values[0]);
-    const blueprint = blueprintId === null ? null : lookup(blueprintPrefix + blueprintId);
-    if (blueprint === MISS) return null;
-    return assemble(plan, values, blueprint as RecordOf['blueprint'] | null, degraded);
+    const blueprint = blueprintId === null ? null : lookup(prefixes.blueprint + blueprintId);
+    const risk = blueprintId === null ? null : lookup(prefixes.risk + blueprintId);
+    if (blueprint === MISS || risk === MISS) return null;
+    return assemble(
+      plan,
+      values,
+      blueprint as RecordOf['blueprint'] | null,
+      risk as RecordOf['risk:blueprint'] | null,
+      degraded,
+    );
   }
 
   /** Stale-if-error: every value from the cache within TTL + the stale window, else fail closed. */
   private fallback(
     plan: QueryPlan,
     keys: readonly string[],
-    blueprintPrefix: string,
+    prefixes: Prefixes,
     known: ReadonlyMap<string, unknown>,
     now: number,
     cause: FallbackCause,
@@ -271,7 +297,7 @@ export class RedisStore implements SignalStore {
       const entry = this.cache.get(key);
       return entry !== undefined && now - entry.fetchedAt < usable ? entry.value : MISS;
     };
-    const snapshot = this.resolve(plan, keys, blueprintPrefix, stale, true);
+    const snapshot = this.resolve(plan, keys, prefixes, stale, true);
     if (snapshot === null) {
       this.opts.onFallback?.('unavailable', cause);
       this.outageLog.count('unavailable', { cause });
@@ -314,6 +340,33 @@ export class RedisStore implements SignalStore {
     this.evict(key);
     const deleted = result?.[0]?.[1];
     return typeof deleted === 'number' && deleted > 0;
+  }
+
+  async write(tenant: string, ops: readonly WriteOp[]): Promise<void> {
+    if (ops.length === 0) return;
+    const keys = ops.map((op) => recordKey(tenant, op.kind, op.id));
+    // Serialised before the command: a value that cannot be is the caller's fault, not Redis's.
+    const values = ops.map((op) => (op.value === null ? null : serialise(op.value)));
+    await this.command(() => {
+      const multi = this.client.multi();
+      keys.forEach((key, i) => {
+        const value = values[i];
+        if (value === null || value === undefined) multi.del(key);
+        else multi.set(key, value);
+        multi.publish(INVALIDATION_CHANNEL, key);
+      });
+      return multi.exec();
+    });
+    for (const key of keys) this.evict(key);
+  }
+
+  async members(tenant: string, index: string): Promise<string[]> {
+    return this.command(() => this.client.smembers(indexKey(tenant, index)));
+  }
+
+  async index(tenant: string, index: string, member: string, present: boolean): Promise<void> {
+    const key = indexKey(tenant, index);
+    await this.command(() => (present ? this.client.sadd(key, member) : this.client.srem(key, member)));
   }
 
   /** A report, never a store call: /readyz must answer at once even while Redis hangs. */

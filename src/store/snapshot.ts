@@ -1,4 +1,4 @@
-import type { RecordKind, RecordOf, SignalSnapshot, SignalsQuery } from './types';
+import type { RecordKind, RecordOf, ResourceAgent, SignalSnapshot, SignalsQuery } from './types';
 
 /** The keys one decision reads, in a fixed order; the optional ones are appended when present. */
 export interface QueryPlan {
@@ -6,37 +6,96 @@ export interface QueryPlan {
   ids: string[];
   userIndex: number;
   blueprintIndex: number;
+  agentUserIndex: number;
+  agentUserRiskIndex: number;
+  /** resource, resource-uri, agent, blueprint, blueprint-principal keyed by request.resource; -1 without one. */
+  resourceIndex: number;
 }
+
+export const RESOURCE_KINDS: readonly RecordKind[] = [
+  'resource',
+  'resource-uri',
+  'agent',
+  'blueprint',
+  'blueprint-principal',
+];
 
 export function planQuery(q: SignalsQuery): QueryPlan {
   const kinds: RecordKind[] = ['agent', 'risk:agent', 'revoked:agent'];
   const ids = [q.agentId, q.agentId, q.agentId];
-  let userIndex = -1;
-  let blueprintIndex = -1;
-  if (q.userId !== undefined) {
-    userIndex = kinds.push('risk:user') - 1;
-    ids.push(q.userId);
+  const add = (kind: RecordKind, id: string): number => {
+    ids.push(id);
+    return kinds.push(kind) - 1;
+  };
+  const userIndex = q.userId !== undefined ? add('risk:user', q.userId) : -1;
+  const blueprintIndex = q.blueprintHint !== undefined ? add('blueprint', q.blueprintHint) : -1;
+  let agentUserIndex = -1;
+  let agentUserRiskIndex = -1;
+  if (q.agentUser === true && q.userId !== undefined) {
+    agentUserIndex = add('agent-user', q.userId);
+    agentUserRiskIndex = add('risk:agent-user', q.userId);
   }
-  if (q.blueprintHint !== undefined) {
-    blueprintIndex = kinds.push('blueprint') - 1;
-    ids.push(q.blueprintHint);
+  let resourceIndex = -1;
+  if (q.resource !== undefined) {
+    resourceIndex = kinds.length;
+    for (const kind of RESOURCE_KINDS) add(kind, q.resource);
   }
-  return { kinds, ids, userIndex, blueprintIndex };
+  return { kinds, ids, userIndex, blueprintIndex, agentUserIndex, agentUserRiskIndex, resourceIndex };
 }
 
-/** Assembles a snapshot from values read in plan order, with the agent's blueprint resolved. */
+/** The keys a read resolves through the agent record: its blueprint and the blueprint's risk. */
+export const DERIVED_KINDS = ['blueprint', 'risk:blueprint'] as const;
+
+function at(values: readonly unknown[], index: number): unknown {
+  return index >= 0 ? (values[index] ?? null) : null;
+}
+
+/** An object's own string `id`, or null (a stored value is not trusted to have one). */
+function linkId(value: unknown): string | null {
+  if (typeof value !== 'object' || value === null || !Object.hasOwn(value, 'id')) return null;
+  const id = (value as { id: unknown }).id;
+  return typeof id === 'string' ? id : null;
+}
+
+/**
+ * Assembles a snapshot from values read in plan order, with the agent's blueprint and its risk
+ * resolved. `resourceRecordByUri` is the record the identifier-URI link names, when the caller read it
+ * (the link stores a copy of the record, so no second read is needed).
+ */
 export function assemble(
   plan: QueryPlan,
   values: readonly unknown[],
   blueprint: RecordOf['blueprint'] | null,
+  blueprintRisk: RecordOf['risk:blueprint'] | null,
   degraded: boolean,
 ): SignalSnapshot {
+  let resource: RecordOf['resource'] | null = null;
+  let resourceAgent: ResourceAgent | null = null;
+  if (plan.resourceIndex >= 0) {
+    const [byId, byUri, asAgent, asBlueprint, asPrincipal] = RESOURCE_KINDS.map((_, i) =>
+      at(values, plan.resourceIndex + i),
+    );
+    // The URI link holds a copy of the resource record (written with it), so one read finds it.
+    resource = (byId ?? byUri ?? null) as RecordOf['resource'] | null;
+    const resourceId = plan.ids[plan.resourceIndex] ?? '';
+    if (asAgent !== null) resourceAgent = { kind: 'agent', id: resourceId };
+    else if (asBlueprint !== null) resourceAgent = { kind: 'blueprint', id: resourceId };
+    else {
+      const principalOf = linkId(asPrincipal);
+      if (principalOf !== null) resourceAgent = { kind: 'blueprint', id: principalOf };
+    }
+  }
   return {
     agent: (values[0] ?? null) as RecordOf['agent'] | null,
     agentRisk: (values[1] ?? null) as RecordOf['risk:agent'] | null,
     revocation: (values[2] ?? null) as RecordOf['revoked:agent'] | null,
-    userRisk: (plan.userIndex >= 0 ? (values[plan.userIndex] ?? null) : null) as RecordOf['risk:user'] | null,
+    userRisk: at(values, plan.userIndex) as RecordOf['risk:user'] | null,
+    agentUser: at(values, plan.agentUserIndex) as RecordOf['agent-user'] | null,
+    agentUserRisk: at(values, plan.agentUserRiskIndex) as RecordOf['risk:agent-user'] | null,
+    resource,
+    resourceAgent,
     blueprint,
+    blueprintRisk,
     degraded,
     unavailable: false,
   };
@@ -46,6 +105,11 @@ export const UNAVAILABLE: Readonly<SignalSnapshot> = Object.freeze({
   agent: null,
   blueprint: null,
   agentRisk: null,
+  blueprintRisk: null,
+  agentUser: null,
+  agentUserRisk: null,
+  resource: null,
+  resourceAgent: null,
   userRisk: null,
   revocation: null,
   degraded: false,

@@ -9,8 +9,34 @@ export interface AgentRecord {
   enabled: boolean;
   sponsors: string[];
   attributes: Record<string, unknown>;
+  custom_security_attributes?: CustomSecurityAttributes;
   expires_at?: string | null;
   updated_at?: string;
+}
+
+/** Graph's `customSecurityAttributes`: attribute set → attribute → value (annotations kept as written). */
+export type CustomSecurityAttributes = Record<string, Record<string, unknown>>;
+
+export interface AgentUserRecord {
+  id: string;
+  agent_id: string;
+  display_name?: string;
+  enabled: boolean;
+  custom_security_attributes?: CustomSecurityAttributes;
+  updated_at?: string;
+}
+
+export interface ResourceRecord {
+  id: string;
+  display_name?: string;
+  identifier_uris: string[];
+  custom_security_attributes?: CustomSecurityAttributes;
+  updated_at?: string;
+}
+
+/** A secondary index entry: the record a unique name (identifier URI, principal id, agent) points at. */
+export interface LinkRecord {
+  id: string;
 }
 
 export interface BlueprintRecord {
@@ -19,13 +45,17 @@ export interface BlueprintRecord {
   enabled: boolean;
   permissions: Record<string, string[]>;
   max_ttl_seconds?: number | null;
+  principal_id?: string;
   attributes: Record<string, unknown>;
+  custom_security_attributes?: CustomSecurityAttributes;
   updated_at?: string;
 }
 
 export interface AgentRiskRecord {
   level: RiskLevel;
   state?: string;
+  /** Graph riskDetail of the last ID Protection action (e.g. adminConfirmedAgentCompromised). */
+  risk_detail?: string;
   detections?: unknown[];
   updated_at?: string;
 }
@@ -41,7 +71,19 @@ export interface RevocationRecord {
   reason?: string;
 }
 
-export type RecordKind = 'agent' | 'blueprint' | 'risk:agent' | 'risk:user' | 'revoked:agent';
+export type RecordKind =
+  | 'agent'
+  | 'blueprint'
+  | 'risk:agent'
+  | 'risk:user'
+  | 'revoked:agent'
+  | 'agent-user'
+  | 'agent-user-of'
+  | 'resource'
+  | 'resource-uri'
+  | 'blueprint-principal'
+  | 'risk:agent-user'
+  | 'risk:blueprint';
 
 export interface RecordOf {
   agent: AgentRecord;
@@ -49,6 +91,26 @@ export interface RecordOf {
   'risk:agent': AgentRiskRecord;
   'risk:user': UserRiskRecord;
   'revoked:agent': RevocationRecord;
+  'agent-user': AgentUserRecord;
+  'agent-user-of': LinkRecord;
+  resource: ResourceRecord;
+  'resource-uri': LinkRecord;
+  'blueprint-principal': LinkRecord;
+  'risk:agent-user': AgentRiskRecord;
+  'risk:blueprint': AgentRiskRecord;
+}
+
+/** One write of a multi-key change: a value to set, or null to delete. */
+export interface WriteOp {
+  kind: RecordKind;
+  id: string;
+  value: unknown;
+}
+
+/** What request.resource names among the tenant's agents and blueprints (DESIGN §3, AllAgentIdResources). */
+export interface ResourceAgent {
+  kind: 'agent' | 'blueprint';
+  id: string;
 }
 
 /** What one decision needs from the store, read in one round trip where possible. */
@@ -58,12 +120,21 @@ export interface SignalsQuery {
   userId?: string | undefined;
   /** The blueprint the caller named; read alongside the agent so a cold cache costs one MGET. */
   blueprintHint?: string | undefined;
+  /** flow agent_user: `userId` is the agent user's id, whose record and risk are read too. */
+  agentUser?: boolean | undefined;
+  /** request.resource: read as a resource id, an identifier URI, an agent, a blueprint and a blueprint principal. */
+  resource?: string | undefined;
 }
 
 export interface SignalSnapshot {
   agent: AgentRecord | null;
   blueprint: BlueprintRecord | null;
   agentRisk: AgentRiskRecord | null;
+  blueprintRisk: AgentRiskRecord | null;
+  agentUser: AgentUserRecord | null;
+  agentUserRisk: AgentRiskRecord | null;
+  resource: ResourceRecord | null;
+  resourceAgent: ResourceAgent | null;
   userRisk: UserRiskRecord | null;
   revocation: RevocationRecord | null;
   /** Some value came from cache past its TTL because the store failed (stale-if-error). */
@@ -104,6 +175,12 @@ export interface SignalStore {
   get<K extends RecordKind>(kind: K, tenant: string, id: string): Promise<RecordOf[K] | null>;
   put<K extends RecordKind>(kind: K, tenant: string, id: string, value: RecordOf[K]): Promise<void>;
   delete(kind: RecordKind, tenant: string, id: string): Promise<boolean>;
+  /** Several keys set (value) or deleted (null) at once, each published for invalidation. */
+  write(tenant: string, ops: readonly WriteOp[]): Promise<void>;
+  /** Members of a per-tenant index set (`pdp:{t}:index:<name>`). */
+  members(tenant: string, index: string): Promise<string[]>;
+  /** Adds (true) or removes (false) members of a per-tenant index set. */
+  index(tenant: string, index: string, member: string, present: boolean): Promise<void>;
   health(): Promise<StoreHealth>;
   close(): Promise<void>;
 }
