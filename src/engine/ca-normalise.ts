@@ -211,6 +211,7 @@ export function normalisePolicy(
     'authenticationFlows',
     'times',
     'deviceStates',
+    'clients',
   ]) {
     const value = cond(name);
     // An object condition is set when any of its members is (Graph writes empty ones as such).

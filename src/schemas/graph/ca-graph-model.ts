@@ -74,6 +74,8 @@ export const GRAPH_TYPES = {
     applications: p(obj('conditionalAccessApplications')),
     authenticationFlows: p(obj('conditionalAccessAuthenticationFlows')),
     clientApplications: p(obj('conditionalAccessClientApplications')),
+    // Beta responses carry it (null in every published policy and template); its shape is not documented.
+    clients: p({ k: 'opaque' }),
     clientAppTypes: p(
       collectionOf(
         enumOf(
