@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { buildInput, type PolicyInput } from '../../src/decision/input';
+import { policyResults, signalsQuery, tenantPolicies } from '../../src/decision/service';
 import type { PolicyEngine } from '../../src/engine/policy-engine';
 import type { DecideRequest } from '../../src/schemas/requests';
 import { MemoryStore } from '../../src/store/memory-store';
@@ -68,7 +69,8 @@ interface Loaded extends ParityCase {
 interface DecideResult {
   decision: string;
   grant: { ttl_seconds: number } | null;
-  policies: { id: string; result: string; reason: string }[];
+  /** One outcome code per tenant policy. */
+  policies: unknown;
 }
 
 const LEARN = /^https:\/\/learn\.microsoft\.com\/en-us\/(entra|graph)\//;
@@ -91,7 +93,7 @@ function loadTables(): Loaded[] {
 /** Any directory record kind; 'agent-user' and 'resource' are the CONTRACT-9 B kinds. */
 async function putRecord(
   store: SignalStore,
-  kind: 'agent' | 'blueprint' | 'agent-user' | 'resource',
+  kind: 'agent' | 'blueprint' | 'agent-user' | 'resource' | 'blueprint-principal',
   tenant: string,
   id: string,
   record: Record<string, unknown>,
@@ -115,24 +117,36 @@ async function seed(store: SignalStore, c: Loaded): Promise<void> {
   for (const [section, kind] of sections)
     for (const [id, rec] of Object.entries(c.directory[section]))
       await putRecord(store, kind, c.tenant, id, rec);
+  // The links the directory API writes beside the records (src/routes/entra-directory.ts): a
+  // resource by each identifier URI (a copy of the record), a blueprint by its principal id.
+  for (const [id, rec] of Object.entries(c.directory.resources))
+    for (const uri of (rec['identifier_uris'] as string[] | undefined) ?? [])
+      await (store.put as (k: string, t: string, i: string, v: unknown) => Promise<void>)(
+        'resource-uri',
+        c.tenant,
+        uri,
+        { ...rec, id, updated_at: '2026-11-27T11:00:00.000Z' },
+      );
+  for (const [id, rec] of Object.entries(c.directory.blueprints)) {
+    const principal = rec['principal_id'];
+    if (typeof principal === 'string')
+      await putRecord(store, 'blueprint-principal', c.tenant, principal, { id });
+  }
 }
 
 async function inputOf(store: SignalStore, c: Loaded): Promise<PolicyInput> {
   const request = { ...structuredClone(c.request), tenant: c.tenant };
-  const snapshot = await store.readSignals({
-    tenant: c.tenant,
-    agentId: request.agent_id,
-    userId: request.user?.id,
-    blueprintHint: request.blueprint_id,
-  });
+  const snapshot = await store.readSignals(signalsQuery(request));
   const input = buildInput(request, snapshot, NOW);
   const signals = input.signals as unknown as Record<string, unknown>;
   for (const [k, v] of Object.entries(c.signals ?? {})) signals[k] = v;
   return input;
 }
 
-function outcome(r: DecideResult, c: Loaded): Record<string, unknown> {
-  const p = r.policies.find((x) => x.id === c.policy.id);
+function outcome(r: DecideResult, c: Loaded, engine: PolicyEngine): Record<string, unknown> {
+  // The policy reports outcome codes; the service decodes them against the tenant's policies.
+  const decoded = policyResults(tenantPolicies(engine.current!, c.tenant), r.policies);
+  const p = decoded.find((x) => x.id === c.policy.id);
   const got: Record<string, unknown> = { result: p?.result, reason: p?.reason };
   if (c.expect.ttl_seconds !== undefined) got['ttl_seconds'] = r.grant?.ttl_seconds;
   return got;
@@ -200,14 +214,19 @@ describe('Graph parity: documented Conditional Access semantics, WASM and opa ag
     // Each table shows its condition both matching and not matching (session: the cap applied).
     for (const condition of CONDITIONS) {
       const results = new Set(cases.filter((c) => c.condition === condition).map((c) => c.expect.result));
-      const shown = condition === 'sessionControls' ? ['success'] : ['failure', 'notApplied'];
+      const shown =
+        condition === 'sessionControls'
+          ? ['success']
+          : condition === 'grantControls'
+            ? ['success', 'failure']
+            : ['failure', 'notApplied'];
       for (const r of shown) expect([condition, results.has(r)]).toEqual([condition, true]);
     }
   });
 
   it.each(CONDITIONS)('%s: the compiled WASM gives the documented result and reason', (condition) => {
     const mismatches = cases
-      .map((c, i) => ({ c, got: outcome(fromWasm[i]!, c) }))
+      .map((c, i) => ({ c, got: outcome(fromWasm[i]!, c, engine) }))
       .filter(({ c }) => c.condition === condition)
       .filter(({ c, got }) => !isDeepStrictEqual(got, { ...c.expect }))
       .map(({ c, got }) => ({ case: c.name, source: c.source, expected: c.expect, got }));
@@ -216,7 +235,7 @@ describe('Graph parity: documented Conditional Access semantics, WASM and opa ag
 
   it.each(CONDITIONS)('%s: opa (Go) gives the documented result and reason', (condition) => {
     const mismatches = cases
-      .map((c, i) => ({ c, got: outcome(fromOpa[i]!, c) }))
+      .map((c, i) => ({ c, got: outcome(fromOpa[i]!, c, engine) }))
       .filter(({ c }) => c.condition === condition)
       .filter(({ c, got }) => !isDeepStrictEqual(got, { ...c.expect }))
       .map(({ c, got }) => ({ case: c.name, source: c.source, expected: c.expect, got }));
