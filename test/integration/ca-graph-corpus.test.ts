@@ -59,8 +59,7 @@ const UNTRUSTED = { ip: '203.0.113.7', country: 'NL', app_type: 'browser' };
 const NON_TRUSTED_REGION = { ip: '203.0.113.9', country: 'KP', app_type: 'browser' };
 
 /**
- * Writes a directory record of any kind the store knows. The agent-user and resource kinds
- * ('agent-user', 'resource', CONTRACT-9 B) are added to RecordKind with the directory model.
+ * Writes a directory record, and the links the directory API keeps beside it.
  */
 async function putRecord(
   store: SignalStore,
@@ -74,7 +73,16 @@ async function putRecord(
     id: string,
     value: Record<string, unknown>,
   ) => Promise<void>;
-  await put(kind, TENANT, id, { ...record, id, updated_at: '2026-11-27T11:00:00.000Z' });
+  const value = { ...record, id, updated_at: '2026-11-27T11:00:00.000Z' };
+  await put(kind, TENANT, id, value);
+  // The links the directory API writes beside a record (src/routes/entra-directory.ts): a
+  // resource by each identifier URI (a copy of the record), a blueprint by its principal id.
+  if (kind === 'resource')
+    for (const uri of (record['identifier_uris'] as string[] | undefined) ?? [])
+      await put('resource-uri', TENANT, uri, value);
+  const principal = record['principal_id'];
+  if (kind === 'blueprint' && typeof principal === 'string')
+    await put('blueprint-principal', TENANT, principal, { id });
 }
 
 async function seedDirectory(store: SignalStore): Promise<SignalStore> {
