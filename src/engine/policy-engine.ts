@@ -8,7 +8,7 @@ import { HttpBundleSource, realTimers, type FetchLike, type Timers } from './bun
 import { BundleVerifier, type BundleSignature } from './bundle-signature';
 import { FunctionBundleSource, LocalBundleSource, isBundleUrl, type BundleSource } from './bundle-source';
 import { eventsComplete, rootPrint, treePrint } from './source-print';
-import { TenantDataCompiler, dataRevision, type TenantData } from './tenant-data';
+import { TenantDataCompiler, dataRevision, unsupportedNotices, type TenantData } from './tenant-data';
 import { TreeWatcher } from './tree-watcher';
 import { ENTRYPOINTS, WasmPolicy, type Entrypoint } from './wasm-policy';
 
@@ -301,6 +301,12 @@ export class PolicyEngine {
         },
         'policy revision active',
       );
+      for (const notice of unsupportedNotices(tenants)) {
+        logger.warn(
+          notice,
+          'conditional access policy with conditions the PDP cannot evaluate: reported as reportOnlyNotApplied (unsupportedCondition)',
+        );
+      }
       for (const listener of this.listeners) listener(next);
       this.emitLoad('success', revision);
       return { changed: true, revision };

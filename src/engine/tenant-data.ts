@@ -631,3 +631,23 @@ export function dataRevision(
     .digest('hex')
     .slice(0, 12);
 }
+
+/** A policy kept with conditions the PDP cannot evaluate (only report-only or disabled ones load). */
+export interface UnsupportedNotice {
+  tenant: string;
+  policy_id: string;
+  state: CompiledPolicy['state'];
+  unsupported: string[];
+}
+
+/** Every loaded policy whose `compiled.unsupported` is not empty, by tenant then id, for a warning. */
+export function unsupportedNotices(tenants: Readonly<Record<string, TenantData>>): UnsupportedNotice[] {
+  const out: UnsupportedNotice[] = [];
+  for (const [tenant, data] of Object.entries(tenants).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    for (const p of data.policies) {
+      if (p.compiled.unsupported.length === 0) continue;
+      out.push({ tenant, policy_id: p.id, state: p.state, unsupported: [...p.compiled.unsupported] });
+    }
+  }
+  return out;
+}

@@ -2,7 +2,7 @@ import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PdpError } from '../../../src/errors';
-import { TenantDataCompiler, dataRevision } from '../../../src/engine/tenant-data';
+import { TenantDataCompiler, dataRevision, unsupportedNotices } from '../../../src/engine/tenant-data';
 import { EXAMPLE_DATA } from '../../helpers/app';
 
 async function dataDir(files: Record<string, unknown>): Promise<string> {
@@ -233,5 +233,30 @@ describe('TenantDataCompiler', () => {
     const b = await new TenantDataCompiler().compile({}, await dataDir(files));
     expect(dataRevision(a)).toBe(dataRevision(b));
     expect(dataRevision(a)).toMatch(/^[0-9a-f]{12}$/);
+  });
+
+  it('lists the report-only and disabled policies kept with unsupported conditions, for the load warning', async () => {
+    const dir = await dataDir({
+      'b/conditional-access/ok.json': policy('ok'),
+      'a/conditional-access/ro.json': policy('ro', {
+        state: 'enabledForReportingButNotEnforced',
+        conditions: { servicePrincipalRiskLevels: ['high'], insiderRiskLevels: 'elevated' },
+      }),
+      'a/conditional-access/off.json': policy('off', {
+        state: 'disabled',
+        conditions: { times: { allDays: true } },
+      }),
+    });
+    const tenants = await new TenantDataCompiler().compile({}, dir);
+    expect(unsupportedNotices(tenants)).toEqual([
+      { tenant: 'a', policy_id: 'off', state: 'disabled', unsupported: ['/conditions/times'] },
+      {
+        tenant: 'a',
+        policy_id: 'ro',
+        state: 'enabledForReportingButNotEnforced',
+        unsupported: ['/conditions/servicePrincipalRiskLevels', '/conditions/insiderRiskLevels'],
+      },
+    ]);
+    expect(unsupportedNotices({ b: tenants['b']! })).toEqual([]);
   });
 });
