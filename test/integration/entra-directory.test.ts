@@ -54,13 +54,14 @@ const codes = (r: DecideResponse): string[] => r.reasons.map((x) => x.code);
 describe('Entra Agent ID directory over a real Redis shared by two replicas', () => {
   let redis: RedisProcess;
   const apps: TestApp[] = [];
+  const stores: { close(): Promise<void> }[] = [];
   const figures: string[] = [];
 
   beforeAll(async () => {
     redis = await RedisProcess.start();
   });
   afterEach(async () => {
-    await Promise.all(apps.splice(0).map((a) => a.store.close()));
+    await Promise.all([...apps.splice(0).map((a) => a.store), ...stores.splice(0)].map((s) => s.close()));
     const admin = new Redis(redis.url);
     await admin.flushall();
     admin.disconnect();
@@ -372,7 +373,7 @@ describe('Entra Agent ID directory over a real Redis shared by two replicas', ()
 
     it('one round trip per decision: agent, blueprint and its risk, agent user, resource, links', async () => {
       const store = await redisStore(redis.url, { cacheTtlMs: 60_000 });
-      apps.push({ store } as TestApp);
+      stores.push(store);
       await seeded(store);
       await store.put('agent-user', 'default', 'au-1', { id: 'au-1', agent_id: 'agt-7f3a', enabled: true });
       await store.put('risk:blueprint', 'default', 'bp-invoice', { level: 'medium' });
