@@ -462,3 +462,62 @@ describe('the agent-user binding under random directories (memory store, real WA
     );
   });
 });
+
+describe('the decide request (CONTRACT B)', () => {
+  it('accepts user groups, roles, guest type, the full device, client app type and compliant network', async () => {
+    const app = await makeApp({ store: await seeded(new MemoryStore()), engine: await makeEngine(ENGINE) });
+    const user = {
+      id: 'u-42',
+      groups: ['g-finance'],
+      roles: ['62e90394-69f5-4237-9190-012177145e10'],
+      guest_type: 'b2bCollaborationGuest',
+      device: {
+        id: 'dev-1',
+        platform: 'windows',
+        compliant: true,
+        trust_type: 'AzureAD',
+        display_name: 'Laptop',
+        manufacturer: 'Contoso',
+        model: 'X1',
+        operating_system: 'Windows',
+        operating_system_version: '10.0.22631',
+        mdm_app_id: '0000000a-0000-0000-c000-000000000000',
+        profile_type: 'RegisteredDevice',
+        device_ownership: 'Company',
+        enrollment_profile_name: 'Autopilot',
+        system_labels: ['AzureResource'],
+        physical_ids: ['[ZTDID]:abc'],
+        extension_attributes: { extensionAttribute1: 'a', extensionAttribute15: 'z' },
+      },
+    };
+    const client = { ...CORP, app_type: 'mobileAppsAndDesktopClients', compliant_network: true };
+    const body = decideBody({ flow: 'on_behalf_of', user, client });
+    await request(app.api).post('/v1/decide').send(body).expect(200);
+    const wrong: [Record<string, unknown>, string][] = [
+      [{ ...user, guest_type: 'guest' }, '/user/guest_type'],
+      [{ ...user, device: { trust_type: 'Joined' } }, '/user/device/trust_type'],
+      [
+        { ...user, device: { extension_attributes: { extensionAttribute16: 'x' } } },
+        '/user/device/extension_attributes',
+      ],
+      [{ ...user, groups: ['g', 'g'] }, '/user/groups'],
+    ];
+    for (const [u, pointer] of wrong) {
+      const res = await request(app.api)
+        .post('/v1/decide')
+        .send(decideBody({ flow: 'on_behalf_of', user: u }))
+        .expect(400);
+      expect(JSON.stringify(res.body.error.details)).toContain(pointer);
+    }
+    const badClient = await request(app.api)
+      .post('/v1/decide')
+      .send(decideBody({ client: { app_type: 'legacy' } }))
+      .expect(400);
+    expect(badClient.body.error.details[0].pointer).toBe('/client/app_type');
+    // Still required: a user for the user flows.
+    await request(app.api)
+      .post('/v1/decide')
+      .send(decideBody({ flow: 'agent_user' }))
+      .expect(400);
+  });
+});
