@@ -43,10 +43,10 @@ async function until(
 }
 
 /**
- * No tenant documents: the decision's risk (response `signals.agent_risk`, the effective risk the
- * policy computes) and the guardrails are what these tests observe, independent of any CA policy.
+ * The example tenant, whose "block high-risk agent identities" policy turns a risk into a deny. The
+ * tests watch the decision's effective risk (response `signals.agent_risk`) and the decision itself.
  */
-const ENGINE = { dataDir: null };
+const ENGINE = {};
 const riskOf = (r: DecideResponse): string => r.signals.agent_risk;
 
 const codes = (r: DecideResponse): string[] => r.reasons.map((x) => x.code);
@@ -227,8 +227,15 @@ describe('Entra Agent ID directory over a real Redis shared by two replicas', ()
         .post(`${T}/risky-agents/confirmCompromised`)
         .send({ agentIds: ['agt-7f3a'] })
         .expect(204);
-      const compromised = await until(b, body, (r) => riskOf(r) === 'high', performance.now());
+      const compromised = await until(
+        b,
+        body,
+        (r) => riskOf(r) === 'high' && r.decision === 'deny',
+        performance.now(),
+      );
       expect(riskOf(compromised.out)).toBe('high');
+      expect(compromised.out.decision).toBe('deny');
+      expect(codes(compromised.out)).toContain('ca_block');
       expect(compromised.elapsed).toBeLessThan(100);
       figures.push(`confirmCompromised ${compromised.elapsed.toFixed(1)} ms`);
 
@@ -256,8 +263,14 @@ describe('Entra Agent ID directory over a real Redis shared by two replicas', ()
           .post(`${T}/risky-agents/${action}`)
           .send({ agentIds: ['agt-7f3a'] })
           .expect(204);
-        const cleared = await until(b, body, (r) => riskOf(r) === 'none', performance.now());
+        const cleared = await until(
+          b,
+          body,
+          (r) => riskOf(r) === 'none' && r.decision === 'allow',
+          performance.now(),
+        );
         expect(riskOf(cleared.out)).toBe('none');
+        expect(cleared.out.decision).toBe('allow');
         expect(cleared.elapsed).toBeLessThan(100);
         figures.push(`${action} ${cleared.elapsed.toFixed(1)} ms`);
         const risk = await request(a.api).get(`${T}/signals/agents/agt-7f3a/risk`).expect(200);
@@ -289,8 +302,14 @@ describe('Entra Agent ID directory over a real Redis shared by two replicas', ()
         .post(`${T}/risky-agents/confirmCompromised`)
         .send({ agentIds: ['sp-invoice'] })
         .expect(204);
-      const denied = await until(b, body, (r) => riskOf(r) === 'high', performance.now());
+      const denied = await until(
+        b,
+        body,
+        (r) => riskOf(r) === 'high' && r.decision === 'deny',
+        performance.now(),
+      );
       expect(riskOf(denied.out)).toBe('high');
+      expect(codes(denied.out)).toContain('ca_block');
       expect(denied.elapsed).toBeLessThan(100);
       figures.push(`blueprint principal confirmCompromised ${denied.elapsed.toFixed(1)} ms`);
       // The agent's own risk record is untouched: the blueprint's is what raises it.
@@ -299,7 +318,8 @@ describe('Entra Agent ID directory over a real Redis shared by two replicas', ()
       expect(listed).toEqual([
         expect.objectContaining({
           '@odata.type': '#microsoft.graph.riskyAgentIdentityBlueprintPrincipal',
-          id: 'bp-invoice',
+          id: 'sp-invoice',
+          blueprintId: 'bp-invoice',
         }),
       ]);
 
