@@ -68,7 +68,7 @@ const ACTIONS = {
     detail: 'adminConfirmedAgentCompromised',
   },
   confirmSafe: { level: 'none', state: 'confirmedSafe', detail: 'adminConfirmedAgentSafe' },
-  dismiss: { level: 'none', state: 'dismissed', detail: 'adminDismissedAllRiskForAgent' },
+  dismiss: { level: 'none', state: 'dismissed', detail: 'adminDismissedRiskForAgent' },
 } as const;
 
 /**
@@ -288,9 +288,13 @@ export function entraDirectoryRoutes(
       if (!RISK_KINDS.includes(kind)) continue;
       const record = await store.get(kind, tenant, id);
       if (record === null || !atRisk(record)) continue;
+      // Graph names a risky blueprint principal by the principal's object id; the blueprint id rides along.
+      const blueprint = kind === 'risk:blueprint' ? await store.get('blueprint', tenant, id) : null;
+      const principal = ownString(blueprint, 'principal_id');
       value.push({
         '@odata.type': ODATA_TYPE[kind],
-        id,
+        id: principal ?? id,
+        ...(kind === 'risk:blueprint' && { blueprintId: id }),
         riskLevel: record.level,
         riskState: record.state ?? 'atRisk',
         ...(record.risk_detail !== undefined && { riskDetail: record.risk_detail }),

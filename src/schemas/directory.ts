@@ -32,11 +32,11 @@ const attributeValue = {
 export const customSecurityAttributes = {
   type: 'object',
   maxProperties: 64,
-  propertyNames: { pattern: '^[A-Za-z0-9_]{1,32}$' },
+  propertyNames: { maxLength: 32, pattern: '^[A-Za-z0-9_]{1,32}$' },
   additionalProperties: {
     type: 'object',
     maxProperties: 64,
-    propertyNames: { pattern: '^(@odata\\.type|[A-Za-z0-9_]{1,32}(@odata\\.type)?)$' },
+    propertyNames: { maxLength: 64, pattern: '^(@odata\\.type|[A-Za-z0-9_]{1,32}(@odata\\.type)?)$' },
     patternProperties: { '@odata\\.type$': { type: 'string', maxLength: 128 } },
     additionalProperties: attributeValue,
   },

@@ -4,9 +4,10 @@ import { CorruptValue, MAX_RECORD_BYTES } from './values';
 /**
  * Reads a decision's keys and the agent's blueprint in one round trip when the agent is not
  * cached (its blueprint id is only known once the agent record is read). KEYS: the keys to read,
- * the agent's first; ARGV[1]: the tenant's blueprint key prefix (`pdp:{t}:blueprint:`); ARGV[3]: the tenant's blueprint-risk key prefix; ARGV[2]: the largest agent
- * value worth decoding (a larger one is corrupt to the reader anyway, and decoding it would stall Redis). Every key,
- * the blueprint's included, carries the `{tenant}` hash tag, so the script stays in one slot and
+ * the agent's first; ARGV[1]: the tenant's blueprint key prefix (`pdp:{t}:blueprint:`); ARGV[2]:
+ * the largest agent value worth decoding (a larger one is corrupt to the reader anyway, and
+ * decoding it would stall Redis); ARGV[3]: the tenant's blueprint-risk key prefix
+ * (`pdp:{t}:risk:blueprint:`). Every key, the blueprint's and its risk's included, carries the `{tenant}` hash tag, so the script stays in one slot and
  * runs on Redis Cluster. The agent value is hostile: a decode failure or a non-string id reads no
  * blueprint, and MGET (not GET) answers nil for a key of the wrong type instead of an error.
  * Reply: { values of KEYS, blueprint id read or nil, blueprint value or nil, blueprint risk or nil }.

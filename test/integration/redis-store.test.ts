@@ -83,11 +83,17 @@ describe('RedisStore against a real redis-server', () => {
       userId: 'u-1',
       blueprintHint: 'bp-1',
     });
-    expect(await commandCalls(admin, 'mget')).toBe(before + 1);
+    // One script call: its MGET of the keys, then one MGET of the blueprint and the blueprint's risk.
+    expect(await commandCalls(admin, 'mget')).toBe(before + 2);
     expect(snapshot).toEqual({
       agent,
       blueprint,
       agentRisk: { level: 'medium' },
+      blueprintRisk: null,
+      agentUser: null,
+      agentUserRisk: null,
+      resource: null,
+      resourceAgent: null,
       userRisk: null,
       revocation: null,
       degraded: false,
@@ -95,7 +101,7 @@ describe('RedisStore against a real redis-server', () => {
     });
     // Warm cache: no round trip at all.
     await store.readSignals({ tenant: 'acme', agentId: 'agt-1', userId: 'u-1', blueprintHint: 'bp-1' });
-    expect(await commandCalls(admin, 'mget')).toBe(before + 1);
+    expect(await commandCalls(admin, 'mget')).toBe(before + 2);
   });
 
   it('resolves the blueprint from the agent record when the caller names none', async () => {

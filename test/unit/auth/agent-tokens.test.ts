@@ -233,6 +233,31 @@ describe('AgentTokenVerifier', () => {
 
 describe('mapClaims', () => {
   const trusted = { issuer: ISSUER, audiences: ['a'], tenant: 't1', algorithms: ['RS256'] };
+  it("carries an on-behalf-of user's groups and wids, never an agent user's", () => {
+    const claims = {
+      azp: 'a',
+      iat: 1,
+      exp: 2,
+      idtyp: 'user',
+      oid: 'u',
+      groups: ['g1', 7, 'g2'],
+      wids: ['r1'],
+    };
+    expect(mapClaims(claims, trusted)).toMatchObject({
+      flow: 'on_behalf_of',
+      user_id: 'u',
+      groups: ['g1', 'g2'],
+      wids: ['r1'],
+    });
+    const agentUser = mapClaims({ ...claims, xms_sub_fct: '13', oid: 'au-1' }, trusted);
+    expect(agentUser).toMatchObject({ flow: 'agent_user', user_id: 'au-1' });
+    expect(agentUser).not.toHaveProperty('groups');
+    expect(agentUser).not.toHaveProperty('wids');
+    expect(mapClaims({ azp: 'a', iat: 1, exp: 2, idtyp: 'user', oid: 'u' }, trusted)).not.toHaveProperty(
+      'groups',
+    );
+  });
+
   it('infers the flow from scp when idtyp is absent and ignores unknown facets', () => {
     expect(
       mapClaims({ azp: 'a', iat: 1, exp: 2, scp: 'x.read', oid: 'u', xms_act_fct: '11 42' }, trusted),
