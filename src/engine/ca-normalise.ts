@@ -211,6 +211,9 @@ export function normalisePolicy(
     'authenticationFlows',
     'times',
     'deviceStates',
+    'clients',
+    'signInRiskDetections',
+    'agents',
   ]) {
     const value = cond(name);
     // An object condition is set when any of its members is (Graph writes empty ones as such).

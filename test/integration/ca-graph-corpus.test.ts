@@ -11,12 +11,12 @@ import { ROOT, TestClock, makeApp, makeEngine, type TestApp } from '../helpers/a
  * Microsoft's published agent Conditional Access JSON, loaded unmodified through the real data-dir
  * loader and the compiled WASM: the report-only policies of the example tenant (copied from
  * learn.microsoft.com) and an enabled Graph list export with its named locations
- * (test/fixtures/graph/SOURCES.md names every source).
+ * (test/fixtures/graph-corpus/SOURCES.md names every source).
  */
 
 const TENANT = 'contoso';
 const EXAMPLE_CA = path.join(ROOT, 'policies/data/default/conditional-access');
-const FIXTURES = path.join(ROOT, 'test/fixtures/graph');
+const FIXTURES = path.join(ROOT, 'test/fixtures/graph-corpus');
 
 // Policy ids: Graph ids from the export; the file name for the POST bodies that have none.
 const MS_ALL_AGENTS = 'ms-block-all-agent-identities';
