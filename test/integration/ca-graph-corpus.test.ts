@@ -4,7 +4,6 @@ import path from 'node:path';
 import request from 'supertest';
 import type { DecideResponse } from '../../src/decision/service';
 import { MemoryStore } from '../../src/store/memory-store';
-import type { SignalStore } from '../../src/store/types';
 import { ROOT, TestClock, makeApp, makeEngine, type TestApp } from '../helpers/app';
 
 /**
@@ -59,26 +58,21 @@ const UNTRUSTED = { ip: '203.0.113.7', country: 'NL', app_type: 'browser' };
 const NON_TRUSTED_REGION = { ip: '203.0.113.9', country: 'KP', app_type: 'browser' };
 
 /**
- * Writes a directory record of any kind the store knows. The agent-user and resource kinds
- * ('agent-user', 'resource', CONTRACT-9 B) are added to RecordKind with the directory model.
+ * Writes a directory record through the directory API (the routes keep the store's indexes:
+ * identifier URI → resource, blueprint principal → blueprint, agent → agent user).
  */
 async function putRecord(
-  store: SignalStore,
-  kind: 'agent' | 'blueprint' | 'agent-user' | 'resource',
+  api: TestApp['api'],
+  route: 'agents' | 'blueprints' | 'agent-users' | 'resources',
   id: string,
   record: Record<string, unknown>,
 ): Promise<void> {
-  const put = store.put.bind(store) as unknown as (
-    k: string,
-    tenant: string,
-    id: string,
-    value: Record<string, unknown>,
-  ) => Promise<void>;
-  await put(kind, TENANT, id, { ...record, id, updated_at: '2026-11-27T11:00:00.000Z' });
+  const res = await request(api).put(`/v1/tenants/${TENANT}/${route}/${id}`).send(record);
+  expect([res.status, res.body]).toEqual([200, expect.objectContaining({ id })]);
 }
 
-async function seedDirectory(store: SignalStore): Promise<SignalStore> {
-  await putRecord(store, 'blueprint', BLUEPRINT, {
+async function seedDirectory(api: TestApp['api']): Promise<void> {
+  await putRecord(api, 'blueprints', BLUEPRINT, {
     display_name: 'Mail assistants',
     principal_id: BLUEPRINT_PRINCIPAL,
     enabled: true,
@@ -92,7 +86,7 @@ async function seedDirectory(store: SignalStore): Promise<SignalStore> {
     custom_security_attributes: {},
   });
   for (const id of [AGENT, TARGET_AGENT])
-    await putRecord(store, 'agent', id, {
+    await putRecord(api, 'agents', id, {
       blueprint_id: BLUEPRINT,
       display_name: id === AGENT ? 'Mail assistant' : 'Scheduling agent',
       enabled: true,
@@ -100,22 +94,21 @@ async function seedDirectory(store: SignalStore): Promise<SignalStore> {
       attributes: {},
       custom_security_attributes: {},
     });
-  await putRecord(store, 'agent-user', AGENT_USER, {
+  await putRecord(api, 'agent-users', AGENT_USER, {
     agent_id: AGENT,
     enabled: true,
     custom_security_attributes: {},
   });
-  await putRecord(store, 'resource', EXO, {
+  await putRecord(api, 'resources', EXO, {
     display_name: 'Office 365 Exchange Online',
     identifier_uris: [EXO_URI],
     custom_security_attributes: {},
   });
-  await putRecord(store, 'resource', PAYMENTS, {
+  await putRecord(api, 'resources', PAYMENTS, {
     display_name: 'Payments API',
     identifier_uris: ['api://payments'],
     custom_security_attributes: {},
   });
-  return store;
 }
 
 /** A data dir with one tenant holding the documents byte-for-byte. */
@@ -146,8 +139,8 @@ describe("Microsoft's published agent Conditional Access JSON, unmodified (WASM,
   beforeEach(async () => {
     clock = new TestClock();
     const engine = await makeEngine({ dataDir, clock: clock.now });
-    const store = await seedDirectory(new MemoryStore());
-    t = await makeApp({ clock: clock.now, engine, store });
+    t = await makeApp({ clock: clock.now, engine, store: new MemoryStore() });
+    await seedDirectory(t.api);
   });
 
   async function agentRisk(id: string, level: string): Promise<void> {
