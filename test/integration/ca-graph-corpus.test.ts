@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
@@ -8,8 +8,8 @@ import { ROOT, TestClock, makeApp, makeEngine, type TestApp } from '../helpers/a
 
 /**
  * Microsoft's published agent Conditional Access JSON, loaded unmodified through the real data-dir
- * loader and the compiled WASM: the report-only policies of the example tenant (copied from
- * learn.microsoft.com) and an enabled Graph list export with its named locations
+ * loader and the compiled WASM: the report-only policies Microsoft publishes (the example tenant
+ * carries the same bytes) and an enabled Graph list export with its named locations
  * (test/fixtures/graph-corpus/SOURCES.md names every source).
  */
 
@@ -80,6 +80,8 @@ async function seedDirectory(api: TestApp['api']): Promise<void> {
       'api://payments': ['payments.read'],
       [EXO]: ['Mail.Read'],
       [TARGET_AGENT]: ['a2a.invoke'],
+      [BLUEPRINT]: ['a2a.invoke'],
+      [BLUEPRINT_PRINCIPAL]: ['a2a.invoke'],
     },
     max_ttl_seconds: 3600,
     attributes: {},
@@ -111,23 +113,39 @@ async function seedDirectory(api: TestApp['api']): Promise<void> {
   });
 }
 
-/** A data dir with one tenant holding the documents byte-for-byte. */
+const PUBLISHED = [
+  `${MS_ALL_AGENTS}.json`,
+  `${MS_ALL_AGENT_USERS}.json`,
+  `${MS_AGENT_RESOURCES}.json`,
+  `${MS_HIGH_RISK_TEMPLATE}.json`,
+];
+
+/** A data dir with one tenant holding the corpus documents byte-for-byte. */
 function corpusDataDir(): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'pdp-ca-corpus-'));
   const ca = path.join(dir, TENANT, 'conditional-access');
   mkdirSync(ca, { recursive: true });
-  const published = readdirSync(EXAMPLE_CA).filter((f) => f.startsWith('ms-') && f.endsWith('.json'));
-  expect(published.sort()).toEqual([
-    `${MS_ALL_AGENTS}.json`,
-    `${MS_ALL_AGENT_USERS}.json`,
-    `${MS_AGENT_RESOURCES}.json`,
-    `${MS_HIGH_RISK_TEMPLATE}.json`,
-  ]);
-  for (const f of published) copyFileSync(path.join(EXAMPLE_CA, f), path.join(ca, f));
+  for (const f of PUBLISHED) copyFileSync(path.join(FIXTURES, f), path.join(ca, f));
   copyFileSync(path.join(FIXTURES, 'conditional-access-policies.json'), path.join(ca, 'graph-export.json'));
   copyFileSync(path.join(FIXTURES, 'named-locations.json'), path.join(dir, TENANT, 'named-locations.json'));
   return dir;
 }
+
+describe('the example tenant carries the published documents', () => {
+  it('byte-for-byte as in the corpus, and none of them enforced (npm start serves that tenant)', () => {
+    const inExample = readdirSync(EXAMPLE_CA).filter((f) => f.startsWith('ms-'));
+    expect(inExample.sort()).toEqual([...PUBLISHED].sort());
+    for (const f of PUBLISHED) {
+      const published = readFileSync(path.join(FIXTURES, f), 'utf8');
+      expect([f, readFileSync(path.join(EXAMPLE_CA, f), 'utf8')]).toEqual([f, published]);
+      // Enabled, "block all agent identities" would block every agent of the example tenant.
+      expect([f, (JSON.parse(published) as { state: string }).state]).toEqual([
+        f,
+        'enabledForReportingButNotEnforced',
+      ]);
+    }
+  });
+});
 
 type Expected = Record<string, [result: string, reason: string]>;
 
@@ -254,8 +272,12 @@ describe("Microsoft's published agent Conditional Access JSON, unmodified (WASM,
       });
     });
 
-    it('AllAgentIdResources applies when the resource is an agent identity (ca_block)', async () => {
-      const out = await decide(obo({ resource: TARGET_AGENT, scopes: ['a2a.invoke'] }));
+    it.each([
+      ['an agent identity', TARGET_AGENT],
+      ['a blueprint', BLUEPRINT],
+      ['a blueprint principal', BLUEPRINT_PRINCIPAL],
+    ])('AllAgentIdResources applies when the resource is %s (ca_block)', async (_what, resource) => {
+      const out = await decide(obo({ resource, scopes: ['a2a.invoke'] }));
       expect(out.decision).toBe('deny');
       expect(out.reasons.map((r) => r.code)).toEqual(['ca_block']);
       const byId = new Map(out.policies.map((p) => [p.id, p]));
