@@ -3,11 +3,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { buildInput, type PolicyInput } from '../../src/decision/input';
+import request from 'supertest';
+import { policyResults, signalsQuery, tenantPolicies, type PolicyResult } from '../../src/decision/service';
 import type { PolicyEngine } from '../../src/engine/policy-engine';
 import type { DecideRequest } from '../../src/schemas/requests';
 import { MemoryStore } from '../../src/store/memory-store';
 import type { SignalStore } from '../../src/store/types';
-import { ROOT, makeEngine } from '../helpers/app';
+import { ROOT, makeApp, makeEngine, type TestApp } from '../helpers/app';
 import { OpaServer } from '../helpers/opa-server';
 
 /**
@@ -33,7 +35,7 @@ const CONDITIONS = [
   'clientApps',
   'devices',
   'grantControls',
-  'sessionControls',
+  'signInFrequency',
 ];
 
 interface Directory {
@@ -68,7 +70,7 @@ interface Loaded extends ParityCase {
 interface DecideResult {
   decision: string;
   grant: { ttl_seconds: number } | null;
-  policies: { id: string; result: string; reason: string }[];
+  policies: PolicyResult[];
 }
 
 const LEARN = /^https:\/\/learn\.microsoft\.com\/en-us\/(entra|graph)\//;
@@ -88,47 +90,44 @@ function loadTables(): Loaded[] {
   return out;
 }
 
-/** Any directory record kind; 'agent-user' and 'resource' are the CONTRACT-9 B kinds. */
-async function putRecord(
-  store: SignalStore,
-  kind: 'agent' | 'blueprint' | 'agent-user' | 'resource',
-  tenant: string,
-  id: string,
-  record: Record<string, unknown>,
-): Promise<void> {
-  const put = store.put.bind(store) as unknown as (
-    k: string,
-    t: string,
-    i: string,
-    v: Record<string, unknown>,
-  ) => Promise<void>;
-  await put(kind, tenant, id, { ...record, id, updated_at: '2026-11-27T11:00:00.000Z' });
-}
-
-async function seed(store: SignalStore, c: Loaded): Promise<void> {
+/**
+ * The case's directory, written through the directory API: the routes keep the store's indexes
+ * (identifier URI → resource, blueprint principal → blueprint, agent → agent user) as in service.
+ */
+async function seed(api: TestApp['api'], c: Loaded): Promise<void> {
   const sections = [
-    ['blueprints', 'blueprint'],
-    ['agents', 'agent'],
-    ['agent_users', 'agent-user'],
-    ['resources', 'resource'],
+    ['blueprints', 'blueprints'],
+    ['agents', 'agents'],
+    ['agent_users', 'agent-users'],
+    ['resources', 'resources'],
   ] as const;
-  for (const [section, kind] of sections)
-    for (const [id, rec] of Object.entries(c.directory[section]))
-      await putRecord(store, kind, c.tenant, id, rec);
+  for (const [section, route] of sections)
+    for (const [id, rec] of Object.entries(c.directory[section])) {
+      const res = await request(api).put(`/v1/tenants/${c.tenant}/${route}/${id}`).send(rec);
+      expect([c.tenant, route, id, res.status, res.body]).toEqual([
+        c.tenant,
+        route,
+        id,
+        200,
+        expect.objectContaining({ id }),
+      ]);
+    }
 }
 
+/** The input the decide service builds for the case's request (one store read), plus its signals. */
 async function inputOf(store: SignalStore, c: Loaded): Promise<PolicyInput> {
   const request = { ...structuredClone(c.request), tenant: c.tenant };
-  const snapshot = await store.readSignals({
-    tenant: c.tenant,
-    agentId: request.agent_id,
-    userId: request.user?.id,
-    blueprintHint: request.blueprint_id,
-  });
-  const input = buildInput(request, snapshot, NOW);
+  const input = buildInput(request, await store.readSignals(signalsQuery(request)), NOW);
   const signals = input.signals as unknown as Record<string, unknown>;
   for (const [k, v] of Object.entries(c.signals ?? {})) signals[k] = v;
   return input;
+}
+
+/** What the policy reports, as the decide response shows it (outcome codes → result, reason). */
+function shaped(engine: PolicyEngine, c: Loaded, raw: unknown): DecideResult {
+  const r = raw as { decision: string; grant: DecideResult['grant']; policies?: unknown };
+  const policies = policyResults(tenantPolicies(engine.current!, c.tenant), r.policies);
+  return { decision: r.decision, grant: r.grant, policies };
 }
 
 function outcome(r: DecideResult, c: Loaded): Record<string, unknown> {
@@ -162,11 +161,14 @@ describe('Graph parity: documented Conditional Access semantics, WASM and opa ag
     }
     engine = await makeEngine({ dataDir, clock: () => NOW });
     store = new MemoryStore();
-    for (const c of cases) await seed(store, c);
+    const app = await makeApp({ clock: () => NOW, engine, store });
+    for (const c of cases) await seed(app.api, c);
 
     const inputs: PolicyInput[] = [];
     for (const c of cases) inputs.push(await inputOf(store, c));
-    fromWasm = inputs.map((input) => engine.evaluate('agent/decide/result', input).result as DecideResult);
+    fromWasm = inputs.map((input, i) =>
+      shaped(engine, cases[i]!, engine.evaluate('agent/decide/result', input).result),
+    );
 
     const dir = mkdtempSync(path.join(tmpdir(), 'pdp-graph-parity-opa-'));
     const data = {
@@ -181,8 +183,8 @@ describe('Graph parity: documented Conditional Access semantics, WASM and opa ag
     ]);
     try {
       fromOpa = [];
-      for (const input of inputs)
-        fromOpa.push((await opa.query('agent/decide/result', input)) as DecideResult);
+      for (const [i, input] of inputs.entries())
+        fromOpa.push(shaped(engine, cases[i]!, await opa.query('agent/decide/result', input)));
     } finally {
       await opa.stop();
     }
@@ -200,7 +202,7 @@ describe('Graph parity: documented Conditional Access semantics, WASM and opa ag
     // Each table shows its condition both matching and not matching (session: the cap applied).
     for (const condition of CONDITIONS) {
       const results = new Set(cases.filter((c) => c.condition === condition).map((c) => c.expect.result));
-      const shown = condition === 'sessionControls' ? ['success'] : ['failure', 'notApplied'];
+      const shown = condition === 'signInFrequency' ? ['success'] : ['failure', 'notApplied'];
       for (const r of shown) expect([condition, results.has(r)]).toEqual([condition, true]);
     }
   });
