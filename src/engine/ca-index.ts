@@ -138,7 +138,7 @@ function nested<T>(map: Lists<T>): Record<string, Record<string, T>> {
 /** Drops empty maps and lists, then the whole object when nothing is left. */
 function compact<T extends object>(o: T): T | undefined {
   const out = Object.fromEntries(
-    Object.entries(o).filter(([, v]) =>
+    Object.entries(o).filter(([, v]: [string, unknown]) =>
       Array.isArray(v) ? v.length > 0 : typeof v === 'object' && v !== null && Object.keys(v).length > 0,
     ),
   );
@@ -199,7 +199,7 @@ class FilterBuilder {
       clauses: this.clauses,
       match: someOf(this.match),
       exclude: someOf(this.exclude),
-    }) as FilterIndex;
+    });
   }
 }
 

@@ -212,6 +212,8 @@ export function normalisePolicy(
     'times',
     'deviceStates',
     'clients',
+    'signInRiskDetections',
+    'agents',
   ]) {
     const value = cond(name);
     // An object condition is set when any of its members is (Graph writes empty ones as such).

@@ -1,22 +1,21 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
 import type { DecideResponse } from '../../src/decision/service';
 import { MemoryStore } from '../../src/store/memory-store';
-import type { SignalStore } from '../../src/store/types';
 import { ROOT, TestClock, makeApp, makeEngine, type TestApp } from '../helpers/app';
 
 /**
  * Microsoft's published agent Conditional Access JSON, loaded unmodified through the real data-dir
- * loader and the compiled WASM: the report-only policies of the example tenant (copied from
- * learn.microsoft.com) and an enabled Graph list export with its named locations
- * (test/fixtures/graph/SOURCES.md names every source).
+ * loader and the compiled WASM: the report-only policies Microsoft publishes (the example tenant
+ * carries the same bytes) and an enabled Graph list export with its named locations
+ * (test/fixtures/graph-corpus/SOURCES.md names every source).
  */
 
 const TENANT = 'contoso';
 const EXAMPLE_CA = path.join(ROOT, 'policies/data/default/conditional-access');
-const FIXTURES = path.join(ROOT, 'test/fixtures/graph');
+const FIXTURES = path.join(ROOT, 'test/fixtures/graph-corpus');
 
 // Policy ids: Graph ids from the export; the file name for the POST bodies that have none.
 const MS_ALL_AGENTS = 'ms-block-all-agent-identities';
@@ -59,34 +58,21 @@ const UNTRUSTED = { ip: '203.0.113.7', country: 'NL', app_type: 'browser' };
 const NON_TRUSTED_REGION = { ip: '203.0.113.9', country: 'KP', app_type: 'browser' };
 
 /**
- * Writes a directory record, and the links the directory API keeps beside it.
+ * Writes a directory record through the directory API (the routes keep the store's indexes:
+ * identifier URI → resource, blueprint principal → blueprint, agent → agent user).
  */
 async function putRecord(
-  store: SignalStore,
-  kind: 'agent' | 'blueprint' | 'agent-user' | 'resource',
+  api: TestApp['api'],
+  route: 'agents' | 'blueprints' | 'agent-users' | 'resources',
   id: string,
   record: Record<string, unknown>,
 ): Promise<void> {
-  const put = store.put.bind(store) as unknown as (
-    k: string,
-    tenant: string,
-    id: string,
-    value: Record<string, unknown>,
-  ) => Promise<void>;
-  const value = { ...record, id, updated_at: '2026-11-27T11:00:00.000Z' };
-  await put(kind, TENANT, id, value);
-  // The links the directory API writes beside a record (src/routes/entra-directory.ts): a
-  // resource by each identifier URI (a copy of the record), a blueprint by its principal id.
-  if (kind === 'resource')
-    for (const uri of (record['identifier_uris'] as string[] | undefined) ?? [])
-      await put('resource-uri', TENANT, uri, value);
-  const principal = record['principal_id'];
-  if (kind === 'blueprint' && typeof principal === 'string')
-    await put('blueprint-principal', TENANT, principal, { id });
+  const res = await request(api).put(`/v1/tenants/${TENANT}/${route}/${id}`).send(record);
+  expect([res.status, res.body]).toEqual([200, expect.objectContaining({ id })]);
 }
 
-async function seedDirectory(store: SignalStore): Promise<SignalStore> {
-  await putRecord(store, 'blueprint', BLUEPRINT, {
+async function seedDirectory(api: TestApp['api']): Promise<void> {
+  await putRecord(api, 'blueprints', BLUEPRINT, {
     display_name: 'Mail assistants',
     principal_id: BLUEPRINT_PRINCIPAL,
     enabled: true,
@@ -94,13 +80,15 @@ async function seedDirectory(store: SignalStore): Promise<SignalStore> {
       'api://payments': ['payments.read'],
       [EXO]: ['Mail.Read'],
       [TARGET_AGENT]: ['a2a.invoke'],
+      [BLUEPRINT]: ['a2a.invoke'],
+      [BLUEPRINT_PRINCIPAL]: ['a2a.invoke'],
     },
     max_ttl_seconds: 3600,
     attributes: {},
     custom_security_attributes: {},
   });
   for (const id of [AGENT, TARGET_AGENT])
-    await putRecord(store, 'agent', id, {
+    await putRecord(api, 'agents', id, {
       blueprint_id: BLUEPRINT,
       display_name: id === AGENT ? 'Mail assistant' : 'Scheduling agent',
       enabled: true,
@@ -108,41 +96,56 @@ async function seedDirectory(store: SignalStore): Promise<SignalStore> {
       attributes: {},
       custom_security_attributes: {},
     });
-  await putRecord(store, 'agent-user', AGENT_USER, {
+  await putRecord(api, 'agent-users', AGENT_USER, {
     agent_id: AGENT,
     enabled: true,
     custom_security_attributes: {},
   });
-  await putRecord(store, 'resource', EXO, {
+  await putRecord(api, 'resources', EXO, {
     display_name: 'Office 365 Exchange Online',
     identifier_uris: [EXO_URI],
     custom_security_attributes: {},
   });
-  await putRecord(store, 'resource', PAYMENTS, {
+  await putRecord(api, 'resources', PAYMENTS, {
     display_name: 'Payments API',
     identifier_uris: ['api://payments'],
     custom_security_attributes: {},
   });
-  return store;
 }
 
-/** A data dir with one tenant holding the documents byte-for-byte. */
+const PUBLISHED = [
+  `${MS_ALL_AGENTS}.json`,
+  `${MS_ALL_AGENT_USERS}.json`,
+  `${MS_AGENT_RESOURCES}.json`,
+  `${MS_HIGH_RISK_TEMPLATE}.json`,
+];
+
+/** A data dir with one tenant holding the corpus documents byte-for-byte. */
 function corpusDataDir(): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'pdp-ca-corpus-'));
   const ca = path.join(dir, TENANT, 'conditional-access');
   mkdirSync(ca, { recursive: true });
-  const published = readdirSync(EXAMPLE_CA).filter((f) => f.startsWith('ms-') && f.endsWith('.json'));
-  expect(published.sort()).toEqual([
-    `${MS_ALL_AGENTS}.json`,
-    `${MS_ALL_AGENT_USERS}.json`,
-    `${MS_AGENT_RESOURCES}.json`,
-    `${MS_HIGH_RISK_TEMPLATE}.json`,
-  ]);
-  for (const f of published) copyFileSync(path.join(EXAMPLE_CA, f), path.join(ca, f));
+  for (const f of PUBLISHED) copyFileSync(path.join(FIXTURES, f), path.join(ca, f));
   copyFileSync(path.join(FIXTURES, 'conditional-access-policies.json'), path.join(ca, 'graph-export.json'));
   copyFileSync(path.join(FIXTURES, 'named-locations.json'), path.join(dir, TENANT, 'named-locations.json'));
   return dir;
 }
+
+describe('the example tenant carries the published documents', () => {
+  it('byte-for-byte as in the corpus, and none of them enforced (npm start serves that tenant)', () => {
+    const inExample = readdirSync(EXAMPLE_CA).filter((f) => f.startsWith('ms-'));
+    expect(inExample.sort()).toEqual([...PUBLISHED].sort());
+    for (const f of PUBLISHED) {
+      const published = readFileSync(path.join(FIXTURES, f), 'utf8');
+      expect([f, readFileSync(path.join(EXAMPLE_CA, f), 'utf8')]).toEqual([f, published]);
+      // Enabled, "block all agent identities" would block every agent of the example tenant.
+      expect([f, (JSON.parse(published) as { state: string }).state]).toEqual([
+        f,
+        'enabledForReportingButNotEnforced',
+      ]);
+    }
+  });
+});
 
 type Expected = Record<string, [result: string, reason: string]>;
 
@@ -154,8 +157,8 @@ describe("Microsoft's published agent Conditional Access JSON, unmodified (WASM,
   beforeEach(async () => {
     clock = new TestClock();
     const engine = await makeEngine({ dataDir, clock: clock.now });
-    const store = await seedDirectory(new MemoryStore());
-    t = await makeApp({ clock: clock.now, engine, store });
+    t = await makeApp({ clock: clock.now, engine, store: new MemoryStore() });
+    await seedDirectory(t.api);
   });
 
   async function agentRisk(id: string, level: string): Promise<void> {
@@ -269,8 +272,12 @@ describe("Microsoft's published agent Conditional Access JSON, unmodified (WASM,
       });
     });
 
-    it('AllAgentIdResources applies when the resource is an agent identity (ca_block)', async () => {
-      const out = await decide(obo({ resource: TARGET_AGENT, scopes: ['a2a.invoke'] }));
+    it.each([
+      ['an agent identity', TARGET_AGENT],
+      ['a blueprint', BLUEPRINT],
+      ['a blueprint principal', BLUEPRINT_PRINCIPAL],
+    ])('AllAgentIdResources applies when the resource is %s (ca_block)', async (_what, resource) => {
+      const out = await decide(obo({ resource, scopes: ['a2a.invoke'] }));
       expect(out.decision).toBe('deny');
       expect(out.reasons.map((r) => r.code)).toEqual(['ca_block']);
       const byId = new Map(out.policies.map((p) => [p.id, p]));

@@ -3,12 +3,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { buildInput, type PolicyInput } from '../../src/decision/input';
-import { policyResults, signalsQuery, tenantPolicies } from '../../src/decision/service';
+import request from 'supertest';
+import { policyResults, signalsQuery, tenantPolicies, type PolicyResult } from '../../src/decision/service';
 import type { PolicyEngine } from '../../src/engine/policy-engine';
 import type { DecideRequest } from '../../src/schemas/requests';
 import { MemoryStore } from '../../src/store/memory-store';
 import type { SignalStore } from '../../src/store/types';
-import { ROOT, makeEngine } from '../helpers/app';
+import { ROOT, makeApp, makeEngine, type TestApp } from '../helpers/app';
 import { OpaServer } from '../helpers/opa-server';
 
 /**
@@ -34,7 +35,7 @@ const CONDITIONS = [
   'clientApps',
   'devices',
   'grantControls',
-  'sessionControls',
+  'signInFrequency',
 ];
 
 interface Directory {
@@ -69,8 +70,7 @@ interface Loaded extends ParityCase {
 interface DecideResult {
   decision: string;
   grant: { ttl_seconds: number } | null;
-  /** One outcome code per tenant policy. */
-  policies: unknown;
+  policies: PolicyResult[];
 }
 
 const LEARN = /^https:\/\/learn\.microsoft\.com\/en-us\/(entra|graph)\//;
@@ -90,63 +90,48 @@ function loadTables(): Loaded[] {
   return out;
 }
 
-/** Any directory record kind; 'agent-user' and 'resource' are the CONTRACT-9 B kinds. */
-async function putRecord(
-  store: SignalStore,
-  kind: 'agent' | 'blueprint' | 'agent-user' | 'resource' | 'blueprint-principal',
-  tenant: string,
-  id: string,
-  record: Record<string, unknown>,
-): Promise<void> {
-  const put = store.put.bind(store) as unknown as (
-    k: string,
-    t: string,
-    i: string,
-    v: Record<string, unknown>,
-  ) => Promise<void>;
-  await put(kind, tenant, id, { ...record, id, updated_at: '2026-11-27T11:00:00.000Z' });
-}
-
-async function seed(store: SignalStore, c: Loaded): Promise<void> {
+/**
+ * The case's directory, written through the directory API: the routes keep the store's indexes
+ * (identifier URI → resource, blueprint principal → blueprint, agent → agent user) as in service.
+ */
+async function seed(api: TestApp['api'], c: Loaded): Promise<void> {
   const sections = [
-    ['blueprints', 'blueprint'],
-    ['agents', 'agent'],
-    ['agent_users', 'agent-user'],
-    ['resources', 'resource'],
+    ['blueprints', 'blueprints'],
+    ['agents', 'agents'],
+    ['agent_users', 'agent-users'],
+    ['resources', 'resources'],
   ] as const;
-  for (const [section, kind] of sections)
-    for (const [id, rec] of Object.entries(c.directory[section]))
-      await putRecord(store, kind, c.tenant, id, rec);
-  // The links the directory API writes beside the records (src/routes/entra-directory.ts): a
-  // resource by each identifier URI (a copy of the record), a blueprint by its principal id.
-  for (const [id, rec] of Object.entries(c.directory.resources))
-    for (const uri of (rec['identifier_uris'] as string[] | undefined) ?? [])
-      await (store.put as (k: string, t: string, i: string, v: unknown) => Promise<void>)(
-        'resource-uri',
+  for (const [section, route] of sections)
+    for (const [id, rec] of Object.entries(c.directory[section])) {
+      const res = await request(api).put(`/v1/tenants/${c.tenant}/${route}/${id}`).send(rec);
+      expect([c.tenant, route, id, res.status, res.body]).toEqual([
         c.tenant,
-        uri,
-        { ...rec, id, updated_at: '2026-11-27T11:00:00.000Z' },
-      );
-  for (const [id, rec] of Object.entries(c.directory.blueprints)) {
-    const principal = rec['principal_id'];
-    if (typeof principal === 'string')
-      await putRecord(store, 'blueprint-principal', c.tenant, principal, { id });
-  }
+        route,
+        id,
+        200,
+        expect.objectContaining({ id }),
+      ]);
+    }
 }
 
+/** The input the decide service builds for the case's request (one store read), plus its signals. */
 async function inputOf(store: SignalStore, c: Loaded): Promise<PolicyInput> {
   const request = { ...structuredClone(c.request), tenant: c.tenant };
-  const snapshot = await store.readSignals(signalsQuery(request));
-  const input = buildInput(request, snapshot, NOW);
+  const input = buildInput(request, await store.readSignals(signalsQuery(request)), NOW);
   const signals = input.signals as unknown as Record<string, unknown>;
   for (const [k, v] of Object.entries(c.signals ?? {})) signals[k] = v;
   return input;
 }
 
-function outcome(r: DecideResult, c: Loaded, engine: PolicyEngine): Record<string, unknown> {
-  // The policy reports outcome codes; the service decodes them against the tenant's policies.
-  const decoded = policyResults(tenantPolicies(engine.current!, c.tenant), r.policies);
-  const p = decoded.find((x) => x.id === c.policy.id);
+/** What the policy reports, as the decide response shows it (outcome codes → result, reason). */
+function shaped(engine: PolicyEngine, c: Loaded, raw: unknown): DecideResult {
+  const r = raw as { decision: string; grant: DecideResult['grant']; policies?: unknown };
+  const policies = policyResults(tenantPolicies(engine.current!, c.tenant), r.policies);
+  return { decision: r.decision, grant: r.grant, policies };
+}
+
+function outcome(r: DecideResult, c: Loaded): Record<string, unknown> {
+  const p = r.policies.find((x) => x.id === c.policy.id);
   const got: Record<string, unknown> = { result: p?.result, reason: p?.reason };
   if (c.expect.ttl_seconds !== undefined) got['ttl_seconds'] = r.grant?.ttl_seconds;
   return got;
@@ -176,11 +161,14 @@ describe('Graph parity: documented Conditional Access semantics, WASM and opa ag
     }
     engine = await makeEngine({ dataDir, clock: () => NOW });
     store = new MemoryStore();
-    for (const c of cases) await seed(store, c);
+    const app = await makeApp({ clock: () => NOW, engine, store });
+    for (const c of cases) await seed(app.api, c);
 
     const inputs: PolicyInput[] = [];
     for (const c of cases) inputs.push(await inputOf(store, c));
-    fromWasm = inputs.map((input) => engine.evaluate('agent/decide/result', input).result as DecideResult);
+    fromWasm = inputs.map((input, i) =>
+      shaped(engine, cases[i]!, engine.evaluate('agent/decide/result', input).result),
+    );
 
     const dir = mkdtempSync(path.join(tmpdir(), 'pdp-graph-parity-opa-'));
     const data = {
@@ -195,8 +183,8 @@ describe('Graph parity: documented Conditional Access semantics, WASM and opa ag
     ]);
     try {
       fromOpa = [];
-      for (const input of inputs)
-        fromOpa.push((await opa.query('agent/decide/result', input)) as DecideResult);
+      for (const [i, input] of inputs.entries())
+        fromOpa.push(shaped(engine, cases[i]!, await opa.query('agent/decide/result', input)));
     } finally {
       await opa.stop();
     }
@@ -214,19 +202,14 @@ describe('Graph parity: documented Conditional Access semantics, WASM and opa ag
     // Each table shows its condition both matching and not matching (session: the cap applied).
     for (const condition of CONDITIONS) {
       const results = new Set(cases.filter((c) => c.condition === condition).map((c) => c.expect.result));
-      const shown =
-        condition === 'sessionControls'
-          ? ['success']
-          : condition === 'grantControls'
-            ? ['success', 'failure']
-            : ['failure', 'notApplied'];
+      const shown = condition === 'signInFrequency' ? ['success'] : ['failure', 'notApplied'];
       for (const r of shown) expect([condition, results.has(r)]).toEqual([condition, true]);
     }
   });
 
   it.each(CONDITIONS)('%s: the compiled WASM gives the documented result and reason', (condition) => {
     const mismatches = cases
-      .map((c, i) => ({ c, got: outcome(fromWasm[i]!, c, engine) }))
+      .map((c, i) => ({ c, got: outcome(fromWasm[i]!, c) }))
       .filter(({ c }) => c.condition === condition)
       .filter(({ c, got }) => !isDeepStrictEqual(got, { ...c.expect }))
       .map(({ c, got }) => ({ case: c.name, source: c.source, expected: c.expect, got }));
@@ -235,7 +218,7 @@ describe('Graph parity: documented Conditional Access semantics, WASM and opa ag
 
   it.each(CONDITIONS)('%s: opa (Go) gives the documented result and reason', (condition) => {
     const mismatches = cases
-      .map((c, i) => ({ c, got: outcome(fromOpa[i]!, c, engine) }))
+      .map((c, i) => ({ c, got: outcome(fromOpa[i]!, c) }))
       .filter(({ c }) => c.condition === condition)
       .filter(({ c, got }) => !isDeepStrictEqual(got, { ...c.expect }))
       .map(({ c, got }) => ({ case: c.name, source: c.source, expected: c.expect, got }));

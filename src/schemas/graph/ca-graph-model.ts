@@ -74,8 +74,6 @@ export const GRAPH_TYPES = {
     applications: p(obj('conditionalAccessApplications')),
     authenticationFlows: p(obj('conditionalAccessAuthenticationFlows')),
     clientApplications: p(obj('conditionalAccessClientApplications')),
-    // Beta responses carry it (null in every published policy and template); its shape is not documented.
-    clients: p({ k: 'opaque' }),
     clientAppTypes: p(
       collectionOf(
         enumOf(
@@ -100,6 +98,10 @@ export const GRAPH_TYPES = {
     agentIdRiskLevels: p(flagsOf('low', 'medium', 'high', 'unknownFutureValue')),
     users: p(obj('conditionalAccessUsers')),
     times: p({ k: 'opaque' }),
+    /** Not on Learn's property table, but Graph returns them (null) in policies and templates. */
+    clients: p({ k: 'opaque' }),
+    signInRiskDetections: p({ k: 'opaque' }),
+    agents: p({ k: 'opaque' }),
     flows: p(collectionOf(enumOf('autonomous', 'on_behalf_of', 'agent_user')), { extension: true }),
   },
   conditionalAccessUsers: {

@@ -126,6 +126,10 @@ describe('the Graph model and the schema generated from it', () => {
         userRiskLevels: [],
         insiderRiskLevels: null,
         times: null,
+        // Not on Learn's property table; Graph returns them in policies and templates.
+        clients: null,
+        signInRiskDetections: null,
+        agents: null,
         devices: null,
         platforms: null,
       },
@@ -338,6 +342,13 @@ describe('normalisePolicy: Graph document → evaluation model', () => {
       { applications: { includeUserActions: ['urn:user:registersecurityinfo'] } },
     ],
     ['/conditions/userRiskLevels', {}, { userRiskLevels: ['hidden'] }],
+    ['/conditions/clients', {}, { clients: { includeClients: ['x'] } }],
+    [
+      '/conditions/signInRiskDetections',
+      {},
+      { signInRiskDetections: { includeSignInRiskDetections: ['x'] } },
+    ],
+    ['/conditions/agents', {}, { agents: { includeAgents: ['x'] } }],
     [
       '/conditions/users/includeGuestsOrExternalUsers/externalTenants',
       {},
