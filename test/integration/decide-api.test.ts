@@ -137,11 +137,19 @@ describe('POST /v1/decide (memory store, compiled example policies)', () => {
     });
   });
 
-  it('blocks by country through a named location', async () => {
-    const out = await decide(decideBody({ client: { ip: '203.0.113.9', country: 'KP' } }));
+  it('blocks users by country through a named location; the agent acting alone is not a user', async () => {
+    const client = { ip: '203.0.113.9', country: 'KP' };
+    const user = { id: 'u-42', amr: ['pwd', 'mfa'] };
+    const out = await decide(decideBody({ client, flow: 'on_behalf_of', user }));
     expect(out.reasons).toContainEqual(
       expect.objectContaining({ code: 'ca_block', policy_id: 'ca-block-embargoed-locations' }),
     );
+    // An "All users" policy: as in Entra, it does not apply to an agent identity's own token.
+    const alone = await decide(decideBody({ client }));
+    expect(policy(alone, 'ca-block-embargoed-locations')).toMatchObject({
+      result: 'notApplied',
+      reason: 'agentIdentities',
+    });
   });
 
   it('asks for MFA on behalf of a user who signed in without it, then allows with it', async () => {
@@ -199,15 +207,17 @@ describe('POST /v1/decide (memory store, compiled example policies)', () => {
       reason: 'notSet',
     });
 
-    const user = { id: 'u-7', amr: ['pwd', 'mfa'], device: { platform: 'macOS', compliant: true } };
+    const user = { id: 'au-7f3a', amr: ['pwd', 'mfa'], device: { platform: 'macOS', compliant: true } };
     const ok = await decide(decideBody({ client: CORP, flow: 'agent_user', user }));
     expect(policy(ok, 'ca-agent-user-compliant-device-report-only')).toMatchObject({
       result: 'reportOnlySuccess',
     });
-    const obo = await decide(decideBody({ client: CORP, flow: 'on_behalf_of', user }));
+    // An AllAgentIdUsers policy: agent users only, not a user on whose behalf an agent acts.
+    const human = { ...user, id: 'u-7' };
+    const obo = await decide(decideBody({ client: CORP, flow: 'on_behalf_of', user: human }));
     expect(policy(obo, 'ca-agent-user-compliant-device-report-only')).toMatchObject({
       result: 'reportOnlyNotApplied',
-      reason: 'flows',
+      reason: 'users',
     });
   });
 
