@@ -148,7 +148,9 @@ describe('CA documents that name Object.prototype members (issue 8, defect 2)', 
     expect(Object.hasOwn(index.users!.exclude!, '__proto__')).toBe(true);
     expect(Object.getPrototypeOf(index.users!.exclude)).toBeNull();
     const json = JSON.stringify(index.users);
-    expect(json).toBe('{"exclude":{"__proto__":{"ca-report-proto":2}},"without_user":{"ca-report-proto":2}}');
+    expect(json).toBe(
+      '{"exclude":{"__proto__":{"ca-report-proto":2}},"all_users":{"ca-report-proto":true},"without_user":{"ca-report-proto":2}}',
+    );
     // And back: JSON.parse defines "__proto__" as an own key, so the round trip is exact.
     expect(JSON.stringify(JSON.parse(json))).toBe(json);
     expect(Object.hasOwn((JSON.parse(json) as { exclude: object }).exclude, '__proto__')).toBe(true);
@@ -165,9 +167,12 @@ describe('CA documents that name Object.prototype members (issue 8, defect 2)', 
         block('ca-blueprints', { clientApplications: { includeAgentIdBlueprints: [name] } }),
         {
           ...block('ca-apps', {}),
-          conditions: { applications: { includeApplications: [name] } },
+          conditions: { users: { includeUsers: ['All'] }, applications: { includeApplications: [name] } },
         },
-        block('ca-location', { locations: { includeLocations: [locationId] } }),
+        block('ca-location', {
+          users: { includeUsers: ['All'] },
+          locations: { includeLocations: [locationId] },
+        }),
         block('ca-filter', {
           clientApplications: {
             agentIdServicePrincipalFilter: {
@@ -196,14 +201,27 @@ describe('CA documents that name Object.prototype members (issue 8, defect 2)', 
       expect(await blockedBy(obo('alice'))).toEqual(['ca-users']);
       // The user named <name>: excluded from ca-users, included in ca-only-user.
       expect(await blockedBy(obo(name))).toEqual(['ca-only-user']);
-      // The agent named <name>, whose tier attribute is <name>: ca-agents and ca-filter.
-      expect((await blockedBy(obo('alice', { agent_id: name }))).sort()).toEqual(
-        ['ca-agents', 'ca-filter', 'ca-users'].sort(),
-      );
+      // The agent named <name>, whose tier attribute is <name>, on its own token: ca-agents,
+      // ca-filter and ca-blueprints (agent-identity policies; agent, blueprint and blueprint
+      // principal ids share one namespace, as Graph object ids do; the users policies are not
+      // for an agent's own token).
+      const alone = (extra: Partial<DecideRequest> = {}): DecideRequest => {
+        const { user: _user, ...rest } = obo('alice', extra);
+        return { ...rest, flow: 'autonomous' };
+      };
+      expect((await blockedBy(alone({ agent_id: name }))).sort()).toEqual([
+        'ca-agents',
+        'ca-blueprints',
+        'ca-filter',
+      ]);
+      expect(await blockedBy(alone())).toEqual([]);
       // The resource named <name>: ca-apps applies; the blueprint named <name> is not bp-1.
       expect((await blockedBy(obo('alice', { resource: name }))).sort()).toEqual(['ca-apps', 'ca-users']);
-      const app = await t.decisions.decide(obo('alice', { resource: name }));
-      expect(app.policies.find((p) => p.id === 'ca-blueprints')).toMatchObject({ result: 'notApplied' });
+      const app = await t.decisions.decide(alone({ resource: name }));
+      expect(app.policies.find((p) => p.id === 'ca-blueprints')).toMatchObject({
+        result: 'notApplied',
+        reason: 'agentIdentities',
+      });
       // A client in the location named <name>.
       expect((await blockedBy(obo('alice', { client: { ip: '192.0.2.9' } }))).sort()).toEqual([
         'ca-location',
