@@ -83,6 +83,48 @@ describe('hot reload of Conditional Access documents', () => {
     );
   });
 
+  // Graph documents that are well-formed but must not load (DESIGN §4): each is refused with its
+  // file, policy id and pointer while the last good revision keeps deciding.
+  it.each<[string, Record<string, unknown>, string, string]>([
+    [
+      'a grant control other than block on an agent-identity policy',
+      {
+        conditions: {
+          users: { includeUsers: ['None'] },
+          clientApplications: { includeAgentIdServicePrincipals: ['All'] },
+          applications: { includeApplications: ['All'] },
+        },
+        grantControls: { operator: 'OR', builtInControls: ['mfa'] },
+      },
+      '/grantControls/builtInControls/0',
+      'agentIdentityControl',
+    ],
+    [
+      'an enforced condition the PDP cannot evaluate',
+      {
+        conditions: {
+          users: { includeUsers: ['All'] },
+          applications: { includeApplications: ['All'] },
+          insiderRiskLevels: 'elevated',
+        },
+        grantControls: { operator: 'OR', builtInControls: ['block'] },
+      },
+      '/conditions/insiderRiskLevels',
+      'unsupportedCondition',
+    ],
+  ])('refuses %s while serving the last good revision', async (_name, doc, pointer, keyword) => {
+    const good = t.engine.current!.revision;
+    const id = '0d9c6a52-6f0e-4b8e-9a51-3c1f2e7d8b40';
+    const file = path.join(dir, 'default/conditional-access', 'exported.json');
+    await writeFile(file, JSON.stringify({ id, displayName: 'Exported', state: 'enabled', ...doc }));
+    const error = await until(() => t.engine.lastError ?? undefined);
+    expect(error.code).toBe('data_invalid');
+    expect(error.details).toContainEqual(expect.objectContaining({ file, policy_id: id, pointer, keyword }));
+    expect(t.engine.current!.revision).toBe(good);
+    const during = await request(t.api).post('/v1/decide').send(body).expect(200);
+    expect(during.body).toMatchObject({ decision: 'allow', revision: good });
+  });
+
   it('drops a deleted document on the next reload', async () => {
     const before = t.engine.current!.revision;
     await rm(caFile('ca-payments-untrusted-read-only'));
