@@ -840,6 +840,9 @@ function pathCases(): Case[] {
     ['agent risk', (t, id) => `/v1/tenants/${t}/signals/agents/${id}/risk`],
     ['user risk', (t, id) => `/v1/tenants/${t}/signals/users/${id}/risk`],
     ['revocation', (t, id) => `/v1/tenants/${t}/signals/agents/${id}/revocation`],
+    ['agent users', (t, id) => `/v1/tenants/${t}/agent-users/${id}`],
+    ['resources', (t, id) => `/v1/tenants/${t}/resources/${id}`],
+    ['agent user risk', (t, id) => `/v1/tenants/${t}/signals/agent-users/${id}/risk`],
   ];
   const bodies: Record<string, Json> = {
     blueprints: { enabled: true, permissions: {} },
@@ -847,6 +850,9 @@ function pathCases(): Case[] {
     'agent risk': { level: 'low' },
     'user risk': { level: 'low' },
     revocation: { reason: 'corpus' },
+    'agent users': { agent_id: 'agt-lab-1', enabled: true },
+    resources: { identifier_uris: ['api://corpus'], custom_security_attributes: { S: { A: 'v' } } },
+    'agent user risk': { level: 'low' },
   };
   for (const [name, route] of routes) {
     for (const segment of HOSTILE_SEGMENTS) {
@@ -1035,6 +1041,8 @@ describe('hostile-input corpus: request bodies and headers on every endpoint of 
     const routes: Record<string, (id: string) => string> = {
       blueprints: (id) => `blueprints/${id}`,
       agents: (id) => `agents/${id}`,
+      agent_users: (id) => `agent-users/${id}`,
+      resources: (id) => `resources/${id}`,
       agent_risk: (id) => `signals/agents/${id}/risk`,
       user_risk: (id) => `signals/users/${id}/risk`,
     };

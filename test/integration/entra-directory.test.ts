@@ -355,7 +355,7 @@ describe('Entra Agent ID directory over a real Redis shared by two replicas', ()
       await seeded(a.store);
       await request(a.api)
         .put(`${T}/agent-users/au-1`)
-        .send({ agent_id: 'agt-7f3a', enabled: true })
+        .send({ agent_id: 'agt-lab-1', enabled: true })
         .expect(200);
       await request(a.api)
         .post(`${T}/risky-agents/confirmCompromised`)
@@ -376,14 +376,14 @@ describe('Entra Agent ID directory over a real Redis shared by two replicas', ()
       await seeded(a.store);
       await request(a.api)
         .put(`${T}/agent-users/au-1`)
-        .send({ agent_id: 'agt-research-1', enabled: true })
+        .send({ agent_id: 'agt-lab-1', enabled: true })
         .expect(200);
       const body = decideBody({ flow: 'agent_user', user: { id: 'au-1' }, client: CORP });
       const out = (await request(a.api).post('/v1/decide').send(body).expect(200)).body as DecideResponse;
       expect(out.decision).toBe('deny');
       expect(codes(out)).toContain('agent_user_mismatch');
       expect(out.reasons.find((r) => r.code === 'agent_user_mismatch')?.message).toBe(
-        "Agent user 'au-1' belongs to agent 'agt-research-1', not to Agent 'agt-7f3a'.",
+        "Agent user 'au-1' belongs to agent 'agt-lab-1', not to Agent 'agt-7f3a'.",
       );
       const missing = decideBody({ flow: 'agent_user', user: { id: 'au-404' }, client: CORP });
       expect(codes((await request(a.api).post('/v1/decide').send(missing).expect(200)).body)).toContain(
