@@ -273,9 +273,10 @@ agent_clauses := true_clauses(part("agentIdentities", "filters"), facts.agent) i
 # --- filters (agent, application, device) -----------------------------------------
 
 # The clauses of a kind of filter that hold for `object`: a clause holds when
-# all its atoms do.
+# all its atoms do. None for a token subject every policy with such a filter
+# is kept from (the gate decides those policies first).
 true_clauses(filters, object) := [] if {
-	count(filters) == 0
+	not filters.flows[facts.flow]
 } else := [k |
 	atoms := true_atoms(filters, object)
 	some k, clause in util.arr(filters, "clauses")
@@ -422,12 +423,12 @@ matched(r, i, id) := false if {
 
 # The ranks of the conditions policy p sets, and the one its subject gate
 # names.
-set_ranks(p, id) := sort(({r |
+set_ranks(p, id) := sort((({r |
 	some field, r in model_ranks
 	v := p.compiled[field]
 	not v in {null, []}
 	not agent_policy_users(p, field)
-} | {r | r := gate[id]}) | {12 | count(util.arr(p.compiled, "unsupported")) > 0})
+} | {r | r := gate[id]}) | {12 | count(util.arr(p.compiled, "unsupported")) > 0}))
 
 # An agent-identity policy's users assignment ("None") is no condition
 # unless the flows extension makes it one.

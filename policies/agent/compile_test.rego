@@ -392,6 +392,12 @@ atom_key(a) := [a.path, a.op, a.value, object.get(a, "ci", false) == true]
 
 filters(policies, kind, r) := {k: v |
 	some k, v in {
+		"flows": {f: true |
+			some f in flows
+			some p in policies
+			filter_of(kind, p)
+			not gate(policies)[f][p.id]
+		},
 		"atoms": [atom_out(a) | some a in first_atoms],
 		"clauses": clauses,
 		"match": some_of([{p.id: true | some p in policies; f := filter_of(kind, p); f.mode == "include"; clause_in(f, keys, ids)} |

@@ -15,62 +15,53 @@ package agent.filter
 
 negated := {"ne": "eq", "notIn": "in", "notContains": "contains", "notStartsWith": "startsWith"}
 
-atom_true(atom, object) if {
+atom_true(atom, obj) if {
 	not negated[atom.op]
-	positive(atom.op, atom, object)
+	positive(atom.op, atom, obj)
 }
 
-atom_true(atom, object) if {
+atom_true(atom, obj) if {
 	op := negated[atom.op]
-	not positive(op, atom, object)
+	not positive(op, atom, obj)
 }
 
-# value(path, object): undefined when missing or null. Paths have 1 to 3 keys.
-value(path, object) := v if {
-	count(path) == 1
-	v := object[path[0]]
-	v != null
-} else := v if {
-	count(path) == 2
-	v := object[path[0]][path[1]]
-	v != null
-} else := v if {
-	count(path) == 3
-	v := object[path[0]][path[1]][path[2]]
+# value(path, obj): undefined when missing or null.
+value(path, obj) := v if {
+	v := object.get(obj, path, null)
 	v != null
 }
 
 # The attribute's value as compared: lower-cased strings for a ci atom.
-compared(atom, object) := v if {
+compared(atom, obj) := v if {
 	not atom.ci == true
-	v := value(atom.path, object)
+	v := value(atom.path, obj)
 } else := lower(v) if {
-	v := value(atom.path, object)
+	v := value(atom.path, obj)
 	is_string(v)
 } else := [lower(x) | some x in v; is_string(x)] if {
-	v := value(atom.path, object)
+	v := value(atom.path, obj)
 	is_array(v)
 } else := v if {
-	v := value(atom.path, object)
+	v := value(atom.path, obj)
 }
 
-positive("eq", atom, object) if compared(atom, object) == atom.value
+positive("eq", atom, obj) if compared(atom, obj) == atom.value
 
 # eq on a multi-valued attribute: one of its values.
-positive("eq", atom, object) if {
-	v := compared(atom, object)
+positive("eq", atom, obj) if {
+	v := compared(atom, obj)
 	is_array(v)
 	atom.value in v
 }
 
-positive("in", atom, object) if {
-	v := compared(atom, object)
+positive("in", atom, obj) if {
+	v := compared(atom, obj)
 	is_array(atom.value)
 	v in atom.value
 }
 
-positive("in", atom, object) if {
-	v := compared(atom, object)
+positive("in", atom, obj) if {
+	v := compared(atom, obj)
 	is_array(v)
 	is_array(atom.value)
 	some x in v
@@ -78,21 +69,21 @@ positive("in", atom, object) if {
 }
 
 # contains: substring of a string attribute, or element of a multi-valued one.
-positive("contains", atom, object) if {
-	v := compared(atom, object)
+positive("contains", atom, obj) if {
+	v := compared(atom, obj)
 	is_string(v)
 	is_string(atom.value)
 	contains(v, atom.value)
 }
 
-positive("contains", atom, object) if {
-	v := compared(atom, object)
+positive("contains", atom, obj) if {
+	v := compared(atom, obj)
 	is_array(v)
 	atom.value in v
 }
 
-positive("startsWith", atom, object) if {
-	v := compared(atom, object)
+positive("startsWith", atom, obj) if {
+	v := compared(atom, obj)
 	is_string(v)
 	is_string(atom.value)
 	startswith(v, atom.value)

@@ -53,6 +53,11 @@ export interface ConditionIndex {
  * it belongs to (`match`) or whose exclude-mode filter (`exclude`, with the condition's rank).
  */
 export interface FilterIndex {
+  /**
+   * The token subjects for which a policy with such a filter is not kept out by the gate: the
+   * filters are evaluated only for those (they cost most of a decision's per-request work).
+   */
+  flows: Partial<Record<Flow, true>>;
   atoms: FilterAtom[];
   clauses: number[][];
   match?: Record<string, true>[];
@@ -153,8 +158,10 @@ class FilterBuilder {
   private readonly exclude: Map<string, number>[] = [];
   private readonly atomIds = new Map<string, number>();
   private readonly clauseIds = new Map<string, number>();
+  private readonly policies = new Set<string>();
 
   add(id: string, filter: CompiledFilter, conditionRank: number): void {
+    this.policies.add(id);
     for (const clause of filter.dnf) {
       const numbers = [
         ...new Set(
@@ -190,11 +197,17 @@ class FilterBuilder {
     }
   }
 
-  build(): FilterIndex | undefined {
+  build(gate: ReadonlyMap<Flow, ReadonlyMap<string, number>>): FilterIndex | undefined {
     if (this.clauses.length === 0) return undefined;
+    const flows: Partial<Record<Flow, true>> = {};
+    for (const flow of FLOWS) {
+      const closed = gate.get(flow);
+      if ([...this.policies].some((id) => closed?.has(id) !== true)) flows[flow] = true;
+    }
     const someOf = <T>(per: Map<string, T>[]): Record<string, T>[] =>
       per.some((m) => m.size > 0) ? per.map(jsonObject) : [];
     return compact({
+      flows,
       atoms: this.atoms,
       clauses: this.clauses,
       match: someOf(this.match),
@@ -409,7 +422,7 @@ export function compileCaIndex(policies: readonly CompiledPolicy[]): CaIndex {
     compact({
       match: nested(agents.match),
       exclude: nested(agents.exclude),
-      filters: agentFilters.build() ?? ({} as FilterIndex),
+      filters: agentFilters.build(gate) ?? ({} as FilterIndex),
     }),
   );
   set(
@@ -435,12 +448,12 @@ export function compileCaIndex(policies: readonly CompiledPolicy[]): CaIndex {
       exclude: nested(application.exclude),
       agent_resources: jsonObject(agentResources),
       exclude_agent_resources: jsonObject(excludeAgentResources),
-      filters: applicationFilters.build() ?? ({} as FilterIndex),
+      filters: applicationFilters.build(gate) ?? ({} as FilterIndex),
     }),
   );
   for (const name of Object.keys(values) as (keyof typeof values)[]) {
     set(name, compact({ match: nested(values[name].match), exclude: nested(values[name].exclude) }));
   }
-  set('devices', compact({ filters: deviceFilters.build() ?? ({} as FilterIndex) }));
+  set('devices', compact({ filters: deviceFilters.build(gate) ?? ({} as FilterIndex) }));
   return index;
 }
