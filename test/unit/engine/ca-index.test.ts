@@ -19,29 +19,10 @@ import { EXAMPLE_DATA, ROOT } from '../../helpers/app';
 const OPA = path.join(ROOT, '.tools/bin/opa');
 
 /**
- * The index the Rego twin of the compiler (policies/agent/compile_test.rego, which the Rego tests
- * build their tenants with) makes of the same documents, evaluated by `opa eval`.
+ * The indexes the Rego twin of the compiler (policies/agent/compile_test.rego, which the Rego tests
+ * build their tenants with) makes of the same policies, evaluated by one `opa eval` (each run costs
+ * a process start).
  */
-function regoIndex(tenant: { policies: readonly CompiledPolicy[]; named_locations: unknown[] }): unknown {
-  const out = execFileSync(
-    OPA,
-    [
-      'eval',
-      '--format=json',
-      '--stdin-input',
-      '-d',
-      path.join(ROOT, 'policies/agent'),
-      '-d',
-      path.join(ROOT, 'policies/custom'),
-      'data.agent.compile.tenant(input.policies, input.named_locations).ca_index',
-    ],
-    { input: JSON.stringify({ policies: tenant.policies, named_locations: tenant.named_locations }) },
-  ).toString();
-  const parsed = JSON.parse(out) as { result?: { expressions: { value: unknown }[] }[] };
-  return parsed.result?.[0]?.expressions[0]?.value;
-}
-
-/** The twin's indexes of many tenants in one `opa eval` (each run costs a process start). */
 function regoIndexes(tenants: { policies: readonly CompiledPolicy[] }[]): unknown {
   const out = execFileSync(
     OPA,
@@ -59,6 +40,11 @@ function regoIndexes(tenants: { policies: readonly CompiledPolicy[] }[]): unknow
   ).toString();
   const parsed = JSON.parse(out) as { result?: { expressions: { value: unknown }[] }[] };
   return parsed.result?.[0]?.expressions[0]?.value;
+}
+
+/** The twin's index of one tenant. */
+function regoIndex(tenant: { policies: readonly CompiledPolicy[] }): unknown {
+  return (regoIndexes([tenant]) as unknown[])[0];
 }
 
 /** JSON round trip: what the WASM receives (undefined fields dropped). */
