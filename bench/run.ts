@@ -255,6 +255,8 @@ async function main(): Promise<void> {
     const routes: Record<string, string> = {
       blueprints: 'blueprints',
       agents: 'agents',
+      agent_users: 'agent-users',
+      resources: 'resources',
       agent_risk: 'signals/agents/{id}/risk',
       user_risk: 'signals/users/{id}/risk',
     };
