@@ -2,6 +2,7 @@ import type { RequestHandler, Router } from 'express';
 import type { Validators } from '../decision/validators';
 import { PdpError } from '../errors';
 import { TENANT_ID_PATTERN } from '../schemas/requests';
+import { recordLinks } from '../store/links';
 import type { AgentRiskRecord, RecordKind, SignalStore, WriteOp } from '../store/types';
 
 type Params = (req: Parameters<RequestHandler>[0]) => { tenant: string; id: string };
@@ -141,8 +142,8 @@ export function entraDirectoryRoutes(
           },
         ]);
       }
-      ops.push({ kind: 'blueprint-principal', id: after, value: { id } });
     }
+    if (next !== null) ops.push(...recordLinks('blueprint', id, next));
     if (before !== null && before !== after)
       ops.push({ kind: 'blueprint-principal', id: before, value: null });
     if (next !== null) next['attributes'] ??= {};
@@ -160,8 +161,8 @@ export function entraDirectoryRoutes(
           { pointer: '/agent_id', message: `agent already has agent user ${holder}`, keyword: 'unique' },
         ]);
       }
-      ops.push({ kind: 'agent-user-of', id: after, value: { id } });
     }
+    if (next !== null) ops.push(...recordLinks('agent-user', id, next));
     if (before !== null && before !== after) ops.push({ kind: 'agent-user-of', id: before, value: null });
     return ops;
   });
@@ -189,8 +190,7 @@ export function entraDirectoryRoutes(
         conflicts,
       );
     }
-    // The link holds a copy of the record: a decision finds the resource by URI in its one read.
-    for (const uri of after) ops.push({ kind: 'resource-uri', id: uri, value: next });
+    if (next !== null) ops.push(...recordLinks('resource', id, next));
     for (const uri of ownStrings(old, 'identifier_uris')) {
       if (!after.includes(uri)) ops.push({ kind: 'resource-uri', id: uri, value: null });
     }

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import type { Validators } from '../decision/validators';
 import { PdpError } from '../errors';
-import type { RecordKind, RecordOf, SignalStore } from './types';
+import { recordLinks } from './links';
+import type { RecordKind, SignalStore } from './types';
 
 /**
  * `{"tenants": {"<t>": {"blueprints": {id: record}, "agents": {...}, "agent_users": {...},
@@ -53,36 +54,10 @@ export async function seedStore(
           updated_at: new Date(now).toISOString(),
         };
         if (kind === 'agent' || kind === 'blueprint') record['attributes'] ??= {};
-        await store.put(kind, tenant, id, record as unknown as RecordOf[typeof kind]);
-        await putLinks(store, tenant, kind, id, record);
+        await store.write(tenant, [{ kind, id, value: record }, ...recordLinks(kind, id, record)]);
         count++;
       }
     }
   }
   return count;
-}
-
-/**
- * The lookups the directory API keeps beside a record (src/routes/entra-directory.ts), so that a
- * decision finds it in its one read: a blueprint by its principal id, a resource by each
- * identifier URI (a copy of the record), an agent's agent user.
- */
-async function putLinks(
-  store: SignalStore,
-  tenant: string,
-  kind: RecordKind,
-  id: string,
-  record: Record<string, unknown>,
-): Promise<void> {
-  const principal = record['principal_id'];
-  if (kind === 'blueprint' && typeof principal === 'string')
-    await store.put('blueprint-principal', tenant, principal, { id });
-  const agent = record['agent_id'];
-  if (kind === 'agent-user' && typeof agent === 'string')
-    await store.put('agent-user-of', tenant, agent, { id });
-  const uris = record['identifier_uris'];
-  if (kind === 'resource' && Array.isArray(uris))
-    for (const uri of uris)
-      if (typeof uri === 'string')
-        await store.put('resource-uri', tenant, uri, record as unknown as RecordOf['resource-uri']);
 }
