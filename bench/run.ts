@@ -72,6 +72,7 @@ const RATIO_KEYS = [
   'decide_vs_floor_throughput',
   'decide_vs_node_http_throughput',
   'authorize_cached_vs_opa_throughput',
+  'authorize_cached_vs_floor_throughput',
 ] as const;
 type RatioKey = (typeof RATIO_KEYS)[number];
 
@@ -451,6 +452,8 @@ async function main(): Promise<void> {
           authorize_cached_vs_opa_throughput:
             byName(figures, 'authorize (cached token)').rps /
             byName(figures, 'opa: gateway + io.jwt.decode_verify').rps,
+          authorize_cached_vs_floor_throughput:
+            byName(figures, 'authorize (cached token)').rps / byName(figures, 'express floor').rps,
         },
       });
     }
