@@ -4,9 +4,8 @@
  *   node dist/bench/authorize-inprocess.js [iterations]
  */
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
-import { AgentTokenVerifier } from '../src/auth/agent-tokens';
-import { GatewayService } from '../src/decision/gateway';
-import { exampleSetup } from './lib/example';
+import { createApp } from '../src/app';
+import { exampleServices } from './lib/example';
 
 const ISSUER = 'https://login.bench.example/v2.0';
 
@@ -18,24 +17,26 @@ function stats(samples: number[]): string {
 
 async function main(): Promise<void> {
   const iterations = Number(process.argv[2] ?? 5000);
-  const { engine, store } = await exampleSetup();
   const alg = process.env['ALG'] ?? 'ES256';
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
   const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg };
-  const verifier = new AgentTokenVerifier(
-    [
-      {
-        issuer: ISSUER,
-        jwks: { keys: [jwk] },
-        audiences: ['api://payments'],
-        tenant: 'default',
-        algorithms: [alg],
-      },
-    ],
-    { clockToleranceSeconds: 30, maxTokenBytes: 16384, cacheMaxEntries: 100_000, clock: Date.now },
-  );
   let id = 0;
-  const gateway = new GatewayService({ engine, store, verifier, clock: Date.now, newId: () => String(id++) });
+  const services = await exampleServices(
+    {
+      tokenCacheMaxEntries: 100_000,
+      trustedIssuers: [
+        {
+          issuer: ISSUER,
+          jwks: { keys: [jwk] },
+          audiences: ['api://payments'],
+          tenant: 'default',
+          algorithms: [alg],
+        },
+      ],
+    },
+    { newId: () => String(id++) },
+  );
+  const { gateway } = createApp(services);
   const mint = (jti: number) =>
     new SignJWT({
       azp: 'agt-7f3a',

@@ -4,7 +4,7 @@
  *   node dist/bench/engine-decide.js [iterations]
  */
 import { buildInput } from '../src/decision/input';
-import { exampleSetup } from './lib/example';
+import { exampleServices } from './lib/example';
 import type { DecideRequest } from '../src/schemas/requests';
 
 function percentile(sorted: number[], p: number): number {
@@ -13,7 +13,7 @@ function percentile(sorted: number[], p: number): number {
 
 async function main(): Promise<void> {
   const iterations = Number(process.argv[2] ?? 20_000);
-  const { engine, store } = await exampleSetup();
+  const { engine, store } = await exampleServices();
   const cases: [string, DecideRequest][] = [
     [
       'autonomous, narrowed',

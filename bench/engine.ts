@@ -4,15 +4,15 @@
  * with --json <file>, writes the figures. Usage: node dist/bench/engine.js [--quick] [--json f]
  */
 import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import pino from 'pino';
 import { Bench } from 'tinybench';
 import { buildInput, type PolicyInput } from '../src/decision/input';
-import { PolicyEngine } from '../src/engine/policy-engine';
+import type { PolicyEngine } from '../src/engine/policy-engine';
+import { createEngine } from '../src/services';
 import type { Entrypoint } from '../src/engine/wasm-policy';
+import { benchConfig } from './lib/example';
 import { writeDataDir } from './lib/fixtures';
 
-const root = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
 const NOW = Date.parse('2026-11-27T12:00:00Z');
 
 export interface EngineFigure {
@@ -27,11 +27,7 @@ export interface EngineFigure {
 }
 
 async function engineFor(docs: number, tenants: number): Promise<PolicyEngine> {
-  const engine = new PolicyEngine({
-    bundle: path.join(root, 'build/policies/bundle.tar.gz'),
-    dataDir: writeDataDir(docs, tenants),
-    defaultTtlSeconds: 3600,
-    maxTtlSeconds: 86400,
+  const engine = createEngine(benchConfig({ dataDir: writeDataDir(docs, tenants) }), {
     logger: pino({ level: 'silent' }),
     clock: () => NOW,
   });

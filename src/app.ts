@@ -1,64 +1,21 @@
 import express, { type Express } from 'express';
-import type { Logger } from 'pino';
-import { AgentTokenVerifier } from './auth/agent-tokens';
-import { callerAuthFromConfig, type CallerAuth } from './auth/caller-auth';
-import type { Config } from './config';
 import { GatewayService } from './decision/gateway';
-import { decisionIds } from './decision/ids';
 import { DecisionService } from './decision/service';
-import { createValidators } from './decision/validators';
-import type { PolicyEngine } from './engine/policy-engine';
-import { Metrics } from './metrics';
-import { createObserver, type DecisionSinks } from './decision/observer';
-import { localBackend, type OpsBackend } from './ops/backend';
+import { createObserver } from './decision/observer';
+import type { OpsBackend } from './ops/backend';
 import { errorHandler, jsonBody, notFound, refuseOptions, requireHost } from './http/middleware';
 import { authzenRoutes } from './routes/authzen';
 import { decideRoutes } from './routes/decide';
 import { directoryRoutes } from './routes/directory';
 import { gatewayRoutes } from './routes/gateway';
 import { opsRoutes } from './routes/ops';
-import type { SignalStore } from './store/types';
-
-export interface AppDeps {
-  config: Pick<
-    Config,
-    | 'bodyLimitBytes'
-    | 'apiKeys'
-    | 'trustedIssuers'
-    | 'gatewayPathPrefix'
-    | 'trustedProxyHops'
-    | 'clockToleranceSeconds'
-    | 'tokenCacheMaxEntries'
-    | 'maxTokenBytes'
-    | 'publicBaseUrl'
-    | 'callerIssuer'
-    | 'callerJwksUrl'
-    | 'callerAudience'
-    | 'callerRolesClaim'
-    | 'tlsClientCa'
-  >;
-  engine: PolicyEngine;
-  store: SignalStore;
-  logger: Logger;
-  clock?: () => number;
-  newId?: () => string;
-  auth?: CallerAuth;
-  verifier?: AgentTokenVerifier;
-  metrics?: Metrics;
-  /** Decision log hook; real decisions only. */
-  log?: DecisionSinks['log'];
-  /** Admin port backend; defaults to this process's engine, store and metrics. */
-  ops?: OpsBackend;
-}
+import type { AdminServices, Services } from './services';
 
 export interface Apps {
   /** Decision and directory API (PDP_PORT). */
   api: Express;
-  /** Health, readiness, policy listing (PDP_ADMIN_PORT). */
-  admin: Express;
   decisions: DecisionService;
   gateway: GatewayService;
-  metrics: Metrics;
 }
 
 function base(): Express {
@@ -70,49 +27,28 @@ function base(): Express {
   return app;
 }
 
-/** The admin port's app: health, readiness, metrics, policies; in a cluster, served by the primary. */
-export function createAdminApp(backend: OpsBackend, auth: CallerAuth, logger: Logger): Express {
+/**
+ * The admin port's app (health, readiness, metrics, policies) with the process's own caller
+ * authentication: a worker's backend standalone, the workers' reports in a cluster primary.
+ */
+export function createAdminApp(
+  services: Pick<AdminServices, 'auth' | 'logger'>,
+  backend: OpsBackend,
+): Express {
   const admin = base();
   admin.use(refuseOptions);
-  admin.use(opsRoutes(backend, auth));
+  admin.use(opsRoutes(backend, services.auth));
   admin.use(notFound);
-  admin.use(errorHandler(logger));
+  admin.use(errorHandler(services.logger));
   return admin;
 }
 
-/** Builds the express apps from injected dependencies. Never listens: server.ts does. */
-export function createApp(deps: AppDeps): Apps {
-  const clock = deps.clock ?? Date.now;
-  const newId = deps.newId ?? decisionIds(clock);
-  const validators = createValidators();
-  const auth = deps.auth ?? callerAuthFromConfig(deps.config);
-  const metrics = deps.metrics ?? new Metrics({ defaultMetrics: false });
-  const observe = createObserver(deps.log === undefined ? { metrics } : { metrics, log: deps.log });
-  const decisions = new DecisionService({
-    engine: deps.engine,
-    store: deps.store,
-    validators,
-    clock,
-    newId,
-    observe,
-  });
-  const { config } = deps;
-  const verifier =
-    deps.verifier ??
-    new AgentTokenVerifier(config.trustedIssuers, {
-      clockToleranceSeconds: config.clockToleranceSeconds,
-      maxTokenBytes: config.maxTokenBytes,
-      cacheMaxEntries: config.tokenCacheMaxEntries,
-      clock,
-    });
-  const gateway = new GatewayService({
-    engine: deps.engine,
-    store: deps.store,
-    verifier,
-    clock,
-    newId,
-    observe,
-  });
+/** Builds the decision API's express app from the services (buildServices). Never listens: the worker does. */
+export function createApp(services: Services): Apps {
+  const { config, engine, store, auth, clock, newId, validators, metrics, log } = services;
+  const observe = createObserver(log === undefined ? { metrics } : { metrics, log });
+  const decisions = new DecisionService({ engine, store, validators, clock, newId, observe });
+  const gateway = new GatewayService({ engine, store, verifier: services.verifier, clock, newId, observe });
 
   const api = base();
   // Before the body parser: a gateway's check request may carry the original body, not JSON for us.
@@ -126,11 +62,9 @@ export function createApp(deps: AppDeps): Apps {
   api.use(jsonBody(config.bodyLimitBytes));
   api.use(decideRoutes(decisions, validators, auth));
   api.use(authzenRoutes(decisions, auth, { baseUrl: config.publicBaseUrl }));
-  api.use(directoryRoutes(deps.store, validators, auth, clock));
+  api.use(directoryRoutes(store, validators, auth, clock));
   api.use(notFound);
-  api.use(errorHandler(deps.logger));
+  api.use(errorHandler(services.logger));
 
-  const admin = createAdminApp(deps.ops ?? localBackend(deps.engine, deps.store, metrics), auth, deps.logger);
-
-  return { api, admin, decisions, gateway, metrics };
+  return { api, decisions, gateway };
 }

@@ -1,27 +1,26 @@
-import path from 'node:path';
 import pino from 'pino';
-import { createValidators } from '../../src/decision/validators';
-import { PolicyEngine } from '../../src/engine/policy-engine';
-import { MemoryStore } from '../../src/store/memory-store';
-import { seedStore } from '../../src/store/seed';
+import { loadConfig, type Config } from '../../src/config';
+import { Metrics } from '../../src/metrics';
+import { buildServices, type ServiceOverrides, type Services } from '../../src/services';
 
-export const ROOT = path.resolve(
-  __dirname,
-  __dirname.includes(`${path.sep}dist${path.sep}`) ? '../../..' : '../..',
-);
+/** The service's defaults (an empty environment) with no decision log, as a benchmark changes them. */
+export function benchConfig(overrides: Partial<Config> = {}): Config {
+  return { ...loadConfig({}), decisionLog: 'off', ...overrides };
+}
 
-/** The embedded default: compiled example policies and the example directory in memory. */
-export async function exampleSetup(): Promise<{ engine: PolicyEngine; store: MemoryStore }> {
-  const engine = new PolicyEngine({
-    bundle: path.join(ROOT, 'build/policies/bundle.tar.gz'),
-    dataDir: path.join(ROOT, 'policies/data'),
-    defaultTtlSeconds: 3600,
-    maxTtlSeconds: 86400,
+/**
+ * The embedded default as the service wires it (buildServices): compiled example policies and
+ * the example directory in memory, a silent logger, no process metrics.
+ */
+export async function exampleServices(
+  config: Partial<Config> = {},
+  overrides: ServiceOverrides = {},
+): Promise<Services> {
+  const services = await buildServices(benchConfig(config), {
     logger: pino({ level: 'silent' }),
-    clock: Date.now,
+    metrics: new Metrics({ defaultMetrics: false }),
+    ...overrides,
   });
-  await engine.reload();
-  const store = new MemoryStore();
-  await seedStore(store, path.join(ROOT, 'examples/directory.json'), createValidators(), Date.now());
-  return { engine, store };
+  if (!services.engine.ready) throw new Error(`no policy bundle loaded from ${services.config.bundle}`);
+  return services;
 }

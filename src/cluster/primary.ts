@@ -1,13 +1,12 @@
 import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
-import pino from 'pino';
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
 import { createAdminApp } from '../app';
-import { callerAuthFromConfig } from '../auth/caller-auth';
 import type { Config } from '../config';
 import { guardServer } from '../http/server-guards';
 import { adminServer } from '../http/tls';
 import type { OpsBackend, WorkerStatus } from '../ops/backend';
+import { buildAdminServices } from '../services';
 import { ask, sendTo } from './ipc';
 
 const ASK_TIMEOUT_MS = 1000;
@@ -19,10 +18,8 @@ const EARLY_EXIT_MS = 5000;
  * from what the workers report (metrics aggregated across them), and drains them on SIGTERM.
  */
 export async function runPrimary(config: Config): Promise<void> {
-  const logger = pino({
-    level: config.logLevel,
-    base: { service: 'agent-pdp', role: 'primary', pid: process.pid },
-  });
+  const services = buildAdminServices(config);
+  const { logger } = services;
   const registry = new Registry();
   const restarts = new Counter({
     name: 'pdp_worker_restarts_total',
@@ -96,12 +93,9 @@ export async function runPrimary(config: Config): Promise<void> {
     },
   };
   // The same caller authentication and TLS as a standalone process's admin port.
-  const admin = guardServer(
-    adminServer(config, createAdminApp(backend, callerAuthFromConfig(config), logger)),
-    {
-      bodyLimitBytes: config.bodyLimitBytes,
-    },
-  );
+  const admin = guardServer(adminServer(config, createAdminApp(services, backend)), {
+    bodyLimitBytes: config.bodyLimitBytes,
+  });
   admin.listen(config.adminPort, config.host);
   await once(admin, 'listening');
   logger.info(

@@ -1,15 +1,17 @@
 import path from 'node:path';
 import pino from 'pino';
-import { createApp, type Apps } from '../../src/app';
-import type { TrustedIssuer } from '../../src/auth/agent-tokens';
-import type { CallerAuth } from '../../src/auth/caller-auth';
+import { createAdminApp, createApp, type Apps } from '../../src/app';
+import { loadConfig, type Config } from '../../src/config';
 import type { DecisionSinks } from '../../src/decision/observer';
 import { createValidators } from '../../src/decision/validators';
-import { PolicyEngine } from '../../src/engine/policy-engine';
-import { MemoryStore } from '../../src/store/memory-store';
+import type { PolicyEngine } from '../../src/engine/policy-engine';
+import { Metrics } from '../../src/metrics';
+import { localBackend } from '../../src/ops/backend';
+import { buildServices, createEngine, type Services } from '../../src/services';
 import { RedisStore, type RedisStoreOptions } from '../../src/store/redis-store';
 import { seedStore } from '../../src/store/seed';
 import type { SignalStore } from '../../src/store/types';
+import type { Express } from 'express';
 
 export const ROOT = path.resolve(__dirname, '../..');
 export const BUNDLE = path.join(ROOT, 'build/policies/bundle.tar.gz');
@@ -26,17 +28,29 @@ export class TestClock {
   }
 }
 
+/** The service's configuration with its defaults (an empty environment), as a test changes it. */
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  return {
+    ...loadConfig({}),
+    bundle: BUNDLE,
+    dataDir: EXAMPLE_DATA,
+    decisionLog: 'off',
+    publicBaseUrl: 'https://pdp.test.example',
+    ...overrides,
+  };
+}
+
+/** The engine the service builds (createEngine), loaded; a bundle that does not load throws. */
 export async function makeEngine(
   opts: { dataDir?: string | null; bundle?: string; clock?: () => number } = {},
 ): Promise<PolicyEngine> {
-  const engine = new PolicyEngine({
-    bundle: opts.bundle ?? BUNDLE,
-    dataDir: opts.dataDir === undefined ? EXAMPLE_DATA : opts.dataDir,
-    defaultTtlSeconds: 3600,
-    maxTtlSeconds: 86400,
-    logger: silentLogger,
-    clock: opts.clock ?? Date.now,
-  });
+  const engine = createEngine(
+    testConfig({
+      bundle: opts.bundle ?? BUNDLE,
+      dataDir: opts.dataDir === undefined ? EXAMPLE_DATA : opts.dataDir,
+    }),
+    { logger: silentLogger, clock: opts.clock ?? Date.now },
+  );
   await engine.reload();
   return engine;
 }
@@ -47,52 +61,53 @@ export async function seeded(store: SignalStore, clock: () => number = Date.now)
 }
 
 export interface TestApp extends Apps {
+  /** The admin port's app, with the same caller authentication as `api`. */
+  admin: Express;
+  services: Services;
   engine: PolicyEngine;
   store: SignalStore;
+  metrics: Metrics;
 }
 
+/**
+ * The service as buildServices wires it, in memory: the example directory in a MemoryStore (as
+ * without REDIS_URL, or `store`), the example policies (or `engine`), a silent logger, metrics
+ * without process metrics, no decision log (or the `log` hook).
+ */
 export async function makeApp(
   opts: {
     store?: SignalStore;
     engine?: PolicyEngine;
     clock?: () => number;
-    apiKeys?: Parameters<typeof createApp>[0]['config']['apiKeys'];
+    apiKeys?: Config['apiKeys'];
     bodyLimitBytes?: number;
-    trustedIssuers?: TrustedIssuer[];
+    trustedIssuers?: Config['trustedIssuers'];
     trustedProxyHops?: number;
-    auth?: CallerAuth;
+    /** Any other setting, as PDP_* would set it (caller JWT, a bundle that does not load...). */
+    config?: Partial<Config>;
     /** The decision-log hook: what the decision log would record. */
-    log?: DecisionSinks['log'];
+    log?: NonNullable<DecisionSinks['log']>;
   } = {},
 ): Promise<TestApp> {
   const clock = opts.clock ?? Date.now;
-  const store = opts.store ?? (await seeded(new MemoryStore(), clock));
-  const engine = opts.engine ?? (await makeEngine({ clock }));
-  const apps = createApp({
-    config: {
-      bodyLimitBytes: opts.bodyLimitBytes ?? 65536,
-      apiKeys: opts.apiKeys ?? [],
-      trustedIssuers: opts.trustedIssuers ?? [],
-      gatewayPathPrefix: '/v1/authorize',
-      trustedProxyHops: opts.trustedProxyHops ?? 1,
-      clockToleranceSeconds: 30,
-      tokenCacheMaxEntries: 10_000,
-      maxTokenBytes: 16_384,
-      publicBaseUrl: 'https://pdp.test.example',
-      callerIssuer: null,
-      callerJwksUrl: null,
-      callerAudience: null,
-      callerRolesClaim: 'roles',
-      tlsClientCa: null,
-    },
-    engine,
-    store,
+  const config = testConfig({
+    ...(opts.apiKeys !== undefined && { apiKeys: opts.apiKeys }),
+    ...(opts.bodyLimitBytes !== undefined && { bodyLimitBytes: opts.bodyLimitBytes }),
+    ...(opts.trustedIssuers !== undefined && { trustedIssuers: opts.trustedIssuers }),
+    ...(opts.trustedProxyHops !== undefined && { trustedProxyHops: opts.trustedProxyHops }),
+    ...opts.config,
+  });
+  const services = await buildServices(config, {
     logger: silentLogger,
     clock,
-    ...(opts.auth !== undefined && { auth: opts.auth }),
-    ...(opts.log !== undefined && { log: opts.log }),
+    metrics: new Metrics({ defaultMetrics: false }),
+    ...(opts.store !== undefined && { store: opts.store }),
+    ...(opts.engine !== undefined && { engine: opts.engine }),
+    log: opts.log ?? null,
   });
-  return { ...apps, engine, store };
+  const { engine, store, metrics } = services;
+  const admin = createAdminApp(services, localBackend(engine, store, metrics));
+  return { ...createApp(services), admin, services, engine, store, metrics };
 }
 
 export async function redisStore(

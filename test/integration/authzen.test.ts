@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import express from 'express';
 import request from 'supertest';
-import { createCallerAuth } from '../../src/auth/caller-auth';
 import type { ApiKeyEntry } from '../../src/config';
 import { errorHandler, jsonBody, notFound } from '../../src/http/middleware';
 import { authzenRoutes } from '../../src/routes/authzen';
@@ -412,7 +411,7 @@ describe('AuthZEN PDP metadata: GET /.well-known/authzen-configuration (spec §9
     const app = express();
     app.use(jsonBody(65536));
     app.use(
-      authzenRoutes(t.decisions, createCallerAuth({ apiKeys: [] }), {
+      authzenRoutes(t.decisions, t.services.auth, {
         baseUrl: 'https://pdp.mycompany.com/authz/',
       }),
     );

@@ -4,7 +4,6 @@ import { createServer, type Server } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
-import { createCallerAuth } from '../../src/auth/caller-auth';
 import { decideBody, makeApp, type TestApp } from '../helpers/app';
 import { createTestPki, type TestPki } from '../helpers/certs';
 import { PdpProcess } from '../helpers/pdp-process';
@@ -26,11 +25,14 @@ describe('JWT-authenticated callers', () => {
     jwksServer.listen(0, '127.0.0.1');
     await once(jwksServer, 'listening');
     const jwksUrl = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks`;
-    const auth = createCallerAuth({
-      apiKeys: [],
-      jwt: { issuer: CALLER_ISSUER, jwksUrl, audience: 'agent-pdp', rolesClaim: 'pdp_roles' },
+    t = await makeApp({
+      config: {
+        callerIssuer: CALLER_ISSUER,
+        callerJwksUrl: jwksUrl,
+        callerAudience: 'agent-pdp',
+        callerRolesClaim: 'pdp_roles',
+      },
     });
-    t = await makeApp({ auth });
   });
   afterAll(() => {
     jwksServer.close();

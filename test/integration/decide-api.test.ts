@@ -1,7 +1,6 @@
 import request from 'supertest';
 import type { DecideResponse } from '../../src/decision/service';
-import { PolicyEngine } from '../../src/engine/policy-engine';
-import { TestClock, decideBody, makeApp, silentLogger, type TestApp } from '../helpers/app';
+import { TestClock, decideBody, makeApp, type TestApp } from '../helpers/app';
 
 const UNTRUSTED = { ip: '203.0.113.7', country: 'NL' };
 const CORP = { ip: '198.51.100.7', country: 'NL' };
@@ -409,16 +408,10 @@ describe('request errors', () => {
   });
 
   it('503 not_ready while no bundle is loaded', async () => {
-    const engine = new PolicyEngine({
-      bundle: '/nonexistent/bundle.tar.gz',
-      dataDir: null,
-      defaultTtlSeconds: 3600,
-      maxTtlSeconds: 86400,
-      logger: silentLogger,
-      clock: Date.now,
-    });
-    await expect(engine.reload()).rejects.toMatchObject({ code: 'bundle_invalid' });
-    const notReady = await makeApp({ engine });
+    // As the service starts without a bundle: buildServices logs the failed load and carries on.
+    const notReady = await makeApp({ config: { bundle: '/nonexistent/bundle.tar.gz', dataDir: null } });
+    expect(notReady.engine.ready).toBe(false);
+    await expect(notReady.engine.reload()).rejects.toMatchObject({ code: 'bundle_invalid' });
     const res = await request(notReady.api).post('/v1/decide').send(decideBody()).expect(503);
     expect(res.body.error.code).toBe('not_ready');
     await request(notReady.admin).get('/readyz').expect(503);
