@@ -1,5 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { retryStrategy } from '../backoff';
+import { RECONNECT_BACKOFF } from '../store/redis-connection';
 import { PartialWriteError, errorMessage, type DecisionLogSink } from './sink';
 
 export interface RedisStreamSinkOptions {
@@ -42,7 +44,7 @@ export class RedisStreamSink implements DecisionLogSink {
       maxRetriesPerRequest: 1,
       commandTimeout: 5000,
       connectTimeout: 2000,
-      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+      retryStrategy: retryStrategy(RECONNECT_BACKOFF),
     });
     let down = false;
     client.on('error', (err: Error) => {
