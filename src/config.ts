@@ -127,7 +127,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
  * PDP_PUBLIC_BASE_URL: an absolute https URL, optionally with a path (a PDP behind a path prefix),
  * without credentials, query or fragment; published without its trailing slash.
  */
-export function parsePublicBaseUrl(raw: string): string {
+function parsePublicBaseUrl(raw: string): string {
   let url: URL;
   try {
     url = new URL(raw);

@@ -52,9 +52,8 @@ export function renderReadmeTable(): string {
   return ['| variable | default | meaning |', '| --- | --- | --- |', ...rows].join('\n');
 }
 
-export const README_TABLE_BEGIN =
-  '<!-- settings table: generated from src/settings.ts by `npm run config:docs` -->';
-export const README_TABLE_END = '<!-- end of settings table -->';
+const README_TABLE_BEGIN = '<!-- settings table: generated from src/settings.ts by `npm run config:docs` -->';
+const README_TABLE_END = '<!-- end of settings table -->';
 
 /** A Markdown table's cells, row by row: padding and separator dashes do not count. */
 export function tableCells(markdown: string): string[][] {

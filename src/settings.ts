@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { TrustedIssuer } from './auth/agent-tokens';
 import { PdpError } from './errors';
 import { createAjv, toDetails } from './schemas/ajv';
+import { STORE_DEFAULTS } from './store/redis-store';
 import { ASYMMETRIC_JWS_ALGORITHMS, ROLES, TENANT_PATTERN, type Role } from './vocabulary';
 
 /**
@@ -41,7 +42,7 @@ export interface HostPort {
   readonly port: number;
 }
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Where the embedded default finds its policies and example tenant, relative to the project root. */
@@ -381,25 +382,25 @@ export const SETTINGS = {
   }),
   storeTimeoutMs: setting({
     env: 'PDP_STORE_TIMEOUT_MS',
-    ...numeric(50),
+    ...numeric(STORE_DEFAULTS.readBudgetMs),
     schema: { type: 'integer', minimum: 1, maximum: 10000 },
     doc: "Time budget (ms) of one decision's Redis read; past it the read counts as a Redis failure (cached signals marked degraded, else deny `signals_unavailable`).",
   }),
   storeBreakerThreshold: setting({
     env: 'PDP_STORE_BREAKER_THRESHOLD',
-    ...numeric(5),
+    ...numeric(STORE_DEFAULTS.breaker.threshold),
     schema: { type: 'integer', minimum: 1, maximum: 10000 },
     doc: "Consecutive Redis failures that open the store's circuit breaker; while open, decisions make no Redis call and directory writes answer 503.",
   }),
   storeBreakerHalfOpenMs: setting({
     env: 'PDP_STORE_BREAKER_HALF_OPEN_MS',
-    ...numeric(1000),
+    ...numeric(STORE_DEFAULTS.breaker.halfOpenMs),
     schema: { type: 'integer', minimum: 10, maximum: 600000 },
     doc: 'First wait (ms) before an open breaker probes Redis; each failed probe waits longer, with jitter.',
   }),
   storeBreakerHalfOpenMaxMs: setting({
     env: 'PDP_STORE_BREAKER_HALF_OPEN_MAX_MS',
-    ...numeric(2000),
+    ...numeric(STORE_DEFAULTS.breaker.halfOpenMaxMs),
     schema: { type: 'integer', minimum: 10, maximum: 600000 },
     doc: 'Longest wait (ms) before a probe tries Redis again.',
   }),

@@ -24,7 +24,6 @@ export const PRINCIPAL_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$';
 export const DOCUMENT_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$';
 
 export const TENANT_RE = new RegExp(TENANT_PATTERN);
-export const PRINCIPAL_ID_RE = new RegExp(PRINCIPAL_ID_PATTERN);
 export const DOCUMENT_ID_RE = new RegExp(DOCUMENT_ID_PATTERN);
 
 /**

@@ -105,7 +105,7 @@ function createDecisionLog(
     spec.kind === 'file' && clustered && workerId !== undefined
       ? { kind: 'file', path: `${spec.path}.${workerId}` }
       : spec,
-    { logger, ...(redis !== undefined && { redis }) },
+    redis === undefined ? {} : { redis },
   );
   return new DecisionLog({
     sink,
