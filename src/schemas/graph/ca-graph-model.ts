@@ -51,8 +51,8 @@ const DOCUMENT_ID: Kind = { k: 'string', pattern: DOCUMENT_ID_PATTERN };
 /** Graph sets no limit; the PDP does (names appear in every decision's policy report). */
 const DISPLAY_NAME: Kind = { k: 'string', minLength: 1, maxLength: 256 };
 
-/** riskLevel */
-const RISK_LEVELS = ['low', 'medium', 'high', 'hidden', 'none', 'unknownFutureValue'] as const;
+/** Graph's riskLevel enum; the PDP's own levels are RISK_LEVELS (src/vocabulary.ts), the rest is unsupported. */
+const GRAPH_RISK_LEVELS = ['low', 'medium', 'high', 'hidden', 'none', 'unknownFutureValue'] as const;
 const filterMode = enumOf('include', 'exclude');
 
 export const GRAPH_TYPES = {
@@ -96,9 +96,9 @@ export const GRAPH_TYPES = {
     insiderRiskLevels: p(flagsOf('minor', 'moderate', 'elevated', 'unknownFutureValue')),
     locations: p(obj('conditionalAccessLocations')),
     platforms: p(obj('conditionalAccessPlatforms')),
-    servicePrincipalRiskLevels: p(collectionOf(enumOf(...RISK_LEVELS))),
-    signInRiskLevels: p(collectionOf(enumOf(...RISK_LEVELS))),
-    userRiskLevels: p(collectionOf(enumOf(...RISK_LEVELS))),
+    servicePrincipalRiskLevels: p(collectionOf(enumOf(...GRAPH_RISK_LEVELS))),
+    signInRiskLevels: p(collectionOf(enumOf(...GRAPH_RISK_LEVELS))),
+    userRiskLevels: p(collectionOf(enumOf(...GRAPH_RISK_LEVELS))),
     agentIdRiskLevels: p(flagsOf('low', 'medium', 'high', 'unknownFutureValue')),
     users: p(obj('conditionalAccessUsers')),
     times: p({ k: 'opaque' }),
