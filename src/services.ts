@@ -42,6 +42,8 @@ export interface Services extends AdminServices {
   readonly decisionLog: DecisionLog | null;
   /** Where real decisions are recorded (the decision log's hook, or the override). */
   readonly log: DecisionSinks['log'];
+  /** Writes out what the decision log accepted (within `flushMs`), then closes its connection and the store. */
+  close(flushMs: number): Promise<void>;
 }
 
 /**
@@ -169,7 +171,7 @@ function createDecisionLog(
   logger: Logger,
   metrics: Metrics,
   clustered: boolean,
-): DecisionLog {
+): { decisionLog: DecisionLog; connection: Redis | undefined } {
   const spec = parseDecisionLogSpec(config.decisionLog);
   const workerId = cluster.worker?.id;
   let redis: Redis | undefined;
@@ -185,9 +187,9 @@ function createDecisionLog(
     spec.kind === 'file' && clustered && workerId !== undefined
       ? { kind: 'file', path: `${spec.path}.${workerId}` }
       : spec,
-    { logger, ...(redis !== undefined && { redis }) },
+    redis === undefined ? {} : { redis },
   );
-  return new DecisionLog({
+  const decisionLog = new DecisionLog({
     sink,
     logger,
     maxBuffered: config.decisionLogBuffer,
@@ -204,6 +206,7 @@ function createDecisionLog(
       metrics.decisionLogRecords.inc({ outcome: 'dropped' }, n);
     },
   });
+  return { decisionLog, connection: redis };
 }
 
 /**
@@ -220,10 +223,11 @@ export async function buildServices(config: Config, overrides: ServiceOverrides 
   const newId = overrides.newId ?? decisionIds(clock);
   const validators = createValidators();
   const metrics = overrides.metrics ?? new Metrics();
-  const decisionLog =
+  const built =
     overrides.log === undefined
       ? createDecisionLog(config, logger, metrics, overrides.clustered ?? false)
       : null;
+  const decisionLog = built?.decisionLog ?? null;
   const log = decisionLog === null ? (overrides.log ?? undefined) : decisionLogHook(decisionLog, clock);
   const store = overrides.store ?? (await createStore(config, { logger, metrics, clock, validators }));
   let engine = overrides.engine;
@@ -239,5 +243,10 @@ export async function buildServices(config: Config, overrides: ServiceOverrides 
     cacheMaxEntries: config.tokenCacheMaxEntries,
     clock,
   });
-  return { ...admin, clock, newId, validators, metrics, verifier, store, engine, decisionLog, log };
+  const close = async (flushMs: number): Promise<void> => {
+    await decisionLog?.close(flushMs);
+    built?.connection?.disconnect();
+    await store.close();
+  };
+  return { ...admin, clock, newId, validators, metrics, verifier, store, engine, decisionLog, log, close };
 }

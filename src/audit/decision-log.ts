@@ -1,5 +1,6 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { backoffDelay } from '../backoff';
 import { PdpError } from '../errors';
 import { RecordMasker } from './mask';
 import type { DecisionRecord } from './record';
@@ -55,7 +56,7 @@ export interface DecisionLogOptions extends DecisionLogCounters {
   flushIntervalMs?: number;
   /** Tries per batch, the first included, before its records are dropped. Default 5. */
   maxAttempts?: number;
-  /** Backoff before the n-th retry: retryBaseMs · 2^(n-1), capped at retryMaxMs, with jitter. Defaults 200 ms, 5,000 ms. */
+  /** Backoff before the n-th retry: retryBaseMs · 2^(n-1), capped at retryMaxMs, ± 20 % (src/backoff.ts). Defaults 200 ms, 5,000 ms. */
   retryBaseMs?: number;
   retryMaxMs?: number;
   /** At most one drop warning (with the count since the last) and one sink-error warning per interval. Default 10,000 ms. */
@@ -370,8 +371,7 @@ export class DecisionLog {
   }
 
   private backoff(attempt: number): Promise<void> {
-    const ceiling = Math.min(this.retryMaxMs, this.retryBaseMs * 2 ** (attempt - 1));
-    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    const delay = backoffDelay({ initialMs: this.retryBaseMs, maxMs: this.retryMaxMs }, attempt);
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.wake = null;

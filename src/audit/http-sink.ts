@@ -7,8 +7,6 @@ const gzipAsync = promisify(gzip);
 export interface HttpSinkOptions {
   /** Per request, body included. Default 10 s. */
   timeoutMs?: number;
-  /** Extra headers, e.g. an Authorization bearer for the collector. */
-  headers?: Readonly<Record<string, string>>;
   fetch?: typeof fetch;
 }
 
@@ -45,15 +43,11 @@ export class HttpSink implements DecisionLogSink {
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
       throw new RangeError(`decision log collector must be http or https, not ${parsed.protocol}`);
     }
-    this.headers = {
-      'content-type': 'application/json',
-      'content-encoding': 'gzip',
-      ...opts.headers,
-    };
+    this.headers = { 'content-type': 'application/json', 'content-encoding': 'gzip' };
     if (parsed.username !== '' || parsed.password !== '') {
       const user = decodeURIComponent(parsed.username);
       const pass = decodeURIComponent(parsed.password);
-      this.headers['authorization'] ??= `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+      this.headers['authorization'] = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
       parsed.username = '';
       parsed.password = '';
     }

@@ -1,11 +1,9 @@
-import { Redis } from 'ioredis';
-import type { Logger } from 'pino';
+import type { Redis } from 'ioredis';
 import { PartialWriteError, errorMessage, type DecisionLogSink } from './sink';
 
 export interface RedisStreamSinkOptions {
   /** Approximate cap on the stream's length (`XADD … MAXLEN ~ n`). Default 100,000. */
   maxLen?: number;
-  logger: Logger;
 }
 
 /**
@@ -16,44 +14,17 @@ export interface RedisStreamSinkOptions {
 export class RedisStreamSink implements DecisionLogSink {
   private readonly maxLen: number;
 
-  private constructor(
+  /** Writes through a client the caller owns (and closes). */
+  constructor(
     private readonly client: Redis,
     readonly key: string,
-    private readonly ownsClient: boolean,
-    opts: RedisStreamSinkOptions,
+    opts: RedisStreamSinkOptions = {},
   ) {
     this.maxLen = opts.maxLen ?? 100_000;
     if (!Number.isInteger(this.maxLen) || this.maxLen < 1) {
       throw new RangeError('maxLen must be a positive integer');
     }
     if (key === '') throw new RangeError('the stream key must not be empty');
-  }
-
-  /** Writes through a client the caller owns (and closes). */
-  static withClient(client: Redis, key: string, opts: RedisStreamSinkOptions): RedisStreamSink {
-    return new RedisStreamSink(client, key, false, opts);
-  }
-
-  /** Opens its own connection, closed by close(). */
-  static connect(url: string, key: string, opts: RedisStreamSinkOptions): RedisStreamSink {
-    const client = new Redis(url, {
-      // A batch waits out a short reconnect instead of failing at once; DecisionLog retries the rest.
-      enableOfflineQueue: true,
-      maxRetriesPerRequest: 1,
-      commandTimeout: 5000,
-      connectTimeout: 2000,
-      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-    });
-    let down = false;
-    client.on('error', (err: Error) => {
-      if (down) return;
-      down = true;
-      opts.logger.warn({ err: err.message }, 'decision log redis connection error');
-    });
-    client.on('ready', () => {
-      down = false;
-    });
-    return new RedisStreamSink(client, key, true, opts);
   }
 
   async write(lines: string[]): Promise<void> {
@@ -78,10 +49,8 @@ export class RedisStreamSink implements DecisionLogSink {
     throw new PartialWriteError(message, unwritten, { cause: firstError });
   }
 
-  async close(): Promise<void> {
-    if (!this.ownsClient) return;
-    // QUIT waits for replies in flight; with no connection it would wait for a reconnect instead.
-    if (this.client.status === 'ready') await this.client.quit().catch(() => undefined);
-    this.client.disconnect();
+  /** Nothing of its own to close: DecisionLog awaits the writes in flight, the client is the caller's. */
+  close(): Promise<void> {
+    return Promise.resolve();
   }
 }

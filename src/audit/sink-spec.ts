@@ -1,5 +1,4 @@
 import type { Redis } from 'ioredis';
-import type { Logger } from 'pino';
 import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { PdpError, describeThrown } from '../errors';
@@ -68,14 +67,11 @@ export function parseDecisionLogSpec(spec: string): DecisionLogSpec {
 }
 
 export interface SinkDeps {
-  logger: Logger;
   /** stdout: the stream to write (default process.stdout, never ended). */
   stdout?: Writable;
   file?: FileSinkOptions;
-  /** redis-stream: an existing client (left open on close) … */
+  /** redis-stream: the client to write through (left open on close; its owner closes it). */
   redis?: Redis;
-  /** … or a URL to open a connection of its own (REDIS_URL). */
-  redisUrl?: string;
   redisStream?: { maxLen?: number };
   http?: HttpSinkOptions;
 }
@@ -92,9 +88,7 @@ export function createSink(spec: DecisionLogSpec | string, deps: SinkDeps): Deci
       case 'file':
         return new FileSink(s.path, deps.file);
       case 'redis-stream': {
-        const opts = { logger: deps.logger, ...deps.redisStream };
-        if (deps.redis !== undefined) return RedisStreamSink.withClient(deps.redis, s.key, opts);
-        if (deps.redisUrl !== undefined) return RedisStreamSink.connect(deps.redisUrl, s.key, opts);
+        if (deps.redis !== undefined) return new RedisStreamSink(deps.redis, s.key, deps.redisStream);
         throw new PdpError('config_invalid', 'PDP_DECISION_LOG redis-stream needs REDIS_URL');
       }
       case 'http':

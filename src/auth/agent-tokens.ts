@@ -11,6 +11,7 @@ import {
 } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { PdpError } from '../errors';
+import type { Flow } from '../vocabulary';
 
 /** One issuer whose agent tokens the gateway accepts (PDP_TRUSTED_ISSUERS). */
 export interface TrustedIssuer {
@@ -22,8 +23,6 @@ export interface TrustedIssuer {
   tenant: string;
   algorithms: string[];
 }
-
-export type Flow = 'autonomous' | 'on_behalf_of' | 'agent_user';
 
 /** The claims the gateway policy needs, mapped the Entra Agent ID way. */
 export interface AgentToken {

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
-import { ROLES, type ApiKeyEntry, type Config, type Role } from '../config';
+import type { ApiKeyEntry, Config } from '../config';
+import { ASYMMETRIC_JWS_ALGORITHMS, ROLES, type Role } from '../vocabulary';
 import { PdpError } from '../errors';
 
 export interface Caller {
@@ -111,7 +112,7 @@ export function createCallerAuth(opts: CallerAuthOptions): CallerAuth {
       const { payload } = await jwtVerify(token, jwks, {
         issuer: jwt.issuer,
         audience: jwt.audience,
-        algorithms: ['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA'],
+        algorithms: [...ASYMMETRIC_JWS_ALGORITHMS],
         requiredClaims: ['exp'],
       });
       const name = typeof payload.sub === 'string' ? payload.sub : 'jwt-caller';

@@ -2,6 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
 import { createAdminApp } from '../app';
+import { backoffDelay, type BackoffShape } from '../backoff';
 import type { Config } from '../config';
 import { guardServer } from '../http/server-guards';
 import { adminServer } from '../http/tls';
@@ -10,6 +11,8 @@ import { buildAdminServices } from '../services';
 import { ask, sendTo } from './ipc';
 
 const ASK_TIMEOUT_MS = 1000;
+/** Restart delays of a crash-looping worker: 0.5 s, 1 s, 2 s … 30 s, no jitter (one primary). */
+const CRASH_LOOP_BACKOFF: BackoffShape = { initialMs: 500, maxMs: 30_000, jitter: 0 };
 /** A worker that dies sooner than this after its start counts towards crash-loop backoff. */
 const EARLY_EXIT_MS = 5000;
 
@@ -49,7 +52,7 @@ export async function runPrimary(config: Config): Promise<void> {
     startedAt.delete(worker.id);
     quickDeaths = lived < EARLY_EXIT_MS ? quickDeaths + 1 : 0;
     // Back off on a crash loop (bad config reaching a worker), restart at once otherwise.
-    const delay = quickDeaths === 0 ? 0 : Math.min(250 * 2 ** quickDeaths, 30_000);
+    const delay = quickDeaths === 0 ? 0 : backoffDelay(CRASH_LOOP_BACKOFF, quickDeaths);
     logger.error(
       { worker: worker.process.pid, code, signal, restart_in_ms: delay },
       'worker exited; restarting',

@@ -31,7 +31,7 @@ async function listen(server: Server, port: number, host: string): Promise<void>
 export async function runWorker(config: Config, opts: { clustered: boolean }): Promise<void> {
   const labels = opts.clustered ? { worker: String(process.pid) } : {};
   const services = await buildServices(config, { clustered: opts.clustered });
-  const { logger, engine, store, metrics, decisionLog } = services;
+  const { logger, engine, store, metrics } = services;
   const stopWatching = engine.watch(config.bundlePollSeconds, config.dataPollSeconds);
 
   let draining = false;
@@ -91,8 +91,7 @@ export async function runWorker(config: Config, opts: { clustered: boolean }): P
       });
     await Promise.all(closed);
     // Everything accepted is written before exit; what cannot be is counted and warned about.
-    await decisionLog?.close(Math.max(1000, config.shutdownTimeoutMs / 2));
-    await store.close();
+    await services.close(Math.max(1000, config.shutdownTimeoutMs / 2));
     logger.info('stopped');
     process.exit(0);
   };

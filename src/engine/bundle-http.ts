@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { backoffDelay } from '../backoff';
 import { PdpError, describeThrown } from '../errors';
 import { MAX_BUNDLE_BYTES, untar } from './bundle';
 import type { BundleRead, BundleSource } from './bundle-source';
@@ -40,7 +41,6 @@ export interface HttpBundleSourceOptions {
 
 /** Backoff shape, as OPA's `util.DefaultBackoff` (gRPC's): factor 1.6, ±20 % jitter. */
 const BACKOFF_FACTOR = 1.6;
-const BACKOFF_JITTER = 0.2;
 
 /** Redacts credentials and the query (often a token) from a URL used in logs and error messages. */
 export function redactUrl(url: string): string {
@@ -107,12 +107,8 @@ export class HttpBundleSource implements BundleSource {
   /** The poll interval while healthy; after n failures min(cap, poll × 1.6ⁿ) ± 20 %. */
   nextPollDelayMs(pollMs: number): number {
     if (this.failures === 0) return pollMs;
-    const cap = Math.max(this.maxBackoffMs, pollMs);
-    let delay = pollMs;
-    for (let n = 0; n < this.failures && delay < cap; n++) delay *= BACKOFF_FACTOR;
-    delay = Math.min(delay, cap);
-    delay *= 1 + BACKOFF_JITTER * (this.random() * 2 - 1);
-    return Math.round(Math.min(delay, cap));
+    const shape = { initialMs: pollMs, maxMs: Math.max(this.maxBackoffMs, pollMs), factor: BACKOFF_FACTOR };
+    return backoffDelay(shape, this.failures + 1, this.random);
   }
 
   async read(): Promise<BundleRead> {

@@ -1,6 +1,7 @@
 import { createPublicKey, createSecretKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { compactVerify, errors as joseErrors } from 'jose';
 import { PdpError, describeThrown, type ErrorDetail } from '../errors';
+import { ASYMMETRIC_JWS_ALGORITHMS, HMAC_JWS_ALGORITHMS } from '../vocabulary';
 import { BundleHashError, hashBundleFile } from './bundle-hash';
 
 /**
@@ -60,27 +61,17 @@ interface VerificationKey {
   key: KeyObject;
 }
 
-const HMAC = new Set(['HS256', 'HS384', 'HS512']);
+const HMAC: ReadonlySet<string> = new Set(HMAC_JWS_ALGORITHMS);
 const EC_CURVES: ReadonlyMap<string, string> = new Map([
   ['ES256', 'prime256v1'],
   ['ES384', 'secp384r1'],
   ['ES512', 'secp521r1'],
 ]);
-const SUPPORTED_ALGORITHMS = [
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
+/** OPA's list: the asymmetric ones, `Ed25519` (OPA's other name for EdDSA) and HMAC. */
+const SUPPORTED_ALGORITHMS: readonly string[] = [
+  ...ASYMMETRIC_JWS_ALGORITHMS,
   'Ed25519',
-  'HS256',
-  'HS384',
-  'HS512',
+  ...HMAC_JWS_ALGORITHMS,
 ];
 
 function configError(message: string): PdpError {

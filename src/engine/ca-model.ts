@@ -6,10 +6,9 @@
  * the values that decide it, with Graph's sentinels kept as Graph writes them.
  */
 
-export type Flow = 'autonomous' | 'on_behalf_of' | 'agent_user';
-export const FLOWS: readonly Flow[] = ['autonomous', 'on_behalf_of', 'agent_user'];
+import type { Flow, RiskLevel } from '../vocabulary';
 
-export type RiskLevel = 'none' | 'low' | 'medium' | 'high';
+export { FLOWS, type Flow, type RiskLevel } from '../vocabulary';
 
 export type PolicyState = 'enabled' | 'disabled' | 'enabledForReportingButNotEnforced';
 

@@ -16,6 +16,7 @@ import {
   type RiskLevel,
 } from './ca-model';
 import { FilterRuleError, parseFilterRule, type FilterKind } from './filter-rule';
+import { RISK_LEVELS } from '../vocabulary';
 
 /** A problem with a document, located by a JSON pointer inside it. */
 export interface NormaliseProblem {
@@ -38,7 +39,7 @@ const EVALUATED_CONTROLS: ReadonlySet<string> = new Set([
   'compliantDevice',
   'domainJoinedDevice',
 ]);
-const RISK_LEVELS: ReadonlySet<string> = new Set(['none', 'low', 'medium', 'high']);
+const KNOWN_RISK_LEVELS: ReadonlySet<string> = new Set(RISK_LEVELS);
 
 type Json = Record<string, unknown>;
 
@@ -113,7 +114,7 @@ export function normalisePolicy(
   };
   const riskLevels = (pointer: string, value: unknown): RiskLevel[] | null => {
     const levels = dedupe(flags(value).map((l) => l.toLowerCase()));
-    const known = levels.filter((l): l is RiskLevel => RISK_LEVELS.has(l));
+    const known = levels.filter((l): l is RiskLevel => KNOWN_RISK_LEVELS.has(l));
     // `hidden` and `unknownFutureValue` name no level a signal carries.
     if (known.length !== levels.length) unsupported.push(pointer);
     return known.length === 0 ? null : known;

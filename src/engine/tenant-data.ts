@@ -7,6 +7,7 @@ import { graphSchema } from '../schemas/graph/ca-graph-model';
 import { gatewayRoutesSchema } from '../schemas/gateway-routes';
 import { createAjv, toDetails } from '../schemas/ajv';
 import { JsonDocumentError, MAX_JSON_DEPTH, parseJsonBytes } from '../strict-json';
+import { DOCUMENT_ID_RE as ID_PATTERN, TENANT_RE as TENANT_PATTERN } from '../vocabulary';
 import { compileCaIndex, type CaIndex } from './ca-index';
 import {
   ALL,
@@ -44,10 +45,6 @@ interface RawTenant {
   namedLocations: { doc: unknown; file: string } | null;
   gatewayRoutes: { doc: unknown; file: string } | null;
 }
-
-export const TENANT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-/** A policy or named location id (a Graph GUID, or a file name). */
-export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /** Ids a named location may not take: Graph's sentinels in includeLocations / excludeLocations. */
 const RESERVED_LOCATION_IDS: ReadonlySet<string> = new Set([ALL, ALL_TRUSTED, COMPLIANT_NETWORK_LOCATION]);

@@ -2,7 +2,7 @@ import { Router, type Request } from 'express';
 import type { CallerAuth } from '../auth/caller-auth';
 import type { Validate, Validators } from '../decision/validators';
 import { PdpError } from '../errors';
-import { ID_PATTERN, TENANT_ID_PATTERN } from '../schemas/requests';
+import { PRINCIPAL_ID_PATTERN as ID_PATTERN, TENANT_PATTERN as TENANT_ID_PATTERN } from '../vocabulary';
 import type { RecordKind, RecordOf, SignalStore } from '../store/types';
 import { entraDirectoryRoutes } from './entra-directory';
 

@@ -1,7 +1,7 @@
 import type { RequestHandler, Router } from 'express';
 import type { Validators } from '../decision/validators';
 import { PdpError } from '../errors';
-import { TENANT_ID_PATTERN } from '../schemas/requests';
+import { TENANT_PATTERN as TENANT_ID_PATTERN } from '../vocabulary';
 import { recordLinks } from '../store/links';
 import type { AgentRiskRecord, RecordKind, SignalStore, WriteOp } from '../store/types';
 

@@ -3,7 +3,7 @@ import { callerName, type CallerAuth } from '../auth/caller-auth';
 import type { GatewayResult, GatewayService } from '../decision/gateway';
 import { PdpError } from '../errors';
 import { originalRequest } from '../http/original-request';
-import { TENANT_ID_PATTERN } from '../schemas/requests';
+import { TENANT_PATTERN as TENANT_ID_PATTERN } from '../vocabulary';
 
 const TENANT = new RegExp(TENANT_ID_PATTERN);
 

@@ -8,7 +8,8 @@
  * (forward compatibility); context members other than the decide fields travel on as the decide
  * request's free-form `context`.
  */
-import { MAX_BATCH, decideRequestSchema, type DecideRequest, type Flow } from './requests';
+import type { Flow } from '../vocabulary';
+import { MAX_BATCH, decideRequestSchema, type DecideRequest } from './requests';
 
 const decide = decideRequestSchema.properties;
 

@@ -5,10 +5,10 @@
  * Free-form members (attributes, detections) are bounded in breadth here and in depth by the
  * body's nesting limit (src/schemas/json-shape.ts).
  */
-import { ID_PATTERN } from './requests';
+import { PRINCIPAL_ID_PATTERN, RISK_LEVELS } from '../vocabulary';
 
 const attributes = { type: 'object', maxProperties: 64, propertyNames: { maxLength: 256 } } as const;
-const riskLevel = { enum: ['none', 'low', 'medium', 'high'] } as const;
+const riskLevel = { enum: RISK_LEVELS } as const;
 
 /**
  * Graph's `customSecurityAttributes`: `{"<Set>": {"<Attr>": value, "<Attr>@odata.type":
@@ -63,7 +63,7 @@ export const blueprintSchema = {
     },
     max_ttl_seconds: { type: ['integer', 'null'], minimum: 60, maximum: 31536000 },
     // The blueprint's service principal (Entra: agent identity blueprint principal); unique in a tenant.
-    principal_id: { type: 'string', maxLength: 128, pattern: ID_PATTERN },
+    principal_id: { type: 'string', maxLength: 128, pattern: PRINCIPAL_ID_PATTERN },
     attributes,
     custom_security_attributes: customSecurityAttributes,
   },
@@ -75,8 +75,8 @@ export const agentSchema = {
   required: ['blueprint_id', 'enabled', 'sponsors'],
   additionalProperties: false,
   properties: {
-    // A blueprint is stored under an id that matches ID_PATTERN; nothing else can name one.
-    blueprint_id: { type: 'string', maxLength: 128, pattern: ID_PATTERN },
+    // A blueprint is stored under an id that matches PRINCIPAL_ID_PATTERN; nothing else can name one.
+    blueprint_id: { type: 'string', maxLength: 128, pattern: PRINCIPAL_ID_PATTERN },
     display_name: { type: 'string', maxLength: 256 },
     enabled: { type: 'boolean' },
     // Entra requires a sponsor at creation; an empty list is stored but denies (agent_no_sponsor).
@@ -99,7 +99,7 @@ export const agentUserSchema = {
   required: ['agent_id', 'enabled'],
   additionalProperties: false,
   properties: {
-    agent_id: { type: 'string', maxLength: 128, pattern: ID_PATTERN },
+    agent_id: { type: 'string', maxLength: 128, pattern: PRINCIPAL_ID_PATTERN },
     display_name: { type: 'string', maxLength: 256 },
     enabled: { type: 'boolean' },
     custom_security_attributes: customSecurityAttributes,
@@ -137,7 +137,7 @@ export const riskyAgentsActionSchema = {
       minItems: 1,
       maxItems: MAX_RISKY_AGENT_IDS,
       uniqueItems: true,
-      items: { type: 'string', maxLength: 128, pattern: ID_PATTERN },
+      items: { type: 'string', maxLength: 128, pattern: PRINCIPAL_ID_PATTERN },
     },
   },
 } as const;

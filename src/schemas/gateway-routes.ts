@@ -1,3 +1,5 @@
+import { DOCUMENT_ID_PATTERN } from '../vocabulary';
+
 /**
  * `<tenant>/gateway-routes.json` (DESIGN §3, Gateway): first match wins; `*` one segment, `**` any
  * depth; matched on the percent-decoded path, non-canonical paths denied unless the route opts in.
@@ -17,7 +19,7 @@ export const gatewayRoutesSchema = {
         required: ['id', 'path'],
         additionalProperties: false,
         properties: {
-          id: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' },
+          id: { type: 'string', pattern: DOCUMENT_ID_PATTERN },
           methods: {
             type: 'array',
             minItems: 1,

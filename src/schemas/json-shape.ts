@@ -1,4 +1,5 @@
 import type { ErrorDetail } from '../errors';
+import { scanJsonText } from '../strict-json';
 
 /**
  * Structural limits on parsed JSON, checked before anything stringifies, validates or stores it.
@@ -97,75 +98,18 @@ export function jsonShapeViolation(value: unknown, maxDepth: number, prefix = ''
   return null;
 }
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const COLON = 0x3a;
-const COMMA = 0x2c;
-const OPEN_OBJECT = 0x7b;
-const CLOSE_OBJECT = 0x7d;
-const OPEN_ARRAY = 0x5b;
-const CLOSE_ARRAY = 0x5d;
-
-function isSpace(c: number): boolean {
-  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
-}
-
 /**
- * The first member name repeated within one object of a JSON text, or null. `JSON.parse` keeps
- * the last of duplicates silently; a proxy, WAF or log reader in front may keep the first, so the
- * same bytes would mean two different requests (RFC 8259 §4: the behaviour is unpredictable).
- * Names are compared decoded (`"a"` and `"\u0061"` are one name), as `JSON.parse` compares them.
- *
- * Only for a text `JSON.parse` has accepted: it skips values and tracks only where it is. One
- * linear pass, no recursion (any depth), about a microsecond for a decide body, where a general
- * JSON visitor (jsonc-parser, the test oracle) costs some 30 µs a call on the hot path.
+ * The first member name repeated within one object of a JSON text `JSON.parse` has accepted, or
+ * null (src/strict-json.ts's scanner, which the data channels use too).
  */
 export function duplicateMember(text: string, prefix = ''): ErrorDetail | null {
-  // Per open container: an object's names so far (null for an array), and the current member
-  // name or array index, which together are the pointer of the value being read.
-  const names: (Set<string> | null)[] = [];
-  const path: (string | number)[] = [];
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === QUOTE) {
-      const start = i + 1;
-      let escaped = false;
-      for (i = start; i < text.length && text.charCodeAt(i) !== QUOTE; i++) {
-        if (text.charCodeAt(i) === BACKSLASH) {
-          escaped = true;
-          i++; // the escaped character, which may be a quote
-        }
-      }
-      const top = names[names.length - 1];
-      if (top === undefined || top === null) continue;
-      let next = i + 1;
-      while (next < text.length && isSpace(text.charCodeAt(next))) next++;
-      if (text.charCodeAt(next) !== COLON) continue; // a string value, not a name
-      const raw = text.slice(start, i);
-      const name = escaped ? (JSON.parse(`"${raw}"`) as string) : raw;
-      path[path.length - 1] = name;
-      if (top.has(name)) {
-        return {
-          pointer: prefix + path.map((s) => `/${escape(String(s))}`).join(''),
-          message: 'is a duplicate member name',
-          keyword: 'duplicateKey',
-        };
-      }
-      top.add(name);
-    } else if (c === OPEN_OBJECT) {
-      names.push(new Set());
-      path.push('');
-    } else if (c === OPEN_ARRAY) {
-      names.push(null);
-      path.push(0);
-    } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
-      names.pop();
-      path.pop();
-    } else if (c === COMMA && names[names.length - 1] === null) {
-      path[path.length - 1] = (path[path.length - 1] as number) + 1;
-    }
-  }
-  return null;
+  const violation = scanJsonText(text);
+  if (violation === null) return null;
+  return {
+    pointer: prefix + violation.pointer,
+    message: 'is a duplicate member name',
+    keyword: 'duplicateKey',
+  };
 }
 
 /**

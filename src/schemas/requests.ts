@@ -1,8 +1,14 @@
 /** JSON Schemas of the decision API bodies (DESIGN §3). Compiled once per app. */
+import {
+  FLOWS,
+  PRINCIPAL_ID_PATTERN,
+  RISK_LEVELS,
+  TENANT_PATTERN,
+  type Flow,
+  type RiskLevel,
+} from '../vocabulary';
 
-export const ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$';
-export const TENANT_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
-const riskLevel = { enum: ['none', 'low', 'medium', 'high'] } as const;
+const riskLevel = { enum: RISK_LEVELS } as const;
 export const MAX_CONTEXT_BYTES = 4096;
 /** Nesting of the free-form `context` (itself 1); below the body's limit, so a batch item that breaks it fails in its slot. */
 export const MAX_CONTEXT_DEPTH = 32;
@@ -19,10 +25,10 @@ function stringSet(maxItems: number, maxLength: number) {
 }
 
 const decideProperties = {
-  tenant: { type: 'string', maxLength: 64, pattern: TENANT_ID_PATTERN },
-  flow: { enum: ['autonomous', 'on_behalf_of', 'agent_user'] },
-  agent_id: { type: 'string', maxLength: 128, pattern: ID_PATTERN },
-  blueprint_id: { type: 'string', maxLength: 128, pattern: ID_PATTERN },
+  tenant: { type: 'string', maxLength: 64, pattern: TENANT_PATTERN },
+  flow: { enum: FLOWS },
+  agent_id: { type: 'string', maxLength: 128, pattern: PRINCIPAL_ID_PATTERN },
+  blueprint_id: { type: 'string', maxLength: 128, pattern: PRINCIPAL_ID_PATTERN },
   resource: { type: 'string', minLength: 1, maxLength: 512 },
   scopes: {
     type: 'array',
@@ -37,7 +43,7 @@ const decideProperties = {
     required: ['id'],
     additionalProperties: false,
     properties: {
-      id: { type: 'string', maxLength: 128, pattern: ID_PATTERN },
+      id: { type: 'string', maxLength: 128, pattern: PRINCIPAL_ID_PATTERN },
       amr: { type: 'array', maxItems: 20, items: { type: 'string', minLength: 1, maxLength: 64 } },
       risk: riskLevel,
       groups: stringSet(1000, 128),
@@ -144,9 +150,6 @@ export const batchRequestSchema = {
   properties: { requests: { type: 'array', minItems: 1, maxItems: MAX_BATCH } },
 } as const;
 
-export type RiskLevelInput = 'none' | 'low' | 'medium' | 'high';
-export type Flow = 'autonomous' | 'on_behalf_of' | 'agent_user';
-
 export type GuestType =
   | 'internalGuest'
   | 'b2bCollaborationGuest'
@@ -186,7 +189,7 @@ export interface DecideRequest {
   user?: {
     id: string;
     amr?: string[];
-    risk?: RiskLevelInput;
+    risk?: RiskLevel;
     groups?: string[];
     roles?: string[];
     guest_type?: GuestType;
@@ -195,7 +198,7 @@ export interface DecideRequest {
   client?: {
     ip?: string;
     country?: string;
-    sign_in_risk?: RiskLevelInput;
+    sign_in_risk?: RiskLevel;
     app_type?: 'browser' | 'mobileAppsAndDesktopClients' | 'exchangeActiveSync' | 'other';
     compliant_network?: boolean;
   };
@@ -204,9 +207,9 @@ export interface DecideRequest {
 
 export interface WhatIfRequest extends DecideRequest {
   overrides?: {
-    agent_risk?: RiskLevelInput;
-    user_risk?: RiskLevelInput;
-    sign_in_risk?: RiskLevelInput;
+    agent_risk?: RiskLevel;
+    user_risk?: RiskLevel;
+    sign_in_risk?: RiskLevel;
     now?: string;
   };
   policy_ids?: string[];

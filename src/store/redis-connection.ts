@@ -1,5 +1,5 @@
-import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { retryStrategy, type BackoffShape } from '../backoff';
 import type { Config } from '../config';
 
 /** Either client shape ioredis gives: the store uses only commands both implement. */
@@ -11,18 +11,10 @@ export type RedisTopology = Pick<
 >;
 
 /**
- * Reconnect delays for ioredis' `retryStrategy(times)`: exponential with decorrelated jitter
- * (cockatiel's backoff, the same one the store's circuit breaker waits with), so replicas that lost
- * Redis together do not reconnect in lockstep. `times` restarts at 1 after a successful connect.
+ * Reconnect delays (ioredis' `retryStrategy`), jittered so replicas that lost Redis together do
+ * not reconnect in lockstep; the decision-log stream sink reconnects the same way.
  */
-export function reconnectDelays(initialDelay: number, maxDelay: number): (times: number) => number {
-  const factory = new ExponentialBackoff({ initialDelay, maxDelay });
-  let backoff: IBackoff<unknown> | undefined;
-  return (times) => {
-    backoff = times <= 1 || backoff === undefined ? factory.next() : backoff.next(undefined);
-    return Math.round(backoff.duration);
-  };
-}
+export const RECONNECT_BACKOFF: BackoffShape = { initialMs: 50, maxMs: 2000 };
 
 /** Settings that make a dead Redis fail fast instead of queueing decisions. */
 export function failFastOptions(): RedisOptions {
@@ -32,7 +24,7 @@ export function failFastOptions(): RedisOptions {
     // The ceiling for directory writes and a stuck reply; decisions have their own, shorter budget.
     commandTimeout: 500,
     connectTimeout: 2000,
-    retryStrategy: reconnectDelays(50, 2000),
+    retryStrategy: retryStrategy(RECONNECT_BACKOFF),
     lazyConnect: true,
   };
 }
@@ -56,7 +48,7 @@ export function createRedisClient(topology: RedisTopology, role: 'commands' | 's
     const options: ClusterOptions = {
       lazyConnect: true,
       enableOfflineQueue: role === 'subscriber',
-      clusterRetryStrategy: reconnectDelays(100, 2000),
+      clusterRetryStrategy: retryStrategy({ ...RECONNECT_BACKOFF, initialMs: 100 }),
       redisOptions: { ...base, ...auth, lazyConnect: false },
     };
     return new Cluster(

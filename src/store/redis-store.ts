@@ -44,7 +44,7 @@ export interface RedisStoreOptions {
   onBreakerTransition?: (to: BreakerState) => void;
 }
 
-/** The settings' defaults (src/config.ts has the same), for callers that pass none. */
+/** The store's defaults, for callers that pass none; the settings table (src/settings.ts) shows these. */
 export const STORE_DEFAULTS = {
   readBudgetMs: 50,
   breaker: { threshold: 5, halfOpenMs: 1000, halfOpenMaxMs: 2000 },

@@ -1,11 +1,11 @@
 import {
   CircuitState,
   ConsecutiveBreaker,
-  ExponentialBackoff,
   circuitBreaker,
   handleWhen,
   type CircuitBreakerPolicy,
 } from 'cockatiel';
+import { cockatielBackoff } from '../backoff';
 import type { BreakerState, StoreFailure, StoreHealth } from './types';
 
 export interface BreakerOptions {
@@ -121,10 +121,7 @@ export class StoreCircuit {
       handleWhen((err) => classifyFailure(err) !== null),
       {
         breaker: new ConsecutiveBreaker(opts.threshold),
-        halfOpenAfter: new ExponentialBackoff({
-          initialDelay: opts.halfOpenMs,
-          maxDelay: opts.halfOpenMaxMs,
-        }),
+        halfOpenAfter: cockatielBackoff({ initialMs: opts.halfOpenMs, maxMs: opts.halfOpenMaxMs }),
       },
     );
     this.policy.onSuccess(() => {

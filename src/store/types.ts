@@ -1,6 +1,8 @@
 /** Directory records and risk signals, as stored (JSON values under the keys of DESIGN §5). */
 
-export type RiskLevel = 'none' | 'low' | 'medium' | 'high';
+import type { RiskLevel } from '../vocabulary';
+
+export type { RiskLevel };
 
 export interface AgentRecord {
   id: string;

@@ -12,6 +12,7 @@ import { DecisionLog, type DropReason } from '../../src/audit/decision-log';
 import { recordOf, type DecisionRecord } from '../../src/audit/record';
 import type { DecisionLogSink } from '../../src/audit/sink';
 import { createSink } from '../../src/audit/sink-spec';
+import { createRedisClient } from '../../src/store/redis-connection';
 import { RedisProcess } from '../helpers/redis-server';
 
 const N = 10_000;
@@ -151,7 +152,7 @@ describe(`decision log: ${N} decisions through each sink`, () => {
         },
       });
       stream.on('drain', () => drains++);
-      const run = await pushThrough(createSink('stdout', { logger, stdout: stream })!);
+      const run = await pushThrough(createSink('stdout', { stdout: stream })!);
       const text = chunks.join('');
       expect(text.endsWith('\n')).toBe(true);
       expectAll(text.slice(0, -1).split('\n'), run);
@@ -167,9 +168,7 @@ describe(`decision log: ${N} decisions through each sink`, () => {
     async () => {
       const file = path.join(dir, 'decisions.jsonl');
       const maxBytes = 256 * 1024;
-      const run = await pushThrough(
-        createSink(`file:${file}`, { logger, file: { maxBytes, maxFiles: 100 } })!,
-      );
+      const run = await pushThrough(createSink(`file:${file}`, { file: { maxBytes, maxFiles: 100 } })!);
       const names = await readdir(dir);
       expect(names.length).toBeGreaterThan(20);
       const lines: string[] = [];
@@ -193,6 +192,20 @@ describe(`decision log: ${N} decisions through each sink`, () => {
   );
 
   describe('redis-stream', () => {
+    /** The client the service gives the sink (src/cluster/worker.ts): a subscriber-role client. */
+    const streamClient = (url: string): Redis =>
+      createRedisClient(
+        {
+          redisUrl: url,
+          redisSentinels: [],
+          redisSentinelMaster: null,
+          redisClusterNodes: [],
+          redisPassword: null,
+          redisTls: false,
+        },
+        'subscriber',
+      ) as Redis;
+
     let redis: RedisProcess;
     let admin: Redis;
     beforeAll(async () => {
@@ -208,12 +221,13 @@ describe(`decision log: ${N} decisions through each sink`, () => {
       'XADDs every record, one pipeline per batch',
       async () => {
         const before = await admin.info('commandstats');
+        const client = streamClient(redis.url);
         const sink = createSink('redis-stream:pdp:{acme}:decisions', {
-          logger,
-          redisUrl: redis.url,
+          redis: client,
           redisStream: { maxLen: 1_000_000 },
         })!;
         const run = await pushThrough(sink);
+        client.disconnect();
         expect(await admin.xlen('pdp:{acme}:decisions')).toBe(N);
         const entries = await admin.xrange('pdp:{acme}:decisions', '-', '+');
         const lines = entries.map(([, fields]) => {
@@ -231,7 +245,6 @@ describe(`decision log: ${N} decisions through each sink`, () => {
     it('trims the stream to about maxLen, and leaves a client it was given open', async () => {
       const client = new Redis(redis.url);
       const sink = createSink('redis-stream:pdp:trimmed', {
-        logger,
         redis: client,
         redisStream: { maxLen: 100 },
       })!;
@@ -251,7 +264,8 @@ describe(`decision log: ${N} decisions through each sink`, () => {
     it('counts records as dropped, not lost silently, when Redis is down', async () => {
       const down = await RedisProcess.start();
       await down.stop();
-      const sink = createSink('redis-stream:pdp:decisions', { logger, redisUrl: down.url })!;
+      const client = streamClient(down.url);
+      const sink = createSink('redis-stream:pdp:decisions', { redis: client })!;
       const dropped: [number, DropReason][] = [];
       const entries: Record<string, any>[] = [];
       const log = new DecisionLog({
@@ -264,6 +278,7 @@ describe(`decision log: ${N} decisions through each sink`, () => {
       });
       for (let i = 0; i < 100; i++) log.log(decision(i));
       await log.close(10_000);
+      client.disconnect();
       expect(dropped).toEqual([[100, 'sink_error']]);
       expect(entries.find((e) => e['msg'] === 'decision log dropped records')).toMatchObject({
         dropped: 100,
@@ -311,7 +326,7 @@ describe(`decision log: ${N} decisions through each sink`, () => {
       'POSTs gzip JSON arrays that the collector counts',
       async () => {
         const c = await collector();
-        const run = await pushThrough(createSink(`http:${c.url}`, { logger })!);
+        const run = await pushThrough(createSink(`http:${c.url}`, {})!);
         await c.close();
         expectAll(c.lines, run);
         expect(c.seen).toMatchObject({ gzip: true, json: true });
@@ -324,7 +339,7 @@ describe(`decision log: ${N} decisions through each sink`, () => {
       'retries through a collector outage without losing or duplicating a record',
       async () => {
         const c = await collector(3);
-        const run = await pushThrough(createSink(c.url, { logger })!, { maxAttempts: 6 });
+        const run = await pushThrough(createSink(c.url, {})!, { maxAttempts: 6 });
         await c.close();
         expectAll(c.lines, run);
         expect(c.seen.requests).toBeGreaterThan(N / 500);

@@ -53,6 +53,16 @@ describe('strict JSON for the data channels', () => {
     ]);
   });
 
+  it('reads numbers only outside strings, and accepts every double', () => {
+    expect(
+      parseJsonText('{"1e400":"1e400","n":[-0.5e-3,1.7976931348623157e308,-0,0E0],"t":[true,null]}', LIMITS),
+    ).toEqual({ '1e400': '1e400', n: [-0.0005, 1.7976931348623157e308, -0, 0], t: [true, null] });
+    expect(problem('{"a":"\\"","b":[2e308]}')).toEqual({
+      pointer: '/b/0',
+      message: 'number 2e308 is out of range',
+    });
+  });
+
   it('refuses 10,000 levels without running out of stack', () => {
     const text = '['.repeat(10_000) + ']'.repeat(10_000);
     expect(problem(text, { maxBytes: 1e6, maxDepth: 128 }).message).toBe('nests deeper than 128 levels');

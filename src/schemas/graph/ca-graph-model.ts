@@ -9,6 +9,7 @@
  * The PDP's extensions are marked `extension: true`; they are few (DESIGN §4):
  * `agentControls`, `conditions.flows`, `clientApplications.includeAgentIdBlueprints`.
  */
+import { DOCUMENT_ID_PATTERN, FLOWS } from '../../vocabulary';
 
 export type Kind =
   | { k: 'string'; pattern?: string; minLength?: number; maxLength?: number; format?: string }
@@ -44,16 +45,19 @@ const obj = (type: string): Kind => ({ k: 'object', type });
 const p = (kind: Kind, extra: Omit<Prop, 'kind'> = {}): Prop => ({ kind, ...extra });
 const ro = (kind: Kind): Prop => ({ kind, readOnly: true });
 
+/** Ids of documents: a Graph GUID, or the file name the PDP gives one. */
+const DOCUMENT_ID: Kind = { k: 'string', pattern: DOCUMENT_ID_PATTERN };
+
 /** Graph sets no limit; the PDP does (names appear in every decision's policy report). */
 const DISPLAY_NAME: Kind = { k: 'string', minLength: 1, maxLength: 256 };
 
-/** riskLevel */
-const RISK_LEVELS = ['low', 'medium', 'high', 'hidden', 'none', 'unknownFutureValue'] as const;
+/** Graph's riskLevel enum; the PDP's own levels are RISK_LEVELS (src/vocabulary.ts), the rest is unsupported. */
+const GRAPH_RISK_LEVELS = ['low', 'medium', 'high', 'hidden', 'none', 'unknownFutureValue'] as const;
 const filterMode = enumOf('include', 'exclude');
 
 export const GRAPH_TYPES = {
   conditionalAccessPolicy: {
-    id: p({ k: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' }, { nullable: false }),
+    id: p(DOCUMENT_ID, { nullable: false }),
     displayName: p(DISPLAY_NAME, { nullable: false, required: true }),
     description: p(str),
     state: p(enumOf('enabled', 'disabled', 'enabledForReportingButNotEnforced'), {
@@ -92,9 +96,9 @@ export const GRAPH_TYPES = {
     insiderRiskLevels: p(flagsOf('minor', 'moderate', 'elevated', 'unknownFutureValue')),
     locations: p(obj('conditionalAccessLocations')),
     platforms: p(obj('conditionalAccessPlatforms')),
-    servicePrincipalRiskLevels: p(collectionOf(enumOf(...RISK_LEVELS))),
-    signInRiskLevels: p(collectionOf(enumOf(...RISK_LEVELS))),
-    userRiskLevels: p(collectionOf(enumOf(...RISK_LEVELS))),
+    servicePrincipalRiskLevels: p(collectionOf(enumOf(...GRAPH_RISK_LEVELS))),
+    signInRiskLevels: p(collectionOf(enumOf(...GRAPH_RISK_LEVELS))),
+    userRiskLevels: p(collectionOf(enumOf(...GRAPH_RISK_LEVELS))),
     agentIdRiskLevels: p(flagsOf('low', 'medium', 'high', 'unknownFutureValue')),
     users: p(obj('conditionalAccessUsers')),
     times: p({ k: 'opaque' }),
@@ -102,7 +106,7 @@ export const GRAPH_TYPES = {
     clients: p({ k: 'opaque' }),
     signInRiskDetections: p({ k: 'opaque' }),
     agents: p({ k: 'opaque' }),
-    flows: p(collectionOf(enumOf('autonomous', 'on_behalf_of', 'agent_user')), { extension: true }),
+    flows: p(collectionOf(enumOf(...FLOWS)), { extension: true }),
   },
   conditionalAccessUsers: {
     includeUsers: p(strings),
@@ -262,10 +266,7 @@ export const GRAPH_TYPES = {
     maxTokenTtlSeconds: p({ k: 'integer', minimum: 1 }, { extension: true }),
   },
   ipNamedLocation: {
-    id: p(
-      { k: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' },
-      { nullable: false, required: true },
-    ),
+    id: p(DOCUMENT_ID, { nullable: false, required: true }),
     displayName: p(DISPLAY_NAME, { nullable: false, required: true }),
     createdDateTime: ro({ k: 'dateTime' }),
     modifiedDateTime: ro({ k: 'dateTime' }),
@@ -277,10 +278,7 @@ export const GRAPH_TYPES = {
     cidrAddress: p({ k: 'string', format: 'cidr' }, { nullable: false, required: true }),
   },
   countryNamedLocation: {
-    id: p(
-      { k: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' },
-      { nullable: false, required: true },
-    ),
+    id: p(DOCUMENT_ID, { nullable: false, required: true }),
     displayName: p(DISPLAY_NAME, { nullable: false, required: true }),
     createdDateTime: ro({ k: 'dateTime' }),
     modifiedDateTime: ro({ k: 'dateTime' }),
