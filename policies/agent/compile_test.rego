@@ -148,6 +148,7 @@ index(policies) := object.union(
 		"ids": [p.id | some p in policies],
 		"modes": [mode(p) | some p in policies],
 		"unmatched": [unmatched(p) | some p in policies],
+		"conditions": [set_ranks(p) | some p in policies],
 	},
 	{name: c |
 		some name, condition in {
@@ -268,6 +269,28 @@ list_fails(l) := false if {
 } else if {
 	not has_all(l.include)
 } else := false
+
+# The ranks of the conditions the policy's document sets (What-If lists
+# them), ascending.
+set_ranks(p) := sort({r |
+	some field, r in model_ranks
+	v := m(p)[field]
+	not v in {null, []}
+	not agent_policy_users(p, field)
+} | {12 | count(util.arr(m(p), "unsupported")) > 0})
+
+# An agent-identity policy's users assignment ("None") is no condition
+# unless the flows extension makes it one.
+agent_policy_users(p, "users") if {
+	m(p).agents != null
+	m(p).flows == null
+}
+
+model_ranks := {
+	"agents": 1, "users": 2, "applications": 3, "agent_id_risk_levels": 4,
+	"user_risk_levels": 5, "sign_in_risk_levels": 6, "locations": 7, "platforms": 8,
+	"client_app_types": 9, "device_filter": 10, "flows": 11,
+}
 
 # [[value, policy id, v]] → {value: {policy id: v}}
 grouped(entries) := {value: {id: v | some [value2, id, v] in entries; value2 == value} |

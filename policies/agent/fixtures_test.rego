@@ -98,16 +98,30 @@ decoded(r, policies) := object.union(r, {"policies": [policy_report(docs, i, x) 
 
 policy_report(docs, i, code) := report_of(docs.policies[i], code) if {
 	is_number(code)
-} else := object.union(report_of(docs.policies[x.index], x.outcome), {"conditions": x.conditions}) if {
+} else := object.union(report_of(docs.policies[x.index], x.outcome), {"conditions": [named(c) | some c in x.conditions]}) if {
 	x := code
 }
+
+# The outcome table (data.ca_outcomes) as src/engine/ca-outcomes.ts decodes
+# it: code → [result, reason].
+outcomes := object.union_n([
+	{t.disabled.code: [t.disabled.result, t.disabled.reason]},
+	{c: [n.result, t.conditions[r - 1]] | some n in t.not_applied; some r, c in n.codes; c != null},
+	{s.code: [s.result, t.applied_reason] | some a in t.applied; some s in a},
+]) if {
+	t := data.ca_outcomes
+}
+
+# A What-If condition as the service reports it: its rank when matched, the
+# negated rank when not.
+named(c) := {"name": data.ca_outcomes.conditions[abs(c) - 1], "matched": c > 0}
 
 report_of(p, code) := {
 	"id": p.id,
 	"name": name_of(p),
 	"state": object.get(p, "state", null),
-	"result": ca.outcomes[code][0],
-	"reason": ca.outcomes[code][1],
+	"result": outcomes[code][0],
+	"reason": outcomes[code][1],
 	"controls": p.controls,
 }
 

@@ -7,12 +7,10 @@ package agent.whatif
 import data.agent.ca
 import data.agent.decision
 
-# Undefined, like agent/decide/result, when agent.ca has no codes.
-result := decision.build(enforced, [policy_out(i) | some i in selected]) if is_array(ca.codes)
-
 # Each selected policy: its index in the tenant's policies, its outcome code
-# and its What-If conditions (agent.ca).
-policy_out(i) := {"index": i, "outcome": ca.codes[i], "conditions": ca.conditions(i)}
+# and its What-If conditions (agent.ca.explained). Undefined, like
+# agent/decide/result, when agent.ca has no codes.
+result := decision.build(enforced, ca.explained(selected)) if is_array(ca.codes)
 
 # Policy indexes, in data order.
 selected := [i | some i, _ in ca.ids] if {
@@ -21,7 +19,7 @@ selected := [i | some i, _ in ca.ids] if {
 
 enforced := ca.enforced if {
 	not filtered
-} else := [i | some i in selected; ca.enforced_code[ca.codes[i]]]
+} else := [i | some i in selected; ca.enforced_codes[ca.codes[i]]]
 
 wanted_ids := {id | some id in input.policy_ids}
 

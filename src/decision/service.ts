@@ -1,6 +1,6 @@
 import { PdpError, isPdpError, toErrorBody, type ErrorBody } from '../errors';
 import type { ActiveRevision, PolicyEngine } from '../engine/policy-engine';
-import { CONDITION_NAMES } from '../engine/ca-index';
+import { POLICY_OUTCOMES, whatIfConditions } from '../engine/ca-outcomes';
 import type { CompiledPolicy } from '../engine/ca-model';
 import type { Entrypoint } from '../engine/wasm-policy';
 import type { Endpoint } from '../metrics';
@@ -86,23 +86,6 @@ interface PolicyOutput {
   signals?: DecideResponse['signals'];
 }
 
-/**
- * What each outcome code the policy reports for a CA policy stands for: `outcomes` in
- * policies/agent/ca.rego, in the same order (test/unit/decision/policy-results.test.ts keeps them
- * equal). The policy reports one small number per policy so that its output stays small; the
- * static fields come from the compiled data here.
- */
-export const POLICY_OUTCOMES: readonly (readonly [result: string, reason: string])[] = [
-  ['notEnabled', 'policyNotEnabled'],
-  ...(['notApplied', 'reportOnlyNotApplied'] as const).flatMap((result) =>
-    CONDITION_NAMES.map((reason) => [result, reason] as const),
-  ),
-  ['success', 'notSet'],
-  ['failure', 'notSet'],
-  ['reportOnlySuccess', 'notSet'],
-  ['reportOnlyFailure', 'notSet'],
-];
-
 /** The tenant's compiled policies in the revision that decided (the tenant Rego reads: "" is default). */
 export function tenantPolicies(revision: ActiveRevision, tenant: unknown): readonly CompiledPolicy[] {
   const name = typeof tenant === 'string' && tenant !== '' ? tenant : 'default';
@@ -147,7 +130,7 @@ export function policyResults(policies: readonly CompiledPolicy[], reported: unk
       conditions?: unknown;
     };
     const r = report(typeof index === 'number' ? policies[index] : undefined, outcome);
-    r.conditions = Array.isArray(conditions) ? (conditions as PolicyResult['conditions'] & object) : [];
+    r.conditions = whatIfConditions(conditions);
     return r;
   });
 }

@@ -75,6 +75,7 @@ describe('the Conditional Access index: TypeScript compiler and Rego twin agree'
           'ids',
           'modes',
           'unmatched',
+          'conditions',
           'gate',
           'agentIdentities',
           'users',
