@@ -56,8 +56,12 @@ enforced_failure_code := table.applied.enforced.unsatisfied.code
 
 index := util.obj(facts.tenant_data, "ca_index")
 
-# Policy ids and modes ("enforced" | "reportOnly" | "disabled"), in data order.
+# Policy ids, the keys the index's maps name them by (their positions, as
+# strings: short keys are cheap to hash) and modes ("enforced" |
+# "reportOnly" | "disabled"), in data order.
 ids := util.arr(index, "ids")
+
+keys := util.arr(index, "keys")
 
 modes := util.arr(index, "modes")
 
@@ -71,6 +75,7 @@ unmatched := util.arr(index, "unmatched")
 # loop: every reference to a rule costs a cache lookup in WASM.
 codes := c if {
 	count(ids) == count(facts.policies)
+	count(keys) == count(ids)
 	count(unmatched) == count(ids)
 	count(condition_ranks) == count(ids)
 	g := gate
@@ -79,7 +84,7 @@ codes := c if {
 	na := not_applied_code
 	ac := applied_code
 	ranks := unmatched
-	c := [outcome(modes[i], ranks[i], id, i, g, res, exc, na, ac) | some i, id in ids]
+	c := [outcome(modes[i], ranks[i], id, i, g, res, exc, na, ac) | some i, id in keys]
 	count(c) == count(ids)
 }
 
@@ -381,15 +386,23 @@ device_excluded := filter_matches(device_clauses, "devices", "exclude")
 # Per selected policy (indexes into the tenant's policies): its index, its
 # outcome code and its What-If conditions. The tables are bound once, outside
 # the loop (a reference to a rule is a cache lookup in WASM).
-explained(selected) := [{"index": i, "outcome": c[i], "conditions": conditions(ids[i], cr[i], ur[i], g, ex, res)} |
+explained(selected) := [{"index": i, "outcome": c[i], "conditions": conditions(id, cr[i], ur[i], g, exclusions_of(id, ex, x), res)} |
 	c := codes
 	cr := condition_ranks
 	ur := unmatched
 	g := gate
 	ex := exclusions
+	x := excluded
 	res := rescued
 	some i in selected
+	id := keys[i]
 ]
+
+# The exclusions by rank when the request excludes policy `id` from some
+# condition, else none: most policies then skip a lookup per condition.
+exclusions_of(id, ex, x) := ex if {
+	x[id]
+} else := []
 
 # A policy's What-If conditions: each condition its document sets (the
 # index's `conditions`) or that keeps it from this subject, in What-If order,

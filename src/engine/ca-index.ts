@@ -54,6 +54,8 @@ export interface FilterIndex {
  */
 export interface CaIndex {
   ids: string[];
+  /** Per policy, the key every map of the index names it by: its position in data order, as a string. */
+  keys: string[];
   modes: ('enforced' | 'reportOnly' | 'disabled')[];
   unmatched: number[][];
   /** Per policy, the ranks of the conditions its document sets, ascending: What-If lists them. */
@@ -285,8 +287,9 @@ export function compileCaIndex(policies: readonly CompiledPolicy[]): CaIndex {
   const unmatched: number[][] = [];
   const conditions: number[][] = [];
 
-  for (const p of policies) {
-    const id = p.id;
+  for (const [position, p] of policies.entries()) {
+    // Maps key a policy by its position: a short key is cheaper to hash than the document's id.
+    const id = String(position);
     const c = p.compiled;
     const ranks = new Set<number>();
     for (const [flow, r] of subjectGate(p)) gate.get(flow)?.set(id, r);
@@ -415,6 +418,7 @@ export function compileCaIndex(policies: readonly CompiledPolicy[]): CaIndex {
 
   const index: CaIndex = {
     ids: policies.map((p) => p.id),
+    keys: policies.map((_, position) => String(position)),
     modes: policies.map((p) =>
       p.state === 'disabled'
         ? 'disabled'
