@@ -383,11 +383,14 @@ device_excluded := filter_matches(device_clauses, "devices", "exclude")
 
 # --- What-If -------------------------------------------------------------------
 
-# Per selected policy (indexes into the tenant's policies): its index, its
-# outcome code and its What-If conditions. The tables are bound once, outside
-# the loop (a reference to a rule is a cache lookup in WASM).
-explained(selected) := [{"index": i, "outcome": c[i], "conditions": conditions(id, cr[i], ur[i], g, exclusions_of(id, ex, x), res)} |
+# Per selected policy (indexes into the tenant's policies): [its index, its
+# outcome code, its What-If conditions], an array rather than an object to
+# keep the output small (src/engine/ca-outcomes.ts reads it). The tables are
+# bound once, outside the loop (a reference to a rule is a cache lookup in
+# WASM).
+explained(selected) := [[i, c[i], conditions(id, cr[i], ur[i], g, exclusions_of(id, ex, x), res, sg)] |
 	c := codes
+	sg := signed
 	cr := condition_ranks
 	ur := unmatched
 	g := gate
@@ -408,11 +411,11 @@ exclusions_of(id, ex, x) := ex if {
 # index's `conditions`) or that keeps it from this subject, in What-If order,
 # as its rank when the request matches it and the negated rank when not
 # (src/engine/ca-outcomes.ts names them): small numbers keep the output small.
-conditions(id, ranks, failing, g, ex, res) := [signed[matched(r, id, failing, gr, ex, res)][r] |
+conditions(id, ranks, failing, g, ex, res, sg) := [sg[matched(r, id, failing, gr, ex, res)][r] |
 	some r in subject_ranks(ranks, gr)
 ] if {
 	gr := g[id]
-} else := [signed[matched(r, id, failing, 0, ex, res)][r] |
+} else := [sg[matched(r, id, failing, 0, ex, res)][r] |
 	some r in ranks
 ]
 

@@ -91,15 +91,15 @@ whatif(inp, policies) := decoded(r, policies) if {
 # static fields of its document and the result and reason its outcome code
 # stands for. `policies` are the (raw) documents of the request's tenant.
 # Decide and the gateway carry one code per policy; what-if one
-# {"index", "outcome", "conditions"} per selected policy.
+# [index, outcome, conditions] per selected policy.
 decoded(r, policies) := object.union(r, {"policies": [policy_report(docs, i, x) | some i, x in r.policies]}) if {
 	docs := compile.tenant(policies, [])
 }
 
 policy_report(docs, i, code) := report_of(docs.policies[i], code) if {
 	is_number(code)
-} else := object.union(report_of(docs.policies[x.index], x.outcome), {"conditions": [named(c) | some c in x.conditions]}) if {
-	x := code
+} else := object.union(report_of(docs.policies[index], outcome), {"conditions": [named(c) | some c in conditions]}) if {
+	[index, outcome, conditions] := code
 }
 
 # The outcome table (data.ca_outcomes) as src/engine/ca-outcomes.ts decodes

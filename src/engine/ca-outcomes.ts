@@ -52,6 +52,28 @@ export interface WhatIfCondition {
   name: string;
 }
 
+/** What-If's report of one selected policy. */
+export interface WhatIfEntry {
+  /** The policy's index in the tenant's policies. */
+  index: unknown;
+  outcome: unknown;
+  conditions: WhatIfCondition[];
+}
+
+/**
+ * One What-If entry as the policy reports it, `[policy index, outcome code, signed ranks]` (an
+ * array: the output stays small); index and code are checked by the caller. Anything else fails
+ * closed.
+ */
+export function whatIfEntry(reported: unknown): WhatIfEntry {
+  if (!Array.isArray(reported) || reported.length !== 3) throw badEntry();
+  const [index, outcome, conditions] = reported as [unknown, unknown, unknown];
+  return { index, outcome, conditions: whatIfConditions(conditions) };
+}
+
+const badEntry = (): PdpError =>
+  new PdpError('policy_evaluation_failed', 'the policy reported a What-If entry of another shape');
+
 /**
  * A policy's What-If conditions as the policy reports them, one signed rank each (the rank when
  * the request matches the condition, its negation when not), named. Anything else fails closed.

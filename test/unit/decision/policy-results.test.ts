@@ -141,7 +141,7 @@ describe('policy outcome codes', () => {
   });
 
   it('decode what-if entries: the selected policies only, with their conditions named', () => {
-    const [only] = policyResults(policies, [{ index: 1, outcome: 27, conditions: [1, -3, -11] }]);
+    const [only] = policyResults(policies, [[1, 27, [1, -3, -11]]]);
     expect(only).toEqual({
       id: 'ca-b',
       name: 'B',
@@ -167,11 +167,14 @@ describe('policy outcome codes', () => {
     ['a code per policy, but not for every policy', [26, 23]],
     ['an unknown code', [26, 23, 29]],
     ['a code that is no number', [26, '23', 0]],
-    ['a what-if entry for no policy', [{ index: 3, outcome: 0, conditions: [] }]],
-    ['a what-if condition of no rank', [{ index: 1, outcome: 0, conditions: [1, 13] }]],
-    ['a what-if condition of rank 0', [{ index: 1, outcome: 0, conditions: [0] }]],
-    ['a what-if condition that is no number', [{ index: 1, outcome: 0, conditions: ['users'] }]],
-    ['what-if conditions that are no list', [{ index: 1, outcome: 0 }]],
+    ['a what-if entry for no policy', [[3, 0, []]]],
+    ['a what-if entry of an unknown code', [[1, 29, []]]],
+    ['a what-if entry that is no list', [{ index: 1, outcome: 0, conditions: [] }]],
+    ['a what-if entry of two items', [[1, 0]]],
+    ['a what-if condition of no rank', [[1, 0, [1, 13]]]],
+    ['a what-if condition of rank 0', [[1, 0, [0]]]],
+    ['a what-if condition that is no number', [[1, 0, ['users']]]],
+    ['what-if conditions that are no list', [[1, 0, null]]],
     ['no list at all', { 0: 26 }],
   ])('fail closed on %s', (_, reported) => {
     expect(() => policyResults(policies, reported)).toThrow(PdpError);
