@@ -84,7 +84,8 @@ codes := c if {
 	na := not_applied_code
 	ac := applied_code
 	ranks := unmatched
-	c := [outcome(modes[i], ranks[i], id, i, g, res, exc, na, ac) | some i, id in keys]
+	m := modes
+	c := [outcome(m[i], ranks[i], id, i, g, res, exc, na, ac) | some i, id in keys]
 	count(c) == count(ids)
 }
 
