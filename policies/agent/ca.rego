@@ -37,12 +37,18 @@ table := data.ca_outcomes
 
 disabled_code := table.disabled.code
 
-# By mode, then rank: the code of a policy that does not apply.
-not_applied_code := {mode: t.codes | some mode, t in table.not_applied}
+# By mode ("enforced" | "reportOnly"): the result and, by rank, the code
+# ("codes") of a policy that does not apply. Data read in place: nothing is
+# built per evaluation.
+not_applied := table.not_applied
 
-# By mode, then whether the grant controls are satisfied: the code of a
-# policy that applies.
-applied_code := {mode: {true: t.satisfied.code, false: t.unsatisfied.code} | some mode, t in table.applied}
+# By mode, then whether the grant controls are "satisfied" or "unsatisfied":
+# the result and code of a policy that applies.
+applied := table.applied
+
+satisfaction(true) := "satisfied"
+
+satisfaction(false) := "unsatisfied"
 
 # The codes of an enforced policy that applies: it may deny, narrow scopes and
 # cap the lifetime. Report-only policies never are.
@@ -81,8 +87,8 @@ codes := c if {
 	g := gate
 	res := rescued
 	exc := excluded
-	na := not_applied_code
-	ac := applied_code
+	na := not_applied
+	ac := applied
 	ranks := unmatched
 	m := modes
 	c := [outcome(m[i], ranks[i], id, i, g, res, exc, na, ac) | some i, id in keys]
@@ -96,11 +102,11 @@ codes := c if {
 # subject says so whatever else holds.
 outcome(mode, ranks, id, i, g, res, exc, na, ac) := disabled_code if {
 	mode == "disabled"
-} else := na[mode][r] if {
+} else := na[mode].codes[r] if {
 	r := g[id]
-} else := na[mode][r] if {
+} else := na[mode].codes[r] if {
 	r := first_unmatched(ranks, id, res, exc)
-} else := ac[mode][grant_satisfied(facts.policies[i])]
+} else := ac[mode][satisfaction(grant_satisfied(facts.policies[i]))].code
 
 # The earlier of the rank the request's values exclude policy `id` at and
 # the first of its `ranks` none of them rescues it from; undefined when

@@ -531,13 +531,13 @@ test_outcome_table if {
 	}
 	fx.outcomes[ca.disabled_code] == ["notEnabled", "policyNotEnabled"]
 	every i, name in ["agentIdentities", "users", "application", "agentIdRisk", "userRisk", "signInRisk", "location", "devicePlatform", "clientApps", "devices", "flows", "unsupportedCondition"] {
-		fx.outcomes[ca.not_applied_code.enforced[i + 1]] == ["notApplied", name]
-		fx.outcomes[ca.not_applied_code.reportOnly[i + 1]] == ["reportOnlyNotApplied", name]
+		fx.outcomes[ca.not_applied.enforced.codes[i + 1]] == ["notApplied", name]
+		fx.outcomes[ca.not_applied.reportOnly.codes[i + 1]] == ["reportOnlyNotApplied", name]
 	}
-	fx.outcomes[ca.applied_code.enforced[true]] == ["success", "notSet"]
-	fx.outcomes[ca.applied_code.enforced[false]] == ["failure", "notSet"]
-	fx.outcomes[ca.applied_code.reportOnly[true]] == ["reportOnlySuccess", "notSet"]
-	fx.outcomes[ca.applied_code.reportOnly[false]] == ["reportOnlyFailure", "notSet"]
-	ca.enforced_codes == {ca.applied_code.enforced[true], ca.applied_code.enforced[false]}
-	ca.enforced_failure_code == ca.applied_code.enforced[false]
+	fx.outcomes[ca.applied.enforced[ca.satisfaction(true)].code] == ["success", "notSet"]
+	fx.outcomes[ca.applied.enforced[ca.satisfaction(false)].code] == ["failure", "notSet"]
+	fx.outcomes[ca.applied.reportOnly[ca.satisfaction(true)].code] == ["reportOnlySuccess", "notSet"]
+	fx.outcomes[ca.applied.reportOnly[ca.satisfaction(false)].code] == ["reportOnlyFailure", "notSet"]
+	ca.enforced_codes == {ca.applied.enforced.satisfied.code, ca.applied.enforced.unsatisfied.code}
+	ca.enforced_failure_code == ca.applied.enforced.unsatisfied.code
 }

@@ -82,8 +82,10 @@ describe('policy outcome codes', () => {
       path.join(ROOT, 'policies/agent'),
       '-d',
       path.join(ROOT, 'policies/custom'),
-      '{"disabled": data.agent.ca.disabled_code, "not_applied": data.agent.ca.not_applied_code, ' +
-        '"applied": {m: [c[true], c[false]] | some m, c in data.agent.ca.applied_code}}',
+      '{"disabled": data.agent.ca.disabled_code, ' +
+        '"not_applied": {m: n.codes | some m, n in data.agent.ca.not_applied}, ' +
+        '"applied": {m: [a[data.agent.ca.satisfaction(true)].code, a[data.agent.ca.satisfaction(false)].code] | ' +
+        'some m, a in data.agent.ca.applied}}',
     ]).toString();
     const rego = (JSON.parse(out) as { result: { expressions: { value: unknown }[] }[] }).result[0]!
       .expressions[0]!.value as {
