@@ -62,11 +62,9 @@ enforced_failure_code := table.applied.enforced.unsatisfied.code
 
 index := util.obj(facts.tenant_data, "ca_index")
 
-# Policy ids, the keys the index's maps name them by (their positions, as
-# strings: short keys are cheap to hash) and modes ("enforced" |
+# The keys the index's maps name the policies by (their positions, as
+# strings: short keys are cheap to hash) and their modes ("enforced" |
 # "reportOnly" | "disabled"), in data order.
-ids := util.arr(index, "ids")
-
 keys := util.arr(index, "keys")
 
 modes := util.arr(index, "modes")
@@ -80,10 +78,9 @@ unmatched := util.arr(index, "unmatched")
 # the tenant's documents. The per-request tables are bound once, outside the
 # loop: every reference to a rule costs a cache lookup in WASM.
 codes := c if {
-	count(ids) == count(facts.policies)
-	count(keys) == count(ids)
-	count(unmatched) == count(ids)
-	count(condition_ranks) == count(ids)
+	count(keys) == count(facts.policies)
+	count(unmatched) == count(keys)
+	count(condition_ranks) == count(keys)
 	g := gate
 	res := rescued
 	exc := excluded
@@ -92,7 +89,7 @@ codes := c if {
 	ranks := unmatched
 	m := modes
 	c := [outcome(m[i], ranks[i], id, i, g, res, exc, na, ac) | some i, id in keys]
-	count(c) == count(ids)
+	count(c) == count(keys)
 }
 
 # A policy that is not disabled does not apply at the first condition it does

@@ -144,10 +144,9 @@ grant(p) := null if {
 # --- evaluation model → index (compileCaIndex) ------------------------------------
 
 # Maps key a policy by its position in data order (a short string: lookups
-# hash it); `ids` and `keys` name both.
+# hash it), listed in `keys`.
 index(models) := object.union(
 	{
-		"ids": [p.id | some p in models],
 		"keys": [p.key | some p in policies],
 		"modes": [mode(p) | some p in policies],
 		"unmatched": [unmatched(p) | some p in policies],

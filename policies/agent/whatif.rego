@@ -6,6 +6,7 @@ package agent.whatif
 
 import data.agent.ca
 import data.agent.decision
+import data.agent.facts
 
 # Each selected policy: its index in the tenant's policies, its outcome code
 # and its What-If conditions (agent.ca.explained). Undefined, like
@@ -13,9 +14,9 @@ import data.agent.decision
 result := decision.build(enforced, ca.explained(selected)) if is_array(ca.codes)
 
 # Policy indexes, in data order.
-selected := [i | some i, _ in ca.ids] if {
+selected := [i | some i, _ in ca.keys] if {
 	not filtered
-} else := [i | some i, id in ca.ids; wanted_ids[id]]
+} else := [i | some i, p in facts.policies; wanted_ids[p.id]]
 
 enforced := ca.enforced if {
 	not filtered

@@ -53,8 +53,10 @@ export interface FilterIndex {
  * tenants can number 10,000.
  */
 export interface CaIndex {
-  ids: string[];
-  /** Per policy, the key every map of the index names it by: its position in data order, as a string. */
+  /**
+   * Per policy (data order), the key every map of the index names it by: its position, as a
+   * string (the document's id is `policies[i].id`; a short key hashes faster in WASM).
+   */
   keys: string[];
   modes: ('enforced' | 'reportOnly' | 'disabled')[];
   unmatched: number[][];
@@ -417,7 +419,6 @@ export function compileCaIndex(policies: readonly CompiledPolicy[]): CaIndex {
   }
 
   const index: CaIndex = {
-    ids: policies.map((p) => p.id),
     keys: policies.map((_, position) => String(position)),
     modes: policies.map((p) =>
       p.state === 'disabled'
