@@ -37,6 +37,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src/ src/
+# The CA outcome table: one data file, in the bundle for the Rego and imported by src/engine/ca-outcomes.ts.
+COPY policies/agent/ca_outcomes/ policies/agent/ca_outcomes/
 RUN npm run build:ts \
  && npm prune --omit=dev --ignore-scripts \
  && npm cache clean --force
@@ -54,6 +56,7 @@ WORKDIR /opt/agent-pdp
 COPY package.json ./
 COPY --from=build /src/node_modules/ node_modules/
 COPY --from=build /src/dist/src/ dist/src/
+COPY --from=build /src/dist/policies/ dist/policies/
 COPY --from=policies /src/build/policies/bundle.tar.gz build/policies/bundle.tar.gz
 # Seeds the in-memory store when REDIS_URL is unset (a demo mode that logs a loud warning).
 COPY examples/directory.json examples/directory.json

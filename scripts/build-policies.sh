@@ -22,8 +22,8 @@ fi
 out="${1:-build/policies}"
 mkdir -p "$out"
 
-# Revision = content hash of the Rego sources, so identical sources give identical revisions.
-revision="$(find policies/agent policies/custom -name '*.rego' ! -name '*_test.rego' -print0 | sort -z | xargs -0 cat | sha256sum | cut -c1-12)"
+# Revision = content hash of the Rego sources and data files, so identical sources give identical revisions.
+revision="$(find policies/agent policies/custom \( -name '*.rego' ! -name '*_test.rego' -o -name '*.json' \) -print0 | sort -z | xargs -0 cat | sha256sum | cut -c1-12)"
 
 "$opa" build -t wasm \
   --capabilities policies/capabilities.json \

@@ -19,7 +19,7 @@
 # policies that apply.
 #
 # The output carries one small number per policy, its outcome code (an index
-# into `outcomes`: result and reason); the service adds the static fields (id,
+# into the outcome table: result and reason); the service adds the static fields (id,
 # name, state, controls) from the same data.
 package agent.ca
 
@@ -27,73 +27,45 @@ import data.agent.facts
 import data.agent.filter
 import data.agent.util
 
-# Every (result, reason) a policy can report; outcome codes index this list
-# (src/decision/service.ts builds the same from CONDITION_NAMES). 0 disabled;
-# 1–12 not applied (enforced) and 13–24 not applied (report-only), by the first
-# unmatched condition in What-If order; then the four applied results.
-outcomes := [
-	["notEnabled", "policyNotEnabled"],
-	["notApplied", "agentIdentities"],
-	["notApplied", "users"],
-	["notApplied", "application"],
-	["notApplied", "agentIdRisk"],
-	["notApplied", "userRisk"],
-	["notApplied", "signInRisk"],
-	["notApplied", "location"],
-	["notApplied", "devicePlatform"],
-	["notApplied", "clientApps"],
-	["notApplied", "devices"],
-	["notApplied", "flows"],
-	["notApplied", "unsupportedCondition"],
-	["reportOnlyNotApplied", "agentIdentities"],
-	["reportOnlyNotApplied", "users"],
-	["reportOnlyNotApplied", "application"],
-	["reportOnlyNotApplied", "agentIdRisk"],
-	["reportOnlyNotApplied", "userRisk"],
-	["reportOnlyNotApplied", "signInRisk"],
-	["reportOnlyNotApplied", "location"],
-	["reportOnlyNotApplied", "devicePlatform"],
-	["reportOnlyNotApplied", "clientApps"],
-	["reportOnlyNotApplied", "devices"],
-	["reportOnlyNotApplied", "flows"],
-	["reportOnlyNotApplied", "unsupportedCondition"],
-	["success", "notSet"],
-	["failure", "notSet"],
-	["reportOnlySuccess", "notSet"],
-	["reportOnlyFailure", "notSet"],
-]
+# Every (result, reason) a policy can report and its outcome code: the table
+# in ca_outcomes/data.json (data.ca_outcomes), which src/engine/ca-outcomes.ts
+# reads too. Code 0 disabled; per mode (enforced, report-only) one code per
+# rank of the first unmatched condition (not applied) and one per whether the
+# grant controls are satisfied (applied). Looked up, never computed: Rego
+# arithmetic is slow in WASM.
+table := data.ca_outcomes
 
-# The conditions in What-If order (Graph's analysisReasons, then the PDP's
-# own), by rank (from 1): src/engine/ca-index.ts CONDITION_NAMES.
-condition_names := [null, "agentIdentities", "users", "application", "agentIdRisk", "userRisk", "signInRisk", "location", "devicePlatform", "clientApps", "devices", "flows", "unsupportedCondition"]
+disabled_code := table.disabled.code
 
-# outcomes index by the policy's mode and the rank of its first unmatched
-# condition (not applied), or by whether its grant controls are satisfied
-# (applied). Literal tables: Rego arithmetic is slow in WASM.
-not_applied_code := {
-	"enforced": [null, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
-	"reportOnly": [null, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24],
-}
+# By mode ("enforced" | "reportOnly"): the result and, by rank, the code
+# ("codes") of a policy that does not apply. Data read in place: nothing is
+# built per evaluation.
+not_applied := table.not_applied
 
-applied_code := {
-	"enforced": {true: 25, false: 26},
-	"reportOnly": {true: 27, false: 28},
-}
+# By mode, then whether the grant controls are "satisfied" or "unsatisfied":
+# the result and code of a policy that applies.
+applied := table.applied
 
-# Whether a code is that of an enforced policy that applies: it may deny,
-# narrow scopes and cap the lifetime. Report-only policies never are.
-enforced_code := [false, false, false, false, false, false, false, false, false, false, false, false, false, false, false, false, false, false, false, false, false, false, false, false, false, true, true, false, false]
+satisfaction(true) := "satisfied"
+
+satisfaction(false) := "unsatisfied"
+
+# The codes of an enforced policy that applies: it may deny, narrow scopes and
+# cap the lifetime. Report-only policies never are.
+enforced_codes := {t.code | some t in table.applied.enforced}
 
 # Enforced policies that apply with this code failed: they block, or the
 # request lacks their grant controls.
-enforced_failure_code := 26
+enforced_failure_code := table.applied.enforced.unsatisfied.code
 
 # --- the compiled index -------------------------------------------------------
 
 index := util.obj(facts.tenant_data, "ca_index")
 
-# Policy ids and modes ("enforced" | "reportOnly" | "disabled"), in data order.
-ids := util.arr(index, "ids")
+# The keys the index's maps name the policies by (their positions, as
+# strings: short keys are cheap to hash) and their modes ("enforced" |
+# "reportOnly" | "disabled"), in data order.
+keys := util.arr(index, "keys")
 
 modes := util.arr(index, "modes")
 
@@ -103,12 +75,21 @@ unmatched := util.arr(index, "unmatched")
 
 # One outcome code per policy, in data order. Undefined (so is every result
 # built from it: the service fails closed) when the index does not describe
-# the tenant's documents.
+# the tenant's documents. The per-request tables are bound once, outside the
+# loop: every reference to a rule costs a cache lookup in WASM.
 codes := c if {
-	count(ids) == count(facts.policies)
-	count(unmatched) == count(ids)
-	c := [outcome(modes[i], i, id) | some i, id in ids]
-	count(c) == count(ids)
+	count(keys) == count(facts.policies)
+	count(unmatched) == count(keys)
+	count(condition_ranks) == count(keys)
+	g := gate
+	res := rescued
+	exc := excluded
+	na := not_applied
+	ac := applied
+	ranks := unmatched
+	m := modes
+	c := [outcome(m[i], ranks[i], id, i, g, res, exc, na, ac) | some i, id in keys]
+	count(c) == count(keys)
 }
 
 # A policy that is not disabled does not apply at the first condition it does
@@ -116,76 +97,77 @@ codes := c if {
 # values exclude it from and the first it fails by default that none of the
 # request's values rescues it from. A policy that does not apply to the token
 # subject says so whatever else holds.
-outcome(mode, i, id) := 0 if {
+outcome(mode, ranks, id, i, g, res, exc, na, ac) := disabled_code if {
 	mode == "disabled"
-} else := not_applied_code[mode][rank] if {
-	rank := gate[id]
-} else := not_applied_code[mode][rank] if {
-	no_exclusions
-	rank := first_not_rescued(unmatched[i], id)
-} else := not_applied_code[mode][rank] if {
-	not no_exclusions
-	rank := earlier(object.get(excluded, id, 99), not_rescued_or_none(unmatched[i], id))
-	rank != 99
-} else := applied_code[mode][grant_satisfied(facts.policies[i])]
+} else := na[mode].codes[r] if {
+	r := g[id]
+} else := na[mode].codes[r] if {
+	r := first_unmatched(ranks, id, res, exc)
+} else := ac[mode][satisfaction(grant_satisfied(facts.policies[i]))].code
 
-# The policies that do not apply to this token subject, with the rank of the
-# condition that says why (agentIdentities, users or flows).
-gate := util.obj(util.obj(index, "gate"), facts.flow)
-
-no_exclusions := count(excluded) == 0
+# The earlier of the rank the request's values exclude policy `id` at and
+# the first of its `ranks` none of them rescues it from; undefined when
+# neither.
+first_unmatched(ranks, id, res, exc) := r if {
+	x := exc[id]
+	r := earlier(x, not_rescued_or_none(ranks, id, res))
+} else := first_not_rescued(ranks, id, res)
 
 earlier(a, b) := a if {
 	a < b
 } else := b
 
-not_rescued_or_none(ranks, id) := r if {
-	r := first_not_rescued(ranks, id)
+not_rescued_or_none(ranks, id, res) := r if {
+	r := first_not_rescued(ranks, id, res)
 } else := 99
 
 # The first of `ranks` whose condition the request does not rescue policy
 # `id` from; undefined when it rescues all (a condition has one rank, so
 # there are at most 12).
-first_not_rescued(ranks, id) := r if {
+first_not_rescued(ranks, id, res) := r if {
 	r := ranks[0]
-	not rescued[r][id]
+	not res[r][id]
 } else := r if {
 	r := ranks[1]
-	not rescued[r][id]
+	not res[r][id]
 } else := r if {
 	r := ranks[2]
-	not rescued[r][id]
+	not res[r][id]
 } else := r if {
 	r := ranks[3]
-	not rescued[r][id]
+	not res[r][id]
 } else := r if {
 	r := ranks[4]
-	not rescued[r][id]
+	not res[r][id]
 } else := r if {
 	r := ranks[5]
-	not rescued[r][id]
+	not res[r][id]
 } else := r if {
 	r := ranks[6]
-	not rescued[r][id]
+	not res[r][id]
 } else := r if {
 	r := ranks[7]
-	not rescued[r][id]
+	not res[r][id]
 } else := r if {
 	r := ranks[8]
-	not rescued[r][id]
+	not res[r][id]
 } else := r if {
 	r := ranks[9]
-	not rescued[r][id]
+	not res[r][id]
 } else := r if {
 	r := ranks[10]
-	not rescued[r][id]
+	not res[r][id]
 } else := r if {
 	r := ranks[11]
-	not rescued[r][id]
+	not res[r][id]
 }
 
+# The policies that do not apply to this token subject, with the rank of the
+# condition that says why (agentIdentities, users or flows).
+gate := util.obj(util.obj(index, "gate"), facts.flow)
+
 # Policy indexes of the enforced policies that apply, in data order.
-enforced := [i | some i, c in codes; enforced_code[c]]
+enforced := [i | ec := enforced_codes; some i, c in codes; ec[c]]
 
 # --- per condition: this request's rescues and exclusions ----------------------
 
@@ -405,43 +387,68 @@ device_excluded := filter_matches(device_clauses, "devices", "exclude")
 
 # --- What-If -------------------------------------------------------------------
 
-# Policy i's What-If conditions: each condition its document sets or that
-# keeps it from this subject, in What-If order, and whether the request
-# matches it.
-conditions(i) := [{"name": condition_names[r], "matched": matched(r, i, ids[i])} |
-	some r in set_ranks(facts.policies[i], ids[i])
+# Per selected policy (indexes into the tenant's policies): [its index, its
+# outcome code, its What-If conditions], an array rather than an object to
+# keep the output small (src/engine/ca-outcomes.ts reads it). The tables are
+# bound once, outside the loop (a reference to a rule is a cache lookup in
+# WASM).
+explained(selected) := [[i, c[i], conditions(id, cr[i], ur[i], g, exclusions_of(id, ex, x), res, sg)] |
+	c := codes
+	sg := signed
+	cr := condition_ranks
+	ur := unmatched
+	g := gate
+	ex := exclusions
+	x := excluded
+	res := rescued
+	some i in selected
+	id := keys[i]
 ]
 
-matched(r, i, id) := false if {
-	gate[id] == r
+# The exclusions by rank when the request excludes policy `id` from some
+# condition, else none: most policies then skip a lookup per condition.
+exclusions_of(id, ex, x) := ex if {
+	x[id]
+} else := []
+
+# A policy's What-If conditions: each condition its document sets (the
+# index's `conditions`) or that keeps it from this subject, in What-If order,
+# as its rank when the request matches it and the negated rank when not
+# (src/engine/ca-outcomes.ts names them): small numbers keep the output small.
+conditions(id, ranks, failing, g, ex, res, sg) := [sg[matched(r, id, failing, gr, ex, res)][r] |
+	some r in subject_ranks(ranks, gr)
+] if {
+	gr := g[id]
+} else := [sg[matched(r, id, failing, 0, ex, res)][r] |
+	some r in ranks
+]
+
+# By whether the condition matched, then rank: the rank, or the negated rank.
+signed := {
+	true: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+	false: [0, -1, -2, -3, -4, -5, -6, -7, -8, -9, -10, -11, -12],
+}
+
+# Unmatched: the condition the subject gate names (gr; 0 when none), one the
+# policy fails by default that no request value rescues it from, or one a
+# request value excludes it from.
+matched(r, id, failing, gr, ex, res) := false if {
+	r == gr
 } else := false if {
-	exclusions[r][id]
+	r in failing
+	not res[r][id]
 } else := false if {
-	r in unmatched[i]
-	not rescued[r][id]
+	ex[r][id]
 } else := true
 
-# The ranks of the conditions policy p sets, and the one its subject gate
-# names.
-set_ranks(p, id) := sort((({r |
-	some field, r in model_ranks
-	v := p.compiled[field]
-	not v in {null, []}
-	not agent_policy_users(p, field)
-} | {r | r := gate[id]}) | {12 | count(util.arr(p.compiled, "unsupported")) > 0}))
+# The ranks of the conditions a policy's document sets, and the one its
+# subject gate names.
+subject_ranks(ranks, gr) := ranks if {
+	gr in ranks
+} else := sort(array.concat(ranks, [gr]))
 
-# An agent-identity policy's users assignment ("None") is no condition
-# unless the flows extension makes it one.
-agent_policy_users(p, "users") if {
-	p.compiled.agents != null
-	p.compiled.flows == null
-}
-
-model_ranks := {
-	"agents": 1, "users": 2, "applications": 3, "agent_id_risk_levels": 4,
-	"user_risk_levels": 5, "sign_in_risk_levels": 6, "locations": 7, "platforms": 8,
-	"client_app_types": 9, "device_filter": 10, "flows": 11,
-}
+# Per policy, the ranks of the conditions its document sets, ascending.
+condition_ranks := util.arr(index, "conditions")
 
 # --- the policies that apply ------------------------------------------------------
 

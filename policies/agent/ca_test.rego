@@ -521,19 +521,23 @@ test_whatif_conditions_with_exclusions if {
 	]
 }
 
-# The outcome tables agree with `outcomes` (and src/decision/service.ts with
-# both, test/unit/decision/policy-results.test.ts).
-test_outcome_code_tables if {
-	ca.outcomes[0] == ["notEnabled", "policyNotEnabled"]
-	every rank in numbers.range(1, 12) {
-		ca.outcomes[ca.not_applied_code.enforced[rank]] == ["notApplied", ca.condition_names[rank]]
-		ca.outcomes[ca.not_applied_code.reportOnly[rank]] == ["reportOnlyNotApplied", ca.condition_names[rank]]
+# The outcome table (ca_outcomes/data.json, read by src/engine/ca-outcomes.ts
+# too) gives each code from 0 to 28 one meaning, and the lookups of agent.ca
+# read it as the service decodes it.
+test_outcome_table if {
+	count(fx.outcomes) == 29
+	every code in numbers.range(0, 28) {
+		fx.outcomes[code]
 	}
-	ca.outcomes[ca.applied_code.enforced[true]] == ["success", "notSet"]
-	ca.outcomes[ca.applied_code.enforced[false]] == ["failure", "notSet"]
-	ca.outcomes[ca.applied_code.reportOnly[true]] == ["reportOnlySuccess", "notSet"]
-	ca.outcomes[ca.applied_code.reportOnly[false]] == ["reportOnlyFailure", "notSet"]
-	[c | some c, enforced in ca.enforced_code; enforced] == [ca.applied_code.enforced[true], ca.applied_code.enforced[false]]
-	ca.enforced_failure_code == ca.applied_code.enforced[false]
-	count(ca.outcomes) == 29
+	fx.outcomes[ca.disabled_code] == ["notEnabled", "policyNotEnabled"]
+	every i, name in ["agentIdentities", "users", "application", "agentIdRisk", "userRisk", "signInRisk", "location", "devicePlatform", "clientApps", "devices", "flows", "unsupportedCondition"] {
+		fx.outcomes[ca.not_applied.enforced.codes[i + 1]] == ["notApplied", name]
+		fx.outcomes[ca.not_applied.reportOnly.codes[i + 1]] == ["reportOnlyNotApplied", name]
+	}
+	fx.outcomes[ca.applied.enforced[ca.satisfaction(true)].code] == ["success", "notSet"]
+	fx.outcomes[ca.applied.enforced[ca.satisfaction(false)].code] == ["failure", "notSet"]
+	fx.outcomes[ca.applied.reportOnly[ca.satisfaction(true)].code] == ["reportOnlySuccess", "notSet"]
+	fx.outcomes[ca.applied.reportOnly[ca.satisfaction(false)].code] == ["reportOnlyFailure", "notSet"]
+	ca.enforced_codes == {ca.applied.enforced.satisfied.code, ca.applied.enforced.unsatisfied.code}
+	ca.enforced_failure_code == ca.applied.enforced.unsatisfied.code
 }

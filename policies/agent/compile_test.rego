@@ -143,11 +143,14 @@ grant(p) := null if {
 
 # --- evaluation model → index (compileCaIndex) ------------------------------------
 
-index(policies) := object.union(
+# Maps key a policy by its position in data order (a short string: lookups
+# hash it), listed in `keys`.
+index(models) := object.union(
 	{
-		"ids": [p.id | some p in policies],
+		"keys": [p.key | some p in policies],
 		"modes": [mode(p) | some p in policies],
 		"unmatched": [unmatched(p) | some p in policies],
+		"conditions": [set_ranks(p) | some p in policies],
 	},
 	{name: c |
 		some name, condition in {
@@ -166,7 +169,9 @@ index(policies) := object.union(
 		c := {k: v | some k, v in condition; not v in {{}, []}}
 		c != {}
 	},
-)
+) if {
+	policies := [object.union(p, {"key": format_int(i, 10)}) | some i, p in models]
+}
 
 # Anything but "disabled" and report-only is enforced (fail closed).
 mode(p) := "disabled" if {
@@ -185,8 +190,8 @@ has_all(xs) := util.has_all(xs)
 gate(policies) := {f: g |
 	some f in flows
 	g := object.union(
-		{p.id: r | some p in policies; r := gate_rank(p, f)},
-		{p.id: 2 | some p in policies; closes_users(p, f)},
+		{p.key: r | some p in policies; r := gate_rank(p, f)},
+		{p.key: 2 | some p in policies; closes_users(p, f)},
 	)
 	g != {}
 }
@@ -269,6 +274,28 @@ list_fails(l) := false if {
 	not has_all(l.include)
 } else := false
 
+# The ranks of the conditions the policy's document sets (What-If lists
+# them), ascending.
+set_ranks(p) := sort({r |
+	some field, r in model_ranks
+	v := m(p)[field]
+	not v in {null, []}
+	not agent_policy_users(p, field)
+} | {12 | count(util.arr(m(p), "unsupported")) > 0})
+
+# An agent-identity policy's users assignment ("None") is no condition
+# unless the flows extension makes it one.
+agent_policy_users(p, "users") if {
+	m(p).agents != null
+	m(p).flows == null
+}
+
+model_ranks := {
+	"agents": 1, "users": 2, "applications": 3, "agent_id_risk_levels": 4,
+	"user_risk_levels": 5, "sign_in_risk_levels": 6, "locations": 7, "platforms": 8,
+	"client_app_types": 9, "device_filter": 10, "flows": 11,
+}
+
 # [[value, policy id, v]] → {value: {policy id: v}}
 grouped(entries) := {value: {id: v | some [value2, id, v] in entries; value2 == value} |
 	some [value, _, _] in entries
@@ -286,19 +313,19 @@ rescuable(l) if {
 
 # Include/exclude lists without sentinels (locations, platforms).
 lists(policies, field, r) := {
-	"match": grouped([[x, p.id, true] | some p in policies; l := m(p)[field]; rescuable(l); some x in l.include]),
-	"exclude": grouped([[x, p.id, r] | some p in policies; l := m(p)[field]; open(l); some x in l.exclude; not is_all(x)]),
+	"match": grouped([[x, p.key, true] | some p in policies; l := m(p)[field]; rescuable(l); some x in l.include]),
+	"exclude": grouped([[x, p.key, r] | some p in policies; l := m(p)[field]; open(l); some x in l.exclude; not is_all(x)]),
 }
 
 is_all(x) if lower(x) == "all"
 
-values(policies, field) := {"match": grouped([[x, p.id, true] | some p in policies; xs := m(p)[field]; is_array(xs); some x in xs])}
+values(policies, field) := {"match": grouped([[x, p.key, true] | some p in policies; xs := m(p)[field]; is_array(xs); some x in xs])}
 
 # --- agentIdentities ---------------------------------------------------------------
 
 agent_identities(policies) := {
-	"match": grouped([[x, p.id, true] | some p in policies; l := m(p).agents; rescuable(l); some x in l.include]),
-	"exclude": grouped([[x, p.id, 1] | some p in policies; l := m(p).agents; open(l); some x in l.exclude; not is_all(x)]),
+	"match": grouped([[x, p.key, true] | some p in policies; l := m(p).agents; rescuable(l); some x in l.include]),
+	"exclude": grouped([[x, p.key, 1] | some p in policies; l := m(p).agents; open(l); some x in l.exclude; not is_all(x)]),
 	"filters": filters(policies, "agent", 1),
 }
 
@@ -324,23 +351,23 @@ filter_counts(f, l) if {
 user_sentinels := {"All", "None", "AllAgentIdUsers", "GuestsOrExternalUsers"}
 
 users_index(policies) := {
-	"match": grouped([[x, p.id, true] | some p in policies; some x in users_of(p).include; not x in user_sentinels]),
-	"exclude": grouped([[x, p.id, 2] | some p in policies; some x in users_of(p).exclude; not x in user_sentinels]),
-	"match_group": grouped([[x, p.id, true] | some p in policies; some x in util.arr(users_of(p), "include_groups")]),
-	"exclude_group": grouped([[x, p.id, 2] | some p in policies; some x in util.arr(users_of(p), "exclude_groups")]),
-	"match_role": grouped([[x, p.id, true] | some p in policies; some x in util.arr(users_of(p), "include_roles")]),
-	"exclude_role": grouped([[x, p.id, 2] | some p in policies; some x in util.arr(users_of(p), "exclude_roles")]),
+	"match": grouped([[x, p.key, true] | some p in policies; some x in users_of(p).include; not x in user_sentinels]),
+	"exclude": grouped([[x, p.key, 2] | some p in policies; some x in users_of(p).exclude; not x in user_sentinels]),
+	"match_group": grouped([[x, p.key, true] | some p in policies; some x in util.arr(users_of(p), "include_groups")]),
+	"exclude_group": grouped([[x, p.key, 2] | some p in policies; some x in util.arr(users_of(p), "exclude_groups")]),
+	"match_role": grouped([[x, p.key, true] | some p in policies; some x in util.arr(users_of(p), "include_roles")]),
+	"exclude_role": grouped([[x, p.key, 2] | some p in policies; some x in util.arr(users_of(p), "exclude_roles")]),
 	"match_guest": grouped(array.concat(
-		[["*", p.id, true] | some p in policies; "GuestsOrExternalUsers" in users_of(p).include],
-		[[t, p.id, true] | some p in policies; some t in util.arr(users_of(p), "include_guest_types")],
+		[["*", p.key, true] | some p in policies; "GuestsOrExternalUsers" in users_of(p).include],
+		[[t, p.key, true] | some p in policies; some t in util.arr(users_of(p), "include_guest_types")],
 	)),
 	"exclude_guest": grouped(array.concat(
-		[["*", p.id, 2] | some p in policies; "GuestsOrExternalUsers" in users_of(p).exclude],
-		[[t, p.id, 2] | some p in policies; some t in util.arr(users_of(p), "exclude_guest_types")],
+		[["*", p.key, 2] | some p in policies; "GuestsOrExternalUsers" in users_of(p).exclude],
+		[[t, p.key, 2] | some p in policies; some t in util.arr(users_of(p), "exclude_guest_types")],
 	)),
-	"all_users": {p.id: true | some p in policies; "All" in users_of(p).include},
-	"all_agent_users": {p.id: true | some p in policies; "AllAgentIdUsers" in users_of(p).include},
-	"without_user": {p.id: 2 | some p in policies; users_evaluated(p)},
+	"all_users": {p.key: true | some p in policies; "All" in users_of(p).include},
+	"all_agent_users": {p.key: true | some p in policies; "AllAgentIdUsers" in users_of(p).include},
+	"without_user": {p.key: 2 | some p in policies; users_evaluated(p)},
 }
 
 # --- application -------------------------------------------------------------------
@@ -351,14 +378,14 @@ applications_of(p) := a if {
 } else := null
 
 application_index(policies) := {
-	"match": grouped([[x, p.id, true] |
+	"match": grouped([[x, p.key, true] |
 		some p in policies
 		l := applications_of(p)
 		rescuable(l)
 		some x in l.include
 		x != "AllAgentIdResources"
 	]),
-	"exclude": grouped([[x, p.id, 3] |
+	"exclude": grouped([[x, p.key, 3] |
 		some p in policies
 		l := applications_of(p)
 		open(l)
@@ -366,8 +393,8 @@ application_index(policies) := {
 		not is_all(x)
 		x != "AllAgentIdResources"
 	]),
-	"agent_resources": {p.id: true | some p in policies; l := applications_of(p); rescuable(l); "AllAgentIdResources" in l.include},
-	"exclude_agent_resources": {p.id: 3 | some p in policies; l := applications_of(p); open(l); "AllAgentIdResources" in l.exclude},
+	"agent_resources": {p.key: true | some p in policies; l := applications_of(p); rescuable(l); "AllAgentIdResources" in l.include},
+	"exclude_agent_resources": {p.key: 3 | some p in policies; l := applications_of(p); open(l); "AllAgentIdResources" in l.exclude},
 	"filters": filters(policies, "application", 3),
 }
 
@@ -396,14 +423,14 @@ filters(policies, kind, r) := {k: v |
 			some f in flows
 			some p in policies
 			filter_of(kind, p)
-			not gate(policies)[f][p.id]
+			not gate(policies)[f][p.key]
 		},
 		"atoms": [atom_out(a) | some a in first_atoms],
 		"clauses": clauses,
-		"match": some_of([{p.id: true | some p in policies; f := filter_of(kind, p); f.mode == "include"; clause_in(f, keys, ids)} |
+		"match": some_of([{p.key: true | some p in policies; f := filter_of(kind, p); f.mode == "include"; clause_in(f, keys, ids)} |
 			some ids in clauses
 		]),
-		"exclude": some_of([{p.id: r | some p in policies; f := filter_of(kind, p); f.mode == "exclude"; clause_in(f, keys, ids)} |
+		"exclude": some_of([{p.key: r | some p in policies; f := filter_of(kind, p); f.mode == "exclude"; clause_in(f, keys, ids)} |
 			some ids in clauses
 		]),
 	}

@@ -91,23 +91,37 @@ whatif(inp, policies) := decoded(r, policies) if {
 # static fields of its document and the result and reason its outcome code
 # stands for. `policies` are the (raw) documents of the request's tenant.
 # Decide and the gateway carry one code per policy; what-if one
-# {"index", "outcome", "conditions"} per selected policy.
+# [index, outcome, conditions] per selected policy.
 decoded(r, policies) := object.union(r, {"policies": [policy_report(docs, i, x) | some i, x in r.policies]}) if {
 	docs := compile.tenant(policies, [])
 }
 
 policy_report(docs, i, code) := report_of(docs.policies[i], code) if {
 	is_number(code)
-} else := object.union(report_of(docs.policies[x.index], x.outcome), {"conditions": x.conditions}) if {
-	x := code
+} else := object.union(report_of(docs.policies[index], outcome), {"conditions": [named(c) | some c in conditions]}) if {
+	[index, outcome, conditions] := code
 }
+
+# The outcome table (data.ca_outcomes) as src/engine/ca-outcomes.ts decodes
+# it: code → [result, reason].
+outcomes := object.union_n([
+	{t.disabled.code: [t.disabled.result, t.disabled.reason]},
+	{c: [n.result, t.conditions[r - 1]] | some n in t.not_applied; some r, c in n.codes; c != null},
+	{s.code: [s.result, t.applied_reason] | some a in t.applied; some s in a},
+]) if {
+	t := data.ca_outcomes
+}
+
+# A What-If condition as the service reports it: its rank when matched, the
+# negated rank when not.
+named(c) := {"name": data.ca_outcomes.conditions[abs(c) - 1], "matched": c > 0}
 
 report_of(p, code) := {
 	"id": p.id,
 	"name": name_of(p),
 	"state": object.get(p, "state", null),
-	"result": ca.outcomes[code][0],
-	"reason": ca.outcomes[code][1],
+	"result": outcomes[code][0],
+	"reason": outcomes[code][1],
 	"controls": p.controls,
 }
 

@@ -96,9 +96,16 @@ route := matching[0]
 route_matches(r) if {
 	method_matches(r)
 	is_string(r.path)
-	startswith(path, literal_prefix(r.path))
+	startswith(path, prefix_of(r))
 	glob.match(r.path, ["/"], path)
 }
+
+# The engine gives each route its prefix (src/engine/route-prefix.ts: once per
+# load, not per request); a route without one is measured here.
+prefix_of(r) := p if {
+	p := r.literal_prefix
+	is_string(p)
+} else := literal_prefix(r.path)
 
 # The text before the first glob metacharacter (the whole pattern when it has
 # none).

@@ -237,6 +237,16 @@ test_literal_prefix if {
 	data.agent.gateway.literal_prefix("/healthz") == "/healthz"
 }
 
+# A route's prefix as the engine computes it (literal_prefix) is the one
+# used: a path that does not start with it is not globbed, so it does not
+# match.
+test_engine_literal_prefix_is_used if {
+	given := {"default": "deny", "routes": [{"id": "r", "path": "/payments/**", "literal_prefix": "/payments/", "resource": "api://payments"}]}
+	gw_with(at(base, "GET", "/payments/42"), given, []).route.id == "r"
+	wrong := {"default": "deny", "routes": [{"id": "r", "path": "/payments/**", "literal_prefix": "/other/", "resource": "api://payments"}]}
+	gw_with(at(base, "GET", "/payments/42"), wrong, []).route == null
+}
+
 test_first_match_wins if {
 	twice := {"default": "deny", "routes": [
 		{"id": "first", "path": "/payments/*", "resource": "api://payments"},

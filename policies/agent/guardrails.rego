@@ -10,8 +10,11 @@ package agent.guardrails
 import data.agent.facts
 import data.agent.util
 
-# Messages are built only for the checks that fail.
-reasons := [{"code": code, "message": message(code), "policy_id": null} |
+# Messages are built only for the checks that fail, and the list of checks
+# only when one does (the common case allocates nothing).
+reasons := [] if {
+	not any_failed
+} else := [{"code": code, "message": message(code), "policy_id": null} |
 	some [code, on] in [
 		["agent_not_found", agent_not_found],
 		["agent_disabled", agent_disabled],
@@ -27,6 +30,30 @@ reasons := [{"code": code, "message": message(code), "policy_id": null} |
 	]
 	on == true
 ]
+
+default any_failed := false
+
+any_failed if agent_not_found
+
+any_failed if agent_disabled
+
+any_failed if agent_expired
+
+any_failed if agent_no_sponsor
+
+any_failed if agent_user_not_found
+
+any_failed if agent_user_disabled
+
+any_failed if agent_user_mismatch
+
+any_failed if blueprint_not_found
+
+any_failed if blueprint_disabled
+
+any_failed if blueprint_mismatch
+
+any_failed if resource_not_permitted
 
 # The agent's blueprint id from the directory ("" when unknown).
 blueprint_id := util.str(facts.agent, "blueprint_id")

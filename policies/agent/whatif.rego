@@ -6,22 +6,21 @@ package agent.whatif
 
 import data.agent.ca
 import data.agent.decision
-
-# Undefined, like agent/decide/result, when agent.ca has no codes.
-result := decision.build(enforced, [policy_out(i) | some i in selected]) if is_array(ca.codes)
+import data.agent.facts
 
 # Each selected policy: its index in the tenant's policies, its outcome code
-# and its What-If conditions (agent.ca).
-policy_out(i) := {"index": i, "outcome": ca.codes[i], "conditions": ca.conditions(i)}
+# and its What-If conditions (agent.ca.explained). Undefined, like
+# agent/decide/result, when agent.ca has no codes.
+result := decision.build(enforced, ca.explained(selected)) if is_array(ca.codes)
 
 # Policy indexes, in data order.
-selected := [i | some i, _ in ca.ids] if {
+selected := [i | some i, _ in ca.keys] if {
 	not filtered
-} else := [i | some i, id in ca.ids; wanted_ids[id]]
+} else := [i | some i, p in facts.policies; wanted_ids[p.id]]
 
 enforced := ca.enforced if {
 	not filtered
-} else := [i | some i in selected; ca.enforced_code[ca.codes[i]]]
+} else := [i | some i in selected; ca.enforced_codes[ca.codes[i]]]
 
 wanted_ids := {id | some id in input.policy_ids}
 

@@ -1,6 +1,6 @@
 import { PdpError, isPdpError, toErrorBody, type ErrorBody } from '../errors';
 import type { ActiveRevision, PolicyEngine } from '../engine/policy-engine';
-import { CONDITION_NAMES } from '../engine/ca-index';
+import { POLICY_OUTCOMES, whatIfEntry } from '../engine/ca-outcomes';
 import type { CompiledPolicy } from '../engine/ca-model';
 import type { Entrypoint } from '../engine/wasm-policy';
 import type { Endpoint } from '../metrics';
@@ -81,27 +81,10 @@ interface PolicyOutput {
   grant?: DecideResponse['grant'];
   reasons?: Reason[];
   required_controls?: string[];
-  /** Outcome codes (decide, gateway) or {index, outcome, conditions} (what-if): policyResults. */
+  /** Outcome codes (decide, gateway) or [index, outcome, conditions] (what-if): policyResults. */
   policies?: unknown;
   signals?: DecideResponse['signals'];
 }
-
-/**
- * What each outcome code the policy reports for a CA policy stands for: `outcomes` in
- * policies/agent/ca.rego, in the same order (test/unit/decision/policy-results.test.ts keeps them
- * equal). The policy reports one small number per policy so that its output stays small; the
- * static fields come from the compiled data here.
- */
-export const POLICY_OUTCOMES: readonly (readonly [result: string, reason: string])[] = [
-  ['notEnabled', 'policyNotEnabled'],
-  ...(['notApplied', 'reportOnlyNotApplied'] as const).flatMap((result) =>
-    CONDITION_NAMES.map((reason) => [result, reason] as const),
-  ),
-  ['success', 'notSet'],
-  ['failure', 'notSet'],
-  ['reportOnlySuccess', 'notSet'],
-  ['reportOnlyFailure', 'notSet'],
-];
 
 /** The tenant's compiled policies in the revision that decided (the tenant Rego reads: "" is default). */
 export function tenantPolicies(revision: ActiveRevision, tenant: unknown): readonly CompiledPolicy[] {
@@ -128,7 +111,7 @@ function report(policy: CompiledPolicy | undefined, code: unknown): PolicyResult
  * The `policies` of a response, in tenant policy order: per policy the static fields of its
  * document (id, name, state, controls) and the result and reason its outcome code stands for.
  * Decide and the gateway report one code per tenant policy (none when nothing was evaluated);
- * what-if one {index, outcome, conditions} per selected policy. Anything else fails closed.
+ * what-if one [index, outcome, conditions] per selected policy. Anything else fails closed.
  */
 export function policyResults(policies: readonly CompiledPolicy[], reported: unknown): PolicyResult[] {
   if (reported === undefined) return [];
@@ -141,13 +124,9 @@ export function policyResults(policies: readonly CompiledPolicy[], reported: unk
   }
   return reported.map((x: unknown, i) => {
     if (typeof x === 'number') return report(policies[i], x);
-    const { index, outcome, conditions } = (x ?? {}) as {
-      index?: unknown;
-      outcome?: unknown;
-      conditions?: unknown;
-    };
+    const { index, outcome, conditions } = whatIfEntry(x);
     const r = report(typeof index === 'number' ? policies[index] : undefined, outcome);
-    r.conditions = Array.isArray(conditions) ? (conditions as PolicyResult['conditions'] & object) : [];
+    r.conditions = conditions;
     return r;
   });
 }

@@ -14,28 +14,7 @@ import {
   type FilterAtom,
   type Flow,
 } from './ca-model';
-
-/**
- * The What-If order of the conditions (Graph's analysisReasons), then the PDP's own reasons; a
- * condition's rank is its place here, from 1.
- */
-export const CONDITION_NAMES = [
-  'agentIdentities',
-  'users',
-  'application',
-  'agentIdRisk',
-  'userRisk',
-  'signInRisk',
-  'location',
-  'devicePlatform',
-  'clientApps',
-  'devices',
-  'flows',
-  'unsupportedCondition',
-] as const;
-export type ConditionName = (typeof CONDITION_NAMES)[number];
-
-export const rank = (name: ConditionName): number => CONDITION_NAMES.indexOf(name) + 1;
+import { rank } from './ca-outcomes';
 
 /** value → {policy id: true}: the policies a request with that value matches the condition of. */
 export type Matches = Record<string, Record<string, true>>;
@@ -74,9 +53,15 @@ export interface FilterIndex {
  * tenants can number 10,000.
  */
 export interface CaIndex {
-  ids: string[];
+  /**
+   * Per policy (data order), the key every map of the index names it by: its position, as a
+   * string (the document's id is `policies[i].id`; a short key hashes faster in WASM).
+   */
+  keys: string[];
   modes: ('enforced' | 'reportOnly' | 'disabled')[];
   unmatched: number[][];
+  /** Per policy, the ranks of the conditions its document sets, ascending: What-If lists them. */
+  conditions: number[][];
   gate?: Partial<Record<Flow, Record<string, number>>>;
   agentIdentities?: ConditionIndex & { filters?: FilterIndex };
   /**
@@ -232,6 +217,37 @@ export function subjectGate(p: CompiledPolicy): Map<Flow, number> {
   return gate;
 }
 
+/** The evaluation model's field of each condition a document can set. */
+const CONDITION_FIELDS: readonly [keyof CompiledPolicy['compiled'], string][] = [
+  ['agents', 'agentIdentities'],
+  ['users', 'users'],
+  ['applications', 'application'],
+  ['agent_id_risk_levels', 'agentIdRisk'],
+  ['user_risk_levels', 'userRisk'],
+  ['sign_in_risk_levels', 'signInRisk'],
+  ['locations', 'location'],
+  ['platforms', 'devicePlatform'],
+  ['client_app_types', 'clientApps'],
+  ['device_filter', 'devices'],
+  ['flows', 'flows'],
+];
+
+/**
+ * The ranks of the conditions a document sets, ascending (What-If lists them, with the one the
+ * subject gate names). An agent-identity policy's users assignment ("None") is no condition
+ * unless the flows extension makes it one.
+ */
+function setConditions(p: CompiledPolicy): number[] {
+  const c = p.compiled;
+  const ranks = CONDITION_FIELDS.filter(([field, name]) => {
+    const v = c[field];
+    if (v === null || (Array.isArray(v) && v.length === 0)) return false;
+    return !(name === 'users' && c.agents !== null && c.flows === null);
+  }).map(([, name]) => rank(name));
+  if (c.unsupported.length > 0) ranks.push(rank('unsupportedCondition'));
+  return ranks;
+}
+
 /**
  * Compiles a tenant's policies (data order) into the index the Rego evaluates. Pure
  * restructuring of the documents (which lists name which values, what "All" does); combining them
@@ -271,9 +287,11 @@ export function compileCaIndex(policies: readonly CompiledPolicy[]): CaIndex {
   const deviceFilters = new FilterBuilder();
   const gate = new Map<Flow, Map<string, number>>(FLOWS.map((f) => [f, new Map()]));
   const unmatched: number[][] = [];
+  const conditions: number[][] = [];
 
-  for (const p of policies) {
-    const id = p.id;
+  for (const [position, p] of policies.entries()) {
+    // Maps key a policy by its position: a short key is cheaper to hash than the document's id.
+    const id = String(position);
     const c = p.compiled;
     const ranks = new Set<number>();
     for (const [flow, r] of subjectGate(p)) gate.get(flow)?.set(id, r);
@@ -284,7 +302,7 @@ export function compileCaIndex(policies: readonly CompiledPolicy[]): CaIndex {
      * value fails it. Excluding "All" fails it whatever the request: nothing to look up.
      */
     const lists = (
-      name: ConditionName,
+      name: string,
       map: { match: Lists<true>; exclude: Lists<number> },
       include: readonly string[],
       exclude: readonly string[],
@@ -397,10 +415,11 @@ export function compileCaIndex(policies: readonly CompiledPolicy[]): CaIndex {
     // Never rescued: a report-only document with conditions the PDP cannot evaluate never applies.
     if (c.unsupported.length > 0) ranks.add(rank('unsupportedCondition'));
     unmatched.push([...ranks].sort((a, b) => a - b));
+    conditions.push(setConditions(p));
   }
 
   const index: CaIndex = {
-    ids: policies.map((p) => p.id),
+    keys: policies.map((_, position) => String(position)),
     modes: policies.map((p) =>
       p.state === 'disabled'
         ? 'disabled'
@@ -409,6 +428,7 @@ export function compileCaIndex(policies: readonly CompiledPolicy[]): CaIndex {
           : 'enforced',
     ),
     unmatched,
+    conditions,
   };
   const gateOut = compact(
     Object.fromEntries(FLOWS.map((f) => [f, jsonObject(gate.get(f) ?? new Map<string, number>())])),

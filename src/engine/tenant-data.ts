@@ -17,6 +17,7 @@ import {
   type NamedLocation,
 } from './ca-model';
 import { normalisePolicy } from './ca-normalise';
+import { withLiteralPrefixes } from './route-prefix';
 
 export type { CompiledPolicy, NamedLocation } from './ca-model';
 
@@ -117,7 +118,7 @@ export class TenantDataCompiler {
       tenants[tenant] = data;
       if (t.gatewayRoutes !== null) {
         if (this.validateRoutes(t.gatewayRoutes.doc)) {
-          data.gateway_routes = t.gatewayRoutes.doc;
+          data.gateway_routes = withLiteralPrefixes(t.gatewayRoutes.doc as { routes: object[] });
           const routes = (t.gatewayRoutes.doc as { routes: { id: string }[] }).routes;
           repeatedIds(routes, '/routes', t.gatewayRoutes.file, 'route', details);
         } else {

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { POLICY_OUTCOMES, policyResults, tenantPolicies } from '../../../src/decision/service';
+import { policyResults, tenantPolicies } from '../../../src/decision/service';
+import { CONDITION_NAMES, POLICY_OUTCOMES } from '../../../src/engine/ca-outcomes';
 import type { ActiveRevision } from '../../../src/engine/policy-engine';
 import { compileCaIndex } from '../../../src/engine/ca-index';
 import type { CompiledPolicy } from '../../../src/engine/ca-model';
@@ -47,7 +48,33 @@ function revision(tenants: Record<string, CompiledPolicy[]>): ActiveRevision {
 }
 
 describe('policy outcome codes', () => {
-  it('mean what policies/agent/ca.rego `outcomes` says, in the same order', () => {
+  it('are the documented table, read from the one data file', () => {
+    expect(POLICY_OUTCOMES).toEqual([
+      ['notEnabled', 'policyNotEnabled'],
+      ...CONDITION_NAMES.map((c) => ['notApplied', c]),
+      ...CONDITION_NAMES.map((c) => ['reportOnlyNotApplied', c]),
+      ['success', 'notSet'],
+      ['failure', 'notSet'],
+      ['reportOnlySuccess', 'notSet'],
+      ['reportOnlyFailure', 'notSet'],
+    ]);
+    expect(CONDITION_NAMES).toEqual([
+      'agentIdentities',
+      'users',
+      'application',
+      'agentIdRisk',
+      'userRisk',
+      'signInRisk',
+      'location',
+      'devicePlatform',
+      'clientApps',
+      'devices',
+      'flows',
+      'unsupportedCondition',
+    ]);
+  });
+
+  it('mean what policies/agent/ca.rego looks up in the same file', () => {
     const out = execFileSync(path.join(ROOT, '.tools/bin/opa'), [
       'eval',
       '--format=json',
@@ -55,11 +82,30 @@ describe('policy outcome codes', () => {
       path.join(ROOT, 'policies/agent'),
       '-d',
       path.join(ROOT, 'policies/custom'),
-      'data.agent.ca.outcomes',
+      '{"disabled": data.agent.ca.disabled_code, ' +
+        '"not_applied": {m: n.codes | some m, n in data.agent.ca.not_applied}, ' +
+        '"applied": {m: [a[data.agent.ca.satisfaction(true)].code, a[data.agent.ca.satisfaction(false)].code] | ' +
+        'some m, a in data.agent.ca.applied}}',
     ]).toString();
     const rego = (JSON.parse(out) as { result: { expressions: { value: unknown }[] }[] }).result[0]!
-      .expressions[0]!.value;
-    expect(POLICY_OUTCOMES).toEqual(rego);
+      .expressions[0]!.value as {
+      disabled: number;
+      not_applied: Record<'enforced' | 'reportOnly', (number | null)[]>;
+      applied: Record<'enforced' | 'reportOnly', [number, number]>;
+    };
+    expect(POLICY_OUTCOMES[rego.disabled]).toEqual(['notEnabled', 'policyNotEnabled']);
+    CONDITION_NAMES.forEach((name, i) => {
+      expect(POLICY_OUTCOMES[rego.not_applied.enforced[i + 1]!]).toEqual(['notApplied', name]);
+      expect(POLICY_OUTCOMES[rego.not_applied.reportOnly[i + 1]!]).toEqual(['reportOnlyNotApplied', name]);
+    });
+    expect(rego.applied.enforced.map((c) => POLICY_OUTCOMES[c])).toEqual([
+      ['success', 'notSet'],
+      ['failure', 'notSet'],
+    ]);
+    expect(rego.applied.reportOnly.map((c) => POLICY_OUTCOMES[c])).toEqual([
+      ['reportOnlySuccess', 'notSet'],
+      ['reportOnlyFailure', 'notSet'],
+    ]);
   });
 
   it('decode one code per tenant policy into the documented report, static fields from the data', () => {
@@ -96,9 +142,8 @@ describe('policy outcome codes', () => {
     expect(policies[0]!.controls).toEqual(['block']);
   });
 
-  it('decode what-if entries: the selected policies only, with their conditions as reported', () => {
-    const conditions = [{ matched: true, name: 'agentIdentities' }];
-    const [only] = policyResults(policies, [{ index: 1, outcome: 27, conditions }]);
+  it('decode what-if entries: the selected policies only, with their conditions named', () => {
+    const [only] = policyResults(policies, [[1, 27, [1, -3, -11]]]);
     expect(only).toEqual({
       id: 'ca-b',
       name: 'B',
@@ -106,7 +151,11 @@ describe('policy outcome codes', () => {
       result: 'reportOnlySuccess',
       reason: 'notSet',
       controls: [],
-      conditions,
+      conditions: [
+        { matched: true, name: 'agentIdentities' },
+        { matched: false, name: 'application' },
+        { matched: false, name: 'flows' },
+      ],
     });
     expect(Object.keys(only!)).toEqual(['id', 'name', 'state', 'result', 'reason', 'controls', 'conditions']);
   });
@@ -120,7 +169,14 @@ describe('policy outcome codes', () => {
     ['a code per policy, but not for every policy', [26, 23]],
     ['an unknown code', [26, 23, 29]],
     ['a code that is no number', [26, '23', 0]],
-    ['a what-if entry for no policy', [{ index: 3, outcome: 0, conditions: [] }]],
+    ['a what-if entry for no policy', [[3, 0, []]]],
+    ['a what-if entry of an unknown code', [[1, 29, []]]],
+    ['a what-if entry that is no list', [{ index: 1, outcome: 0, conditions: [] }]],
+    ['a what-if entry of two items', [[1, 0]]],
+    ['a what-if condition of no rank', [[1, 0, [1, 13]]]],
+    ['a what-if condition of rank 0', [[1, 0, [0]]]],
+    ['a what-if condition that is no number', [[1, 0, ['users']]]],
+    ['what-if conditions that are no list', [[1, 0, null]]],
     ['no list at all', { 0: 26 }],
   ])('fail closed on %s', (_, reported) => {
     expect(() => policyResults(policies, reported)).toThrow(PdpError);

@@ -88,8 +88,9 @@ describe('bundle signature verification (bundles signed by the OPA CLI)', () => 
   it('hashes JSON files canonically: a reformatted data.json or .manifest still verifies (OPA agrees)', async () => {
     const manifest = JSON.parse(signed.get('.manifest')!.toString()) as Record<string, unknown>;
     const reordered = Object.fromEntries(Object.entries(manifest).reverse());
+    const data = JSON.parse(signed.get('data.json')!.toString()) as Record<string, unknown>;
     const files = modified(signed, {
-      'data.json': '{\n  }\n',
+      'data.json': `${JSON.stringify(data, null, 3)}\n`,
       '.manifest': JSON.stringify(reordered, null, 4),
     });
     await expect(pem(rsa).verify(files, 'reformatted')).resolves.toMatchObject({ keyId: 'default' });

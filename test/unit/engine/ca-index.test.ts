@@ -59,7 +59,7 @@ describe('the Conditional Access index: TypeScript compiler and Rego twin agree'
   it('for the example tenant', async () => {
     const tenants = await new TenantDataCompiler().compile({}, EXAMPLE_DATA);
     const tenant = tenants['default']!;
-    expect(tenant.ca_index.ids).toEqual(tenant.policies.map((p) => p.id));
+    expect(tenant.ca_index.keys).toEqual(tenant.policies.map((_, i) => String(i)));
     expect(regoIndex(tenant)).toEqual(asData(tenant.ca_index));
   }, 30_000);
 
@@ -72,9 +72,10 @@ describe('the Conditional Access index: TypeScript compiler and Rego twin agree'
       const index = tenant.ca_index;
       expect(Object.keys(index).sort()).toEqual(
         [
-          'ids',
+          'keys',
           'modes',
           'unmatched',
+          'conditions',
           'gate',
           'agentIdentities',
           'users',
@@ -137,10 +138,12 @@ describe('the Conditional Access index: TypeScript compiler and Rego twin agree'
     ];
     const tenant = { policies, named_locations: [], ca_index: compileCaIndex(policies) };
     expect(tenant.ca_index.unmatched).toEqual([[1, 2, 4, 7, 8, 9], [1, 2, 12], [], [2, 3, 10]]);
+    // Maps name a policy by its position (ca-a is "0", ca-d "3").
+    expect(tenant.ca_index.keys).toEqual(['0', '1', '2', '3']);
     expect(tenant.ca_index.gate).toEqual({
-      autonomous: { 'ca-d': 1 },
-      on_behalf_of: { 'ca-a': 11, 'ca-b': 11, 'ca-c': 2, 'ca-d': 2 },
-      agent_user: { 'ca-a': 11, 'ca-c': 2 },
+      autonomous: { '3': 1 },
+      on_behalf_of: { '0': 11, '1': 11, '2': 2, '3': 2 },
+      agent_user: { '0': 11, '2': 2 },
     });
     expect(regoIndex(tenant)).toEqual(asData(tenant.ca_index));
   }, 30_000);

@@ -71,13 +71,21 @@ export interface BuildOptions {
  * needs bundle mode (-b), and two bundle roots would overlap, so both directories are staged under one
  * root `policies/`.
  */
+const OUTCOMES = path.join(ROOT, 'policies/agent/ca_outcomes');
+
 export async function buildBundle(opts: BuildOptions): Promise<string> {
   const stage = await tempDir('pdp-stage-');
   try {
     await mkdir(path.join(stage, 'policies'));
     for (const dir of ['agent', 'custom']) {
-      await cp(path.join(ROOT, 'policies', dir), path.join(stage, 'policies', dir), { recursive: true });
+      await cp(path.join(ROOT, 'policies', dir), path.join(stage, 'policies', dir), {
+        recursive: true,
+        filter: (src) => !src.startsWith(OUTCOMES),
+      });
     }
+    // Bundle mode places data by its path from the bundle root: the outcome table goes where the
+    // plain build (rooted at policies/agent) puts it, data.ca_outcomes.
+    await cp(OUTCOMES, path.join(stage, 'policies', 'ca_outcomes'), { recursive: true });
     const args = [
       'build',
       '-b',

@@ -204,7 +204,10 @@ describe('TenantDataCompiler', () => {
       {},
       await dataDir({ 'acme/gateway-routes.json': route({ allow_non_canonical_path: true }) }),
     );
-    expect(ok['acme']!.gateway_routes).toEqual(route({ allow_non_canonical_path: true }));
+    // With the prefix the engine adds for the gateway's glob (src/engine/route-prefix.ts).
+    expect(ok['acme']!.gateway_routes).toEqual(
+      route({ allow_non_canonical_path: true, literal_prefix: '/legacy/' }),
+    );
     const dir = await dataDir({ 'acme/gateway-routes.json': route({ allow_non_canonical_path: 'yes' }) });
     const err = await rejection({}, dir);
     expect(err.details).toEqual([
