@@ -8,9 +8,9 @@ import { HttpBundleSource, realTimers, type FetchLike, type Timers } from './bun
 import { BundleVerifier, type BundleSignature } from './bundle-signature';
 import { FunctionBundleSource, LocalBundleSource, isBundleUrl, type BundleSource } from './bundle-source';
 import { eventsComplete, rootPrint, treePrint } from './source-print';
-import { TenantDataCompiler, dataRevision, unsupportedNotices, type TenantData } from './tenant-data';
+import { TenantDataCompiler, packTenants, unsupportedNotices, type TenantSummary } from './tenant-data';
 import { TreeWatcher } from './tree-watcher';
-import { ENTRYPOINTS, WasmPolicy, type Entrypoint } from './wasm-policy';
+import { ENTRYPOINTS, WasmPolicy, type Entrypoint, type PolicyInputValue } from './wasm-policy';
 
 /** The outcome of one load attempt, for metrics. */
 export type LoadOutcome = 'success' | 'failure' | 'unchanged';
@@ -57,6 +57,8 @@ export interface EngineOptions {
   remote?: RemoteBundleOptions | undefined;
   /** Timers for the remote poll loop and request timeouts (tests). */
   timers?: Timers | undefined;
+  /** Heap bytes for resident tenant data per instance (TenantHeap); default DEFAULT_RESIDENT_BYTES. */
+  residentTenantBytes?: number | undefined;
   /** Called once per load attempt, with the revision serving afterwards (null when none). */
   onLoad?: ((outcome: LoadOutcome, revision: string | null) => void) | undefined;
 }
@@ -67,7 +69,8 @@ export interface ActiveRevision {
   readonly revision: string;
   readonly bundleRevision: string;
   readonly dataRevision: string;
-  readonly tenants: Readonly<Record<string, TenantData>>;
+  /** What responses and listings show of each tenant; the evaluation data is in `policy`. */
+  readonly tenants: Readonly<Record<string, TenantSummary>>;
   readonly loadedAt: string;
   /** The bundle's verified signature, or null when no verification key is configured. */
   readonly signature: BundleSignature | null;
@@ -161,10 +164,15 @@ export class PolicyEngine {
     return () => this.listeners.delete(listener);
   }
 
-  evaluate(entrypoint: Entrypoint, input: object): { result: unknown; revision: ActiveRevision } {
+  /** See WasmPolicy.evaluate: `tenant`, when given, must be the tenant the input names. */
+  evaluate(
+    entrypoint: Entrypoint,
+    input: PolicyInputValue,
+    tenant?: string,
+  ): { result: unknown; revision: ActiveRevision } {
     const active = this.active;
     if (active === null) throw new PdpError('not_ready', 'No policy bundle is loaded');
-    return { result: active.policy.evaluate(entrypoint, input), revision: active };
+    return { result: active.policy.evaluate(entrypoint, input, tenant), revision: active };
   }
 
   /**
@@ -251,7 +259,8 @@ export class PolicyEngine {
       const wasmHash = createHash('sha256').update(bundle.wasm).digest('hex');
       const bundleRevision =
         bundle.manifest.revision !== '' ? bundle.manifest.revision : wasmHash.slice(0, 12);
-      const revision = `${bundleRevision}+${dataRevision(tenants, bundle.data)}`;
+      const packed = packTenants(tenants, bundle.data);
+      const revision = `${bundleRevision}+${packed.dataRevision}`;
       if (this.active?.revision === revision && this.compiledModule?.hash === wasmHash) {
         this.lastBundle = { bundle, signature };
         commit();
@@ -262,17 +271,19 @@ export class PolicyEngine {
       if (this.compiledModule?.hash !== wasmHash) {
         this.compiledModule = { hash: wasmHash, module: await WasmPolicy.compile(bundle.wasm) };
       }
-      const data = {
-        ...bundle.data,
-        pdp: {
-          config: {
-            default_ttl_seconds: this.opts.defaultTtlSeconds,
-            max_ttl_seconds: this.opts.maxTtlSeconds,
+      const policy = await WasmPolicy.instantiate(this.compiledModule.module, {
+        shared: {
+          ...bundle.data,
+          pdp: {
+            config: {
+              default_ttl_seconds: this.opts.defaultTtlSeconds,
+              max_ttl_seconds: this.opts.maxTtlSeconds,
+            },
           },
         },
-        tenants,
-      };
-      const policy = await WasmPolicy.instantiate(this.compiledModule.module, JSON.stringify(data));
+        tenants: packed.json,
+        residentBytes: this.opts.residentTenantBytes,
+      });
       const missing = ENTRYPOINTS.filter((e) => !policy.has(e));
       if (missing.length > 0) {
         throw new PdpError('bundle_invalid', `bundle lacks entrypoint(s) ${missing.join(', ')}`);
@@ -282,7 +293,7 @@ export class PolicyEngine {
         revision,
         bundleRevision,
         dataRevision: revision.slice(bundleRevision.length + 1),
-        tenants,
+        tenants: packed.summaries,
         loadedAt: new Date(this.opts.clock()).toISOString(),
         signature,
       });
