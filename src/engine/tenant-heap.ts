@@ -37,17 +37,21 @@ export class TenantHeap {
   private readonly regionBase: number;
   private regionTop: number;
 
+  private readonly residentBytes: number;
+
+  // Not named `exports`: in the CommonJS output that would shadow the module's own `exports`.
   constructor(
-    private readonly exports: OpaExports,
+    private readonly opa: OpaExports,
     private readonly memory: WebAssembly.Memory,
     heapBase: number,
     /** The data document without `tenants` (e.g. `pdp.config`, bundle data). */
     sharedData: Readonly<Record<string, unknown>>,
     /** Each tenant's `data.tenants[t]`, serialised and raw-deflated (see packTenants). */
     private readonly tenants: ReadonlyMap<string, Uint8Array>,
-    private readonly residentBytes: number = DEFAULT_RESIDENT_BYTES,
+    residentBytes: number | undefined,
   ) {
-    exports.opa_heap_ptr_set(heapBase);
+    this.residentBytes = residentBytes ?? DEFAULT_RESIDENT_BYTES;
+    opa.opa_heap_ptr_set(heapBase);
     for (const [key, value] of Object.entries(sharedData)) {
       if (key === 'tenants') continue;
       this.shared.push({
@@ -56,13 +60,18 @@ export class TenantHeap {
       });
     }
     this.noTenant = this.compose([encoder.encode('{"tenants":{}}')]);
-    this.regionBase = exports.opa_heap_ptr_get();
+    this.regionBase = opa.opa_heap_ptr_get();
     this.regionTop = this.regionBase;
   }
 
   /** Where evaluation may allocate: above every resident document. */
   get scratchBase(): number {
     return this.regionTop;
+  }
+
+  /** The budget of heap bytes for resident documents. */
+  get budgetBytes(): number {
+    return this.residentBytes;
   }
 
   get residentCount(): number {
@@ -87,13 +96,13 @@ export class TenantHeap {
       this.resident.clear();
       this.regionTop = this.regionBase;
     }
-    this.exports.opa_heap_ptr_set(this.regionTop);
+    this.opa.opa_heap_ptr_set(this.regionTop);
     const address = this.compose([
       encoder.encode(`{"tenants":{${JSON.stringify(tenant)}:`),
       json,
       encoder.encode('}}'),
     ]);
-    this.regionTop = this.exports.opa_heap_ptr_get();
+    this.regionTop = this.opa.opa_heap_ptr_get();
     this.resident.set(tenant, address);
     return address;
   }
@@ -102,7 +111,7 @@ export class TenantHeap {
   private compose(parts: Uint8Array[]): number {
     const doc = this.parse(parts);
     for (const { path, value } of this.shared) {
-      if (this.exports.opa_value_add_path(doc, path, value) !== 0) {
+      if (this.opa.opa_value_add_path(doc, path, value) !== 0) {
         throw new PdpError('bundle_invalid', 'policy data could not be composed in the WASM heap');
       }
     }
@@ -112,16 +121,16 @@ export class TenantHeap {
   /** JSON text (in parts, not concatenated in JS) → a value at the heap pointer. */
   private parse(parts: Uint8Array[]): number {
     const length = parts.reduce((n, p) => n + p.byteLength, 0);
-    const raw = this.exports.opa_malloc(length);
+    const raw = this.opa.opa_malloc(length);
     const heap = new Uint8Array(this.memory.buffer);
     let at = raw;
     for (const part of parts) {
       heap.set(part, at);
       at += part.byteLength;
     }
-    const value = this.exports.opa_json_parse(raw, length);
+    const value = this.opa.opa_json_parse(raw, length);
     if (value === 0) throw new PdpError('bundle_invalid', 'policy data is not valid JSON for the WASM heap');
-    this.exports.opa_free(raw);
+    this.opa.opa_free(raw);
     return value;
   }
 }

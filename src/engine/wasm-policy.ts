@@ -112,6 +112,11 @@ export class WasmPolicy {
     return json === undefined ? undefined : new TextDecoder().decode(json);
   }
 
+  /** The heap bytes resident tenant data may take (TenantHeap). */
+  get residentBudgetBytes(): number {
+    return this.heap.budgetBytes;
+  }
+
   /** Tenants whose data is parsed into the heap now. */
   get residentTenants(): number {
     return this.heap.residentCount;

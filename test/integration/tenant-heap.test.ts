@@ -7,6 +7,7 @@ import path from 'node:path';
 import { writeDataDir } from '../../bench/lib/fixtures';
 import { buildInput } from '../../src/decision/input';
 import { PolicyEngine } from '../../src/engine/policy-engine';
+import { DEFAULT_RESIDENT_BYTES } from '../../src/engine/tenant-heap';
 import type { Entrypoint } from '../../src/engine/wasm-policy';
 import { silentLogger } from '../helpers/app';
 
@@ -99,6 +100,10 @@ describe('tenant data in the WASM heap', () => {
       }
     }
     expect(roomy.current!.policy.residentTenants).toBe(TENANTS.length);
+    // The default budget applies when none is given (a regression: it once resolved to undefined,
+    // which no comparison exceeds, so the region grew with every tenant).
+    expect(roomy.current!.policy.residentBudgetBytes).toBe(DEFAULT_RESIDENT_BYTES);
+    expect(tight.current!.policy.residentBudgetBytes).toBe(1);
     expect(tight.current!.policy.residentTenants).toBe(1);
   });
 
