@@ -525,6 +525,9 @@ async function main(): Promise<void> {
         min_ratios: Partial<Record<RatioKey, number>>;
         max_ratios: Partial<Record<RatioKey, number>>;
         engine_p99_us_max: Record<string, number>;
+        /** Per engine case: the most RSS after load (bytes) and latency ratio to one tenant alone. */
+        engine_rss_bytes_max?: Record<string, number>;
+        engine_ratio_to_one_tenant_max?: Record<string, number>;
       };
       const failures: string[] = [];
       for (const [k, min] of Object.entries(guard.min_ratios)) {
@@ -539,6 +542,16 @@ async function main(): Promise<void> {
         const f = engine.find((e) => e.name === name);
         if (f === undefined || !(f.p99_us <= max))
           failures.push(`engine "${name}" p99 ${f?.p99_us.toFixed(1) ?? 'missing'} µs > ${max} µs`);
+      }
+      for (const [name, max] of Object.entries(guard.engine_rss_bytes_max ?? {})) {
+        const rss = engine.find((e) => e.name === name)?.rss_after_load_bytes;
+        if (rss === undefined || !(rss <= max))
+          failures.push(`engine "${name}" RSS after load ${rss ?? 'missing'} B > ${max} B`);
+      }
+      for (const [name, max] of Object.entries(guard.engine_ratio_to_one_tenant_max ?? {})) {
+        const ratio = engine.find((e) => e.name === name)?.ratio_to_one_tenant;
+        if (ratio === undefined || !(ratio <= max))
+          failures.push(`engine "${name}" ratio to one tenant ${ratio?.toFixed(2) ?? 'missing'} > ${max}`);
       }
       if (failures.length > 0) {
         console.error(`\nbench:guard FAILED\n  ${failures.join('\n  ')}`);

@@ -1,7 +1,7 @@
 import { PdpError, isPdpError, toErrorBody, type ErrorBody } from '../errors';
 import type { ActiveRevision, PolicyEngine } from '../engine/policy-engine';
 import { POLICY_OUTCOMES, whatIfEntry } from '../engine/ca-outcomes';
-import type { CompiledPolicy } from '../engine/ca-model';
+import type { PolicySummary } from '../engine/tenant-data';
 import type { Entrypoint } from '../engine/wasm-policy';
 import type { Endpoint } from '../metrics';
 import type { DecideRequest, WhatIfRequest } from '../schemas/requests';
@@ -87,12 +87,12 @@ interface PolicyOutput {
 }
 
 /** The tenant's compiled policies in the revision that decided (the tenant Rego reads: "" is default). */
-export function tenantPolicies(revision: ActiveRevision, tenant: unknown): readonly CompiledPolicy[] {
+export function tenantPolicies(revision: ActiveRevision, tenant: unknown): readonly PolicySummary[] {
   const name = typeof tenant === 'string' && tenant !== '' ? tenant : 'default';
   return Object.hasOwn(revision.tenants, name) ? (revision.tenants[name]?.policies ?? []) : [];
 }
 
-function report(policy: CompiledPolicy | undefined, code: unknown): PolicyResult {
+function report(policy: PolicySummary | undefined, code: unknown): PolicyResult {
   const outcome = typeof code === 'number' ? POLICY_OUTCOMES[code] : undefined;
   if (policy === undefined || outcome === undefined) {
     throw new PdpError('policy_evaluation_failed', 'the policy reported an outcome for no known policy');
@@ -113,7 +113,7 @@ function report(policy: CompiledPolicy | undefined, code: unknown): PolicyResult
  * Decide and the gateway report one code per tenant policy (none when nothing was evaluated);
  * what-if one [index, outcome, conditions] per selected policy. Anything else fails closed.
  */
-export function policyResults(policies: readonly CompiledPolicy[], reported: unknown): PolicyResult[] {
+export function policyResults(policies: readonly PolicySummary[], reported: unknown): PolicyResult[] {
   if (reported === undefined) return [];
   const perPolicy = Array.isArray(reported) && typeof reported[0] === 'number';
   if (!Array.isArray(reported) || (perPolicy && reported.length !== policies.length)) {

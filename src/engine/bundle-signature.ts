@@ -420,11 +420,3 @@ export class BundleVerifier {
     };
   }
 }
-
-/** Builds a verifier, or null when no key is configured. */
-export function createBundleVerifier(
-  opts: BundleVerificationOptions | null | undefined,
-): BundleVerifier | null {
-  if (opts === null || opts === undefined || opts.key.trim() === '') return null;
-  return new BundleVerifier(opts);
-}

@@ -1,4 +1,3 @@
-import type { Bundle } from './bundle';
 import { readBundleFiles } from './bundle';
 
 /**
@@ -15,12 +14,10 @@ export type BundleRead =
       readonly source: string;
       /** Call once the engine has accepted these files: a remote source then advances its ETag. */
       readonly commit: () => void;
-    }
-  /** An already-parsed bundle (the engine's injectable `readBundle`). */
-  | { readonly status: 'bundle'; readonly bundle: Bundle };
+    };
 
 export interface BundleSource {
-  readonly kind: 'local' | 'remote' | 'custom';
+  readonly kind: 'local' | 'remote';
   /** The configured location (path or URL), as logged. */
   readonly location: string;
   read(): Promise<BundleRead>;
@@ -43,20 +40,6 @@ export class LocalBundleSource implements BundleSource {
   async read(): Promise<BundleRead> {
     const files = await readBundleFiles(this.location, { allFiles: this.opts.allFiles });
     return { status: 'files', files, source: this.location, commit: () => undefined };
-  }
-}
-
-/** Wraps a function that returns a parsed bundle (tests; the engine's `readBundle` option). */
-export class FunctionBundleSource implements BundleSource {
-  readonly kind = 'custom';
-
-  constructor(
-    readonly location: string,
-    private readonly load: (location: string) => Promise<Bundle>,
-  ) {}
-
-  async read(): Promise<BundleRead> {
-    return { status: 'bundle', bundle: await this.load(this.location) };
   }
 }
 

@@ -3,7 +3,6 @@ import path from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
 import { PdpError } from '../errors';
 import { JsonDocumentError, MAX_JSON_DEPTH, parseJsonBytes } from '../strict-json';
-import type { BundleVerifier } from './bundle-signature';
 
 /** What the engine needs from an OPA bundle built with `opa build -t wasm`. */
 export interface Bundle {
@@ -165,18 +164,4 @@ export async function readBundleFiles(
       `${location}: not a readable bundle archive (${(err as Error).message})`,
     );
   }
-}
-
-/**
- * Loads a bundle from a directory (policy.wasm, data.json, .manifest) or a .tar.gz file. With a
- * verifier, the bundle's OPA signature is checked (every file of it) before anything is parsed.
- */
-export async function readBundle(
-  location: string,
-  opts: { verifier?: BundleVerifier | null } = {},
-): Promise<Bundle> {
-  const verifier = opts.verifier ?? null;
-  const files = await readBundleFiles(location, { allFiles: verifier !== null });
-  if (verifier !== null) await verifier.verify(files, location);
-  return bundleFromFiles(files, location);
 }

@@ -1,34 +1,25 @@
-import { createHash } from 'node:crypto';
-import { statSync } from 'node:fs';
-import path from 'node:path';
 import type { Logger } from 'pino';
 import { PdpError, describeThrown } from '../errors';
-import { bundleFromFiles, type Bundle } from './bundle';
-import { HttpBundleSource, realTimers, type FetchLike, type Timers } from './bundle-http';
-import { BundleVerifier, type BundleSignature } from './bundle-signature';
-import { FunctionBundleSource, LocalBundleSource, isBundleUrl, type BundleSource } from './bundle-source';
-import { eventsComplete, rootPrint, treePrint } from './source-print';
-import { TenantDataCompiler, dataRevision, unsupportedNotices, type TenantData } from './tenant-data';
-import { TreeWatcher } from './tree-watcher';
-import { ENTRYPOINTS, WasmPolicy, type Entrypoint } from './wasm-policy';
+import { HttpBundleSource, realTimers, type Timers } from './bundle-http';
+import { BundleVerifier } from './bundle-signature';
+import { LocalBundleSource, isBundleUrl, type BundleSource } from './bundle-source';
+import {
+  acceptFiles,
+  loadRevision,
+  type AcceptedBundle,
+  type ActiveRevision,
+  type CompiledModule,
+} from './load-revision';
+import { localPrint, type SourcePrint } from './source-print';
+import { pollRemote, watchLocal, type CheckDepth } from './source-triggers';
+import { TenantDataCompiler } from './tenant-data';
+import type { Entrypoint, PolicyInputValue } from './wasm-policy';
+
+export type { ActiveRevision } from './load-revision';
+export type { CheckDepth } from './source-triggers';
 
 /** The outcome of one load attempt, for metrics. */
 export type LoadOutcome = 'success' | 'failure' | 'unchanged';
-
-export interface RemoteBundleOptions {
-  /** Request timeout (headers and body), default 10 s. */
-  timeoutMs?: number | undefined;
-  /** Cap of the retry delay after failed fetches, default 60 s. */
-  maxBackoffMs?: number | undefined;
-  /** Extra request headers (e.g. `authorization`). */
-  headers?: Readonly<Record<string, string>> | undefined;
-  /** Injectable fetch (tests). */
-  fetch?: FetchLike | undefined;
-  /** Jitter source in [0, 1) (tests). */
-  random?: (() => number) | undefined;
-  /** Timers for request timeouts; default the engine's `timers`. */
-  timers?: Timers | undefined;
-}
 
 export interface EngineOptions {
   /** A bundle directory, a .tar.gz file, or an http(s) URL serving the .tar.gz (PDP_BUNDLE). */
@@ -38,48 +29,19 @@ export interface EngineOptions {
   maxTtlSeconds: number;
   logger: Logger;
   clock: () => number;
-  /** Injectable so tests can load a bundle that is not on disk. */
-  readBundle?: (location: string) => Promise<Bundle>;
-  /** Injectable bundle source; overrides `bundle`-derived sources and `readBundle`. */
+  /** Where bundles come from; default from `bundle` (LocalBundleSource or HttpBundleSource). */
   source?: BundleSource | undefined;
   /**
-   * PDP_BUNDLE_VERIFY_KEY: a PEM public key, a JWKS/JWK (JSON), or with an HS* `verifyAlgorithm` a shared
-   * secret. When set, every bundle (local or remote) must carry a valid OPA signature.
+   * PDP_BUNDLE_VERIFY_KEY: a PEM public key or a JWKS/JWK (JSON). When set, every bundle (local or
+   * remote) must carry a valid OPA signature.
    */
   verifyKey?: string | null | undefined;
-  /** JWS algorithm of the verification key; default from the key (RSA → RS256, OPA's default). */
-  verifyAlgorithm?: string | undefined;
-  /** Key id (OPA `--verification-key-id`): names a PEM key, pins a JWKS key. */
-  verifyKeyId?: string | undefined;
-  /** Expected `scope` claim of the signature; default none. */
-  verifyScope?: string | undefined;
-  /** Options for an http(s) bundle. */
-  remote?: RemoteBundleOptions | undefined;
-  /** Timers for the remote poll loop and request timeouts (tests). */
+  /** Timers for the remote poll loop (tests). */
   timers?: Timers | undefined;
+  /** Heap bytes for resident tenant data per instance (TenantHeap); default DEFAULT_RESIDENT_BYTES. */
+  residentTenantBytes?: number | undefined;
   /** Called once per load attempt, with the revision serving afterwards (null when none). */
   onLoad?: ((outcome: LoadOutcome, revision: string | null) => void) | undefined;
-}
-
-/** The policy and data that serve decisions; replaced whole, never modified. */
-export interface ActiveRevision {
-  readonly policy: WasmPolicy;
-  readonly revision: string;
-  readonly bundleRevision: string;
-  readonly dataRevision: string;
-  readonly tenants: Readonly<Record<string, TenantData>>;
-  readonly loadedAt: string;
-  /** The bundle's verified signature, or null when no verification key is configured. */
-  readonly signature: BundleSignature | null;
-}
-
-/** How far a change check looks: the O(1) roots only, or every file of the data directory too. */
-export type CheckDepth = 'roots' | 'files';
-
-/** Fingerprints of the local sources (see source-print.ts); `files` is null when not taken. */
-interface SourcePrint {
-  roots: string;
-  files: string | null;
 }
 
 export interface ReloadResult {
@@ -87,9 +49,14 @@ export interface ReloadResult {
   revision: string;
 }
 
+/**
+ * The active revision and the loads that replace it. A load (`reload`) reads the source, then
+ * `loadRevision` makes the revision and it is swapped in whole; the triggers (`watch`: file events
+ * and polls for a local source, conditional GETs for a remote one) only decide when to load.
+ */
 export class PolicyEngine {
   private active: ActiveRevision | null = null;
-  private compiledModule: { hash: string; module: WebAssembly.Module } | null = null;
+  private compiledModule: CompiledModule | null = null;
   private readonly compiler = new TenantDataCompiler();
   private reloading: Promise<ReloadResult> | null = null;
   private reloadAgain = false;
@@ -101,7 +68,7 @@ export class PolicyEngine {
   /** A check was asked for while one ran: run one more, at least this deep, afterwards. */
   private checkAgain: CheckDepth | null = null;
   /** The last bundle that verified, parsed and went into service (reused on a 304). */
-  private lastBundle: { bundle: Bundle; signature: BundleSignature | null } | null = null;
+  private lastBundle: AcceptedBundle | null = null;
   private readonly source: BundleSource;
   private readonly verifier: BundleVerifier | null;
   private readonly timers: Timers;
@@ -109,28 +76,13 @@ export class PolicyEngine {
   /** Throws `PdpError('config_invalid')` for an unusable verification key or bundle URL. */
   constructor(private readonly opts: EngineOptions) {
     const key = opts.verifyKey ?? null;
-    this.verifier =
-      key !== null && key.trim() !== ''
-        ? new BundleVerifier({
-            key,
-            algorithm: opts.verifyAlgorithm,
-            keyId: opts.verifyKeyId,
-            scope: opts.verifyScope,
-          })
-        : null;
+    this.verifier = key !== null && key.trim() !== '' ? new BundleVerifier({ key }) : null;
     this.timers = opts.timers ?? realTimers;
-    if (opts.source !== undefined) {
-      this.source = opts.source;
-    } else if (opts.readBundle !== undefined) {
-      this.source = new FunctionBundleSource(opts.bundle, opts.readBundle);
-    } else if (isBundleUrl(opts.bundle)) {
-      this.source = new HttpBundleSource(opts.bundle, {
-        ...opts.remote,
-        timers: opts.remote?.timers ?? this.timers,
-      });
-    } else {
-      this.source = new LocalBundleSource(opts.bundle, { allFiles: this.verifier !== null });
-    }
+    this.source =
+      opts.source ??
+      (isBundleUrl(opts.bundle)
+        ? new HttpBundleSource(opts.bundle, { timers: this.timers })
+        : new LocalBundleSource(opts.bundle, { allFiles: this.verifier !== null }));
   }
 
   /** Where bundles come from; a remote source exposes its ETag and failure count. */
@@ -161,10 +113,15 @@ export class PolicyEngine {
     return () => this.listeners.delete(listener);
   }
 
-  evaluate(entrypoint: Entrypoint, input: object): { result: unknown; revision: ActiveRevision } {
+  /** See WasmPolicy.evaluate: `tenant`, when given, must be the tenant the input names. */
+  evaluate(
+    entrypoint: Entrypoint,
+    input: PolicyInputValue,
+    tenant?: string,
+  ): { result: unknown; revision: ActiveRevision } {
     const active = this.active;
     if (active === null) throw new PdpError('not_ready', 'No policy bundle is loaded');
-    return { result: active.policy.evaluate(entrypoint, input), revision: active };
+    return { result: active.policy.evaluate(entrypoint, input, tenant), revision: active };
   }
 
   /**
@@ -222,94 +179,56 @@ export class PolicyEngine {
         this.emitLoad('unchanged', this.active.revision);
         return { changed: false, revision: this.active.revision };
       }
-      let bundle: Bundle;
-      let signature: BundleSignature | null = null;
-      let commit = (): void => undefined;
+      let accepted: AcceptedBundle;
       if (read.status === 'unchanged') {
-        const cached = this.lastBundle;
-        if (cached === null)
+        if (this.lastBundle === null)
           throw new PdpError('bundle_invalid', `${this.source.location}: no bundle cached`);
-        ({ bundle, signature } = cached);
-      } else if (read.status === 'files') {
-        // Verify before parsing anything: an unverified byte never reaches JSON.parse or WebAssembly.
-        if (this.verifier !== null) signature = await this.verifier.verify(read.files, read.source);
-        bundle = bundleFromFiles(read.files, read.source);
-        commit = read.commit;
+        accepted = this.lastBundle;
       } else {
-        bundle = read.bundle;
-        if (this.verifier !== null) {
-          if (bundle.files === undefined) {
-            throw new PdpError(
-              'bundle_invalid',
-              `${bundle.source}: no files to verify the signature against`,
-            );
-          }
-          signature = await this.verifier.verify(bundle.files, bundle.source);
-        }
+        accepted = await acceptFiles(read.files, read.source, this.verifier);
       }
-      const tenants = await this.compiler.compile(bundle.data, this.opts.dataDir);
-      const wasmHash = createHash('sha256').update(bundle.wasm).digest('hex');
-      const bundleRevision =
-        bundle.manifest.revision !== '' ? bundle.manifest.revision : wasmHash.slice(0, 12);
-      const revision = `${bundleRevision}+${dataRevision(tenants, bundle.data)}`;
-      if (this.active?.revision === revision && this.compiledModule?.hash === wasmHash) {
-        this.lastBundle = { bundle, signature };
-        commit();
-        this.lastErrorValue = null;
-        this.emitLoad('unchanged', revision);
-        return { changed: false, revision };
-      }
-      if (this.compiledModule?.hash !== wasmHash) {
-        this.compiledModule = { hash: wasmHash, module: await WasmPolicy.compile(bundle.wasm) };
-      }
-      const data = {
-        ...bundle.data,
-        pdp: {
-          config: {
-            default_ttl_seconds: this.opts.defaultTtlSeconds,
-            max_ttl_seconds: this.opts.maxTtlSeconds,
-          },
+      const loaded = await loadRevision(
+        accepted,
+        { active: this.active, module: this.compiledModule },
+        {
+          dataDir: this.opts.dataDir,
+          defaultTtlSeconds: this.opts.defaultTtlSeconds,
+          maxTtlSeconds: this.opts.maxTtlSeconds,
+          residentTenantBytes: this.opts.residentTenantBytes,
+          compiler: this.compiler,
+          now: this.opts.clock(),
         },
-        tenants,
-      };
-      const policy = await WasmPolicy.instantiate(this.compiledModule.module, JSON.stringify(data));
-      const missing = ENTRYPOINTS.filter((e) => !policy.has(e));
-      if (missing.length > 0) {
-        throw new PdpError('bundle_invalid', `bundle lacks entrypoint(s) ${missing.join(', ')}`);
-      }
-      const next: ActiveRevision = Object.freeze({
-        policy,
-        revision,
-        bundleRevision,
-        dataRevision: revision.slice(bundleRevision.length + 1),
-        tenants,
-        loadedAt: new Date(this.opts.clock()).toISOString(),
-        signature,
-      });
-      const previous = this.active?.revision ?? null;
-      this.active = next;
-      this.lastBundle = { bundle, signature };
-      commit();
+      );
+      this.lastBundle = accepted;
+      if (read.status === 'files') read.commit();
       this.lastErrorValue = null;
+      if (loaded.status === 'unchanged') {
+        this.emitLoad('unchanged', loaded.revision);
+        return { changed: false, revision: loaded.revision };
+      }
+      const next = loaded.active;
+      const previous = this.active?.revision ?? null;
+      this.compiledModule = loaded.module;
+      this.active = next;
       logger.info(
         {
-          revision,
+          revision: next.revision,
           previous,
-          tenants: Object.keys(tenants).length,
-          source: bundle.source,
-          ...(signature !== null ? { signed_by: signature.keyId } : {}),
+          tenants: Object.keys(next.tenants).length,
+          source: accepted.bundle.source,
+          ...(next.signature !== null ? { signed_by: next.signature.keyId } : {}),
         },
         'policy revision active',
       );
-      for (const notice of unsupportedNotices(tenants)) {
+      for (const notice of loaded.notices) {
         logger.warn(
           notice,
           'conditional access policy with conditions the PDP cannot evaluate: reported as reportOnlyNotApplied (unsupportedCondition)',
         );
       }
       for (const listener of this.listeners) listener(next);
-      this.emitLoad('success', revision);
-      return { changed: true, revision };
+      this.emitLoad('success', next.revision);
+      return { changed: true, revision: next.revision };
     } catch (err) {
       const error =
         err instanceof PdpError
@@ -334,127 +253,24 @@ export class PolicyEngine {
   }
 
   /**
-   * Reloads when a local bundle or the data directory changes, in three layers:
-   * - fs.watch, one watch per directory (TreeWatcher): an edit is live as soon as it is reloaded;
-   * - every `pollSeconds`, an O(1) check of the roots: a symlink swapped in or above them (a
-   *   ConfigMap update, git-sync), an entry added or removed at the top, a bundle file replaced;
-   * - every `dataPollSeconds`, a stat of every data file, for edits no event reports: it runs only
-   *   when events cannot be trusted (a network or FUSE filesystem, or a directory that could not be
-   *   watched), as it costs about 35 µs of CPU per file (a second per pass with 2,000 tenants).
-   * A remote bundle is polled with conditional GETs every `pollSeconds` instead.
+   * Starts the triggers of this engine's sources (source-triggers.ts): file events and polls for a
+   * local bundle and the data directory, and for a remote bundle conditional GETs every
+   * `pollSeconds`. Returns the function that stops them.
    */
   watch(pollSeconds: number, dataPollSeconds: number = pollSeconds): () => void {
-    const trees: TreeWatcher[] = [];
-    let debounce: NodeJS.Timeout | null = null;
-    const check = (depth: CheckDepth): void => {
-      void this.reloadIfChanged(depth).catch(() => undefined);
-    };
-    const onEvent = (): void => {
-      if (debounce !== null) clearTimeout(debounce);
-      debounce = setTimeout(() => {
-        debounce = null;
-        // Watches first (a new tenant directory), then the check: a file written before its
-        // directory was watched is still seen by this check.
-        void Promise.all(trees.map((t) => t.sync()))
-          .then(() => this.reloadIfChanged('files'))
-          .catch(() => undefined);
-      }, 100);
-    };
-    const { logger, dataDir } = this.opts;
-    const dataTree =
-      dataDir === null ? null : new TreeWatcher(dataDir, { recursive: true, onChange: onEvent, logger });
-    if (dataTree !== null) trees.push(dataTree);
-    const localBundle = this.source.kind !== 'remote';
-    if (localBundle) {
-      const bundleIsDir = statSync(this.opts.bundle, { throwIfNoEntry: false })?.isDirectory() ?? false;
-      trees.push(
-        new TreeWatcher(bundleIsDir ? this.opts.bundle : path.dirname(this.opts.bundle), {
-          recursive: bundleIsDir,
-          onChange: onEvent,
-          logger,
-        }),
-      );
-    }
-    const firstSync = Promise.all(trees.map((t) => t.sync())).catch(() => undefined);
-    // A change made after the last load but before the watches were set raised no event: one
-    // full check once they are set closes that window.
-    void firstSync.then(() => this.reloadIfChanged('files')).catch(() => undefined);
-    // A new revision may come with new directories, or from a swapped link: watch what it is now.
-    const stopResync = this.onSwap(() => {
-      void Promise.all(trees.map((t) => t.sync())).catch(() => undefined);
+    const remote = this.source.kind === 'remote';
+    const stopLocal = watchLocal(this, {
+      bundle: remote ? null : this.opts.bundle,
+      dataDir: this.opts.dataDir,
+      logger: this.opts.logger,
+      pollSeconds,
+      dataPollSeconds,
     });
-    /** The full pass is needed only where a change can happen without an event reaching us. */
-    const eventsMissChanges = async (): Promise<boolean> =>
-      dataDir !== null && !(dataTree?.complete === true && (await eventsComplete(dataDir)));
-    if (dataTree !== null && dataDir !== null) {
-      void firstSync
-        .then(eventsMissChanges)
-        .then((polls) => {
-          logger.info(
-            {
-              data_dir: dataDir,
-              watched_directories: dataTree.size,
-              full_pass:
-                polls && dataPollSeconds > 0 ? `every ${dataPollSeconds} s` : 'off (fs.watch sees all)',
-            },
-            'watching the data directory',
-          );
-        })
-        .catch(() => undefined);
-    }
-    const timers: NodeJS.Timeout[] = [];
-    if (pollSeconds > 0 && (localBundle || dataDir !== null)) {
-      timers.push(
-        setInterval(() => {
-          check('roots');
-          // The data directory itself was removed (its watch with it): watch it again once it is back.
-          if (dataTree?.size === 0) void dataTree.sync().catch(() => undefined);
-        }, pollSeconds * 1000),
-      );
-    }
-    if (dataPollSeconds > 0 && dataDir !== null) {
-      const fullPass = async (): Promise<void> => {
-        if (await eventsMissChanges()) await this.reloadIfChanged('files');
-      };
-      timers.push(
-        setInterval(() => {
-          void fullPass().catch(() => undefined);
-        }, dataPollSeconds * 1000),
-      );
-    }
-    for (const t of timers) t.unref();
     const stopRemote =
-      this.source.kind === 'remote' && pollSeconds > 0 ? this.pollRemote(pollSeconds * 1000) : null;
+      remote && pollSeconds > 0 ? pollRemote(this, this.source, this.timers, pollSeconds * 1000) : null;
     return () => {
-      for (const t of trees) t.close();
-      for (const t of timers) clearInterval(t);
-      if (debounce !== null) clearTimeout(debounce);
-      stopResync();
+      stopLocal();
       stopRemote?.();
-    };
-  }
-
-  /**
-   * Polls a remote source: a conditional GET every `pollMs` while healthy (a 304 costs nothing), and
-   * after failed fetches the source's capped, jittered exponential backoff. One poll at a time.
-   */
-  private pollRemote(pollMs: number): () => void {
-    let stopped = false;
-    let handle: unknown = null;
-    const schedule = (): void => {
-      if (stopped) return;
-      const delay = this.source.nextPollDelayMs?.(pollMs) ?? pollMs;
-      handle = this.timers.setTimeout(() => {
-        handle = null;
-        void this.reload()
-          .catch(() => undefined)
-          .finally(schedule);
-      }, delay);
-    };
-    schedule();
-    return () => {
-      stopped = true;
-      if (handle !== null) this.timers.clearTimeout(handle);
     };
   }
 
@@ -501,16 +317,7 @@ export class PolicyEngine {
   }
 
   /** Local sources only: a remote bundle is checked with its ETag, not here. */
-  private async sourcePrint(depth: CheckDepth): Promise<SourcePrint> {
-    const { dataDir } = this.opts;
-    const bundle = this.source.kind !== 'remote' ? this.opts.bundle : null;
-    const [bundleRoot, bundleTree, dataRoot, dataFiles] = await Promise.all([
-      bundle === null ? '' : rootPrint(bundle),
-      // A bundle is a file or a small directory: all of it is part of the cheap check.
-      bundle === null ? '' : treePrint(bundle),
-      dataDir === null ? '' : rootPrint(dataDir),
-      dataDir === null || depth === 'roots' ? null : treePrint(dataDir, { skipDotAtRoot: true }),
-    ]);
-    return { roots: `${bundleRoot}|${bundleTree}|${dataRoot}`, files: dataFiles };
+  private sourcePrint(depth: CheckDepth): Promise<SourcePrint> {
+    return localPrint(this.source.kind !== 'remote' ? this.opts.bundle : null, this.opts.dataDir, depth);
   }
 }

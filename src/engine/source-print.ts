@@ -119,3 +119,28 @@ export async function treePrint(root: string, opts: { skipDotAtRoot?: boolean } 
   lines.sort();
   return createHash('sha256').update(lines.join('\n')).digest('hex');
 }
+
+/** Fingerprints of the local sources; `files` is null when not taken (a `roots` check). */
+export interface SourcePrint {
+  roots: string;
+  files: string | null;
+}
+
+/**
+ * The local bundle (null for a remote one, which is checked by its ETag instead) and the data
+ * directory: their roots always, every data file with `depth` 'files'.
+ */
+export async function localPrint(
+  bundle: string | null,
+  dataDir: string | null,
+  depth: 'roots' | 'files',
+): Promise<SourcePrint> {
+  const [bundleRoot, bundleTree, dataRoot, dataFiles] = await Promise.all([
+    bundle === null ? '' : rootPrint(bundle),
+    // A bundle is a file or a small directory: all of it is part of the cheap check.
+    bundle === null ? '' : treePrint(bundle),
+    dataDir === null ? '' : rootPrint(dataDir),
+    dataDir === null || depth === 'roots' ? null : treePrint(dataDir, { skipDotAtRoot: true }),
+  ]);
+  return { roots: `${bundleRoot}|${bundleTree}|${dataRoot}`, files: dataFiles };
+}

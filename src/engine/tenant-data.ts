@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { deflateRawSync } from 'node:zlib';
 import { lstat, readFile, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ValidateFunction } from 'ajv';
@@ -622,12 +623,73 @@ export function dataRevision(
   tenants: Record<string, TenantData>,
   bundleData: Record<string, unknown> = {},
 ): string {
-  return createHash('sha256')
-    .update(JSON.stringify(bundleData))
-    .update('\n')
-    .update(JSON.stringify(tenants))
-    .digest('hex')
-    .slice(0, 12);
+  return packTenants(tenants, bundleData).dataRevision;
+}
+
+/** What responses and listings show of a policy: its static fields, nothing of the evaluation model. */
+export interface PolicySummary {
+  readonly id: string;
+  readonly displayName: string;
+  readonly state: CompiledPolicy['state'];
+  readonly controls: readonly string[];
+}
+
+/** What the process keeps of a tenant in JS; the evaluation data lives in `PackedTenants.json`. */
+export interface TenantSummary {
+  readonly policies: readonly PolicySummary[];
+  readonly named_locations: readonly { id: string; displayName: string; trusted: boolean }[];
+  /** The number of gateway routes. */
+  readonly gateway_routes: number;
+}
+
+/** Compiled tenants in the form a revision keeps them. */
+export interface PackedTenants {
+  /**
+   * `data.tenants[t]` serialised, as the policy reads it, and deflated (raw deflate): about a sixth
+   * of the text. Only a tenant not resident in the WASM heap is inflated, as it is parsed into it.
+   */
+  json: ReadonlyMap<string, Uint8Array>;
+  /** Keyed by tenant name, without a prototype. */
+  summaries: Readonly<Record<string, TenantSummary>>;
+  /** A hash of the bundle data and every tenant's data (12 hex digits). */
+  dataRevision: string;
+}
+
+/**
+ * Serialises each tenant once: the deflated bytes go to the WASM engine, a few static fields stay in JS,
+ * and the revision hash is taken over the same bytes (equal to hashing the whole `tenants` object).
+ */
+export function packTenants(
+  tenants: Readonly<Record<string, TenantData>>,
+  bundleData: Record<string, unknown> = {},
+): PackedTenants {
+  const hash = createHash('sha256').update(JSON.stringify(bundleData)).update('\n{');
+  const json = new Map<string, Uint8Array>();
+  const summaries = Object.create(null) as Record<string, TenantSummary>;
+  // Object.keys order is JSON.stringify's order, so the hash equals that of the whole object.
+  for (const [i, name] of Object.keys(tenants).entries()) {
+    const data = tenants[name] as TenantData;
+    const text = JSON.stringify(data);
+    hash.update(`${i > 0 ? ',' : ''}${JSON.stringify(name)}:`).update(text);
+    // Level 1: within a few percent of the best ratio on this JSON, at a third of the time.
+    // Copied: zlib's result is a view of a larger chunk, which it would keep alive.
+    json.set(name, Buffer.from(deflateRawSync(text, { level: 1 })));
+    summaries[name] = summarise(data);
+  }
+  return { json, summaries, dataRevision: hash.update('}').digest('hex').slice(0, 12) };
+}
+
+function summarise(data: TenantData): TenantSummary {
+  const routes = (data.gateway_routes as { routes?: unknown[] } | undefined)?.routes;
+  return Object.freeze({
+    policies: data.policies.map((p) =>
+      Object.freeze({ id: p.id, displayName: p.displayName, state: p.state, controls: [...p.controls] }),
+    ),
+    named_locations: data.named_locations.map((l) =>
+      Object.freeze({ id: l.id, displayName: l.displayName, trusted: l.isTrusted ?? false }),
+    ),
+    gateway_routes: routes?.length ?? 0,
+  });
 }
 
 /** A policy kept with conditions the PDP cannot evaluate (only report-only or disabled ones load). */

@@ -1,19 +1,50 @@
 import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import { PdpError, describeThrown } from '../errors';
+import { TenantHeap } from './tenant-heap';
 
 export const ENTRYPOINTS = ['agent/decide/result', 'agent/whatif/result'] as const;
 export type Entrypoint = (typeof ENTRYPOINTS)[number] | 'agent/gateway/result';
 
+/** An input as an object, or already serialised to JSON (text or UTF-8 bytes). */
+export type PolicyInputValue = object | string | ArrayBuffer | Uint8Array;
+
+/** The data a policy instance serves. */
+export interface PolicyData {
+  /** The data document without `tenants`. */
+  shared: Readonly<Record<string, unknown>>;
+  /** Each tenant's `data.tenants[t]`, serialised and raw-deflated: kept outside the WASM heap until used. */
+  tenants: ReadonlyMap<string, Uint8Array>;
+  /** Heap bytes resident tenant documents may take (see TenantHeap). */
+  residentBytes?: number | undefined;
+}
+
+/** The fields of opa-wasm's LoadedPolicy it does not type: the data address is chosen per call. */
+interface LoadedPolicyInternals {
+  dataAddr: number;
+  dataHeapPtr: number;
+  baseHeapPtr: number;
+  wasmInstance: WebAssembly.Instance;
+  mem: WebAssembly.Memory;
+}
+
+const encoder = new TextEncoder();
+
 /**
  * One opa-wasm instance with its data set. opa-wasm throws strings and plain objects; every
- * throw leaves here as a PdpError. Instances are never mutated after construction, so swapping
- * the engine's reference is the whole of an atomic reload.
+ * throw leaves here as a PdpError. The data never changes after construction (tenant documents
+ * are parsed into the heap as they are first used, see TenantHeap), so swapping the engine's
+ * reference is the whole of an atomic reload.
  */
 export class WasmPolicy {
   private readonly ids: ReadonlyMap<string, number>;
+  private readonly internals: LoadedPolicyInternals;
 
-  private constructor(private readonly policy: LoadedPolicy) {
+  private constructor(
+    private readonly policy: LoadedPolicy,
+    private readonly heap: TenantHeap,
+  ) {
     this.ids = new Map(Object.entries(policy.entrypoints as Record<string, number>));
+    this.internals = policy as unknown as LoadedPolicyInternals;
   }
 
   static async compile(wasm: Buffer): Promise<WebAssembly.Module> {
@@ -24,13 +55,19 @@ export class WasmPolicy {
     }
   }
 
-  /** `data` is passed pre-serialised: opa-wasm would stringify it anyway, and this keeps it off the heap twice. */
-  static async instantiate(module: WebAssembly.Module, data: string): Promise<WasmPolicy> {
+  static async instantiate(module: WebAssembly.Module, data: PolicyData): Promise<WasmPolicy> {
     try {
       const policy = await loadPolicy(module, { initial: 16 });
-      const bytes = new TextEncoder().encode(data);
-      policy.setData(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-      return new WasmPolicy(policy);
+      const internals = policy as unknown as LoadedPolicyInternals;
+      const heap = new TenantHeap(
+        internals.wasmInstance.exports as unknown as ConstructorParameters<typeof TenantHeap>[0],
+        internals.mem,
+        internals.baseHeapPtr,
+        data.shared,
+        data.tenants,
+        data.residentBytes,
+      );
+      return new WasmPolicy(policy, heap);
     } catch (err) {
       throw new PdpError('bundle_invalid', `policy.wasm failed to load: ${describeThrown(err)}`);
     }
@@ -44,23 +81,75 @@ export class WasmPolicy {
     return this.ids.has(entrypoint);
   }
 
-  /** Evaluates synchronously; returns the entrypoint's value, or undefined when the rule is undefined. */
-  evaluate(entrypoint: Entrypoint, input: object): unknown {
+  /**
+   * Evaluates synchronously; returns the entrypoint's value, or undefined when the rule is
+   * undefined. `tenant` must be the tenant the input names (`tenantOf`): only that tenant's data is
+   * in the document the policy reads. It is read from an object input when not given, and should be
+   * given with a serialised one (else the text is parsed for it).
+   */
+  evaluate(entrypoint: Entrypoint, input: PolicyInputValue, tenant?: string): unknown {
     const id = this.ids.get(entrypoint);
     if (id === undefined) {
       throw new PdpError('policy_evaluation_failed', `bundle has no entrypoint ${entrypoint}`);
     }
     let resultSet: unknown;
     try {
-      resultSet = this.policy.evaluate(input, id);
+      const name = tenant ?? tenantOf(input);
+      this.internals.dataAddr = this.heap.documentFor(name);
+      this.internals.dataHeapPtr = this.heap.scratchBase;
+      resultSet = this.policy.evaluate(serialised(input), id);
     } catch (err) {
+      if (err instanceof PdpError) throw err;
       throw new PdpError('policy_evaluation_failed', `policy evaluation failed: ${describeThrown(err)}`);
     }
     if (!Array.isArray(resultSet) || resultSet.length === 0) return undefined;
     return (resultSet[0] as { result?: unknown }).result;
   }
 
+  /** The serialised `data.tenants[tenant]` this instance evaluates with, or undefined. */
+  tenantJson(tenant: string): string | undefined {
+    const json = this.heap.tenantJson(tenant);
+    return json === undefined ? undefined : new TextDecoder().decode(json);
+  }
+
+  /** The heap bytes resident tenant data may take (TenantHeap). */
+  get residentBudgetBytes(): number {
+    return this.heap.budgetBytes;
+  }
+
+  /** Tenants whose data is parsed into the heap now. */
+  get residentTenants(): number {
+    return this.heap.residentCount;
+  }
+
   get memoryBytes(): number {
     return this.policy.mem.buffer.byteLength;
   }
+}
+
+/** The tenant whose data an input is decided with: `input.request.tenant`, "default" when absent (facts.rego). */
+export function tenantOf(input: PolicyInputValue): string {
+  const value =
+    typeof input === 'string' || input instanceof ArrayBuffer || input instanceof Uint8Array
+      ? (JSON.parse(typeof input === 'string' ? input : new TextDecoder().decode(input)) as unknown)
+      : input;
+  const request = isObject(value) && Object.hasOwn(value, 'request') ? value['request'] : undefined;
+  const tenant = isObject(request) && Object.hasOwn(request, 'tenant') ? request['tenant'] : undefined;
+  return typeof tenant === 'string' && tenant !== '' ? tenant : 'default';
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** opa-wasm takes an object (and stringifies it) or JSON bytes in an ArrayBuffer. */
+function serialised(input: PolicyInputValue): object | ArrayBuffer {
+  if (input instanceof ArrayBuffer) return input;
+  let bytes: Uint8Array;
+  if (typeof input === 'string') bytes = encoder.encode(input);
+  else if (input instanceof Uint8Array) bytes = input;
+  else return input;
+  const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+  // A view of a larger (or shared) buffer is copied: opa-wasm reads the whole ArrayBuffer.
+  return whole && bytes.buffer instanceof ArrayBuffer ? bytes.buffer : new Uint8Array(bytes).buffer;
 }

@@ -55,12 +55,8 @@ export function policiesView(engine: PolicyEngine): PoliciesView {
         tenant,
         {
           policies: data.policies.map((p) => ({ id: p.id, displayName: p.displayName, state: p.state })),
-          named_locations: data.named_locations.map((l) => ({
-            id: l.id,
-            displayName: l.displayName,
-            trusted: l.isTrusted ?? false,
-          })),
-          gateway_routes: (data.gateway_routes as { routes?: unknown[] } | undefined)?.routes?.length ?? 0,
+          named_locations: [...data.named_locations],
+          gateway_routes: data.gateway_routes,
         },
       ]),
     ),

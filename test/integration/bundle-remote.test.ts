@@ -160,7 +160,13 @@ function remoteEngine(extra: Partial<EngineOptions> = {}): {
     logger: silentLogger,
     clock: Date.now,
     timers,
-    remote: { timers: realTimers, timeoutMs: 5000, maxBackoffMs: 20_000, random: () => 0.5 },
+    // Request timeouts on real timers; the poll loop on the test's.
+    source: new HttpBundleSource(url, {
+      timers: realTimers,
+      timeoutMs: 5000,
+      maxBackoffMs: 20_000,
+      random: () => 0.5,
+    }),
     onLoad: (outcome, revision) => loads.push([outcome, revision]),
     ...extra,
   });

@@ -207,7 +207,7 @@ describe("Microsoft's published agent Conditional Access JSON, unmodified (WASM,
   });
 
   it('loads every document: four published report-only policies and the five of the Graph export', () => {
-    const tenant = t.engine.current!.tenants[TENANT] as { policies: { id: string }[] };
+    const tenant = t.engine.current!.tenants[TENANT]!;
     expect(tenant.policies.map((p) => p.id).sort()).toEqual([...ALL_POLICIES].sort());
   });
 

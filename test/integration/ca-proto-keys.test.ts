@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
 import type { DecideRequest } from '../../src/schemas/requests';
+import { TenantDataCompiler } from '../../src/engine/tenant-data';
 import { MemoryStore } from '../../src/store/memory-store';
 import { makeApp, makeEngine, type TestApp } from '../helpers/app';
 
@@ -143,8 +144,8 @@ describe('CA documents that name Object.prototype members (issue 8, defect 2)', 
 
   it('keeps the "__proto__" key an own key of the compiled index, through JSON into the WASM data', async () => {
     dir = await dataDir({ 'default/conditional-access/ca-report-proto.json': REPORTED });
-    const engine = await makeEngine({ dataDir: dir });
-    const index = engine.current!.tenants['default']!.ca_index;
+    const compiled = await new TenantDataCompiler().compile({}, dir);
+    const index = compiled['default']!.ca_index;
     expect(Object.hasOwn(index.users!.exclude!, '__proto__')).toBe(true);
     expect(Object.getPrototypeOf(index.users!.exclude)).toBeNull();
     const json = JSON.stringify(index.users);
@@ -152,6 +153,9 @@ describe('CA documents that name Object.prototype members (issue 8, defect 2)', 
       // The policy by its key, its position ("0").
       '{"exclude":{"__proto__":{"0":2}},"all_users":{"0":true},"without_user":{"0":2}}',
     );
+    // The engine hands the WASM exactly this text for the tenant.
+    const engine = await makeEngine({ dataDir: dir });
+    expect(engine.current!.policy.tenantJson('default')).toContain(`"users":${json}`);
     // And back: JSON.parse defines "__proto__" as an own key, so the round trip is exact.
     expect(JSON.stringify(JSON.parse(json))).toBe(json);
     expect(Object.hasOwn((JSON.parse(json) as { exclude: object }).exclude, '__proto__')).toBe(true);

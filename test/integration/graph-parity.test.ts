@@ -173,7 +173,13 @@ describe('Graph parity: documented Conditional Access semantics, WASM and opa ag
     const dir = mkdtempSync(path.join(tmpdir(), 'pdp-graph-parity-opa-'));
     const data = {
       pdp: { config: { default_ttl_seconds: 3600, max_ttl_seconds: 86400 } },
-      tenants: engine.current!.tenants,
+      // The tenants' data exactly as the engine hands it to the WASM.
+      tenants: Object.fromEntries(
+        Object.keys(engine.current!.tenants).map((t) => [
+          t,
+          JSON.parse(engine.current!.policy.tenantJson(t)!) as unknown,
+        ]),
+      ),
     };
     writeFileSync(path.join(dir, 'data.json'), JSON.stringify(data));
     const opa = await OpaServer.start(OPA, [

@@ -99,7 +99,13 @@ describe('parity: opa eval (Go) and the compiled WASM in the engine agree', () =
     const dir = mkdtempSync(path.join(tmpdir(), 'pdp-parity-'));
     const data = {
       pdp: { config: { default_ttl_seconds: 3600, max_ttl_seconds: 86400 } },
-      tenants: engine.current!.tenants,
+      // The tenants' data exactly as the engine hands it to the WASM.
+      tenants: Object.fromEntries(
+        Object.keys(engine.current!.tenants).map((t) => [
+          t,
+          JSON.parse(engine.current!.policy.tenantJson(t)!) as unknown,
+        ]),
+      ),
     };
     writeFileSync(path.join(dir, 'data.json'), JSON.stringify(data));
     // The Go evaluator, as a server, on the Rego sources (not the WASM) and the same data.

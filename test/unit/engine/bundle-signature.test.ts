@@ -1,8 +1,12 @@
 import { createPublicKey } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { readBundle } from '../../../src/engine/bundle';
-import { BundleVerifier, createBundleVerifier } from '../../../src/engine/bundle-signature';
+import pino from 'pino';
+import type { Bundle } from '../../../src/engine/bundle';
+import { BundleVerifier } from '../../../src/engine/bundle-signature';
+import { LocalBundleSource } from '../../../src/engine/bundle-source';
+import { acceptFiles } from '../../../src/engine/load-revision';
+import { PolicyEngine } from '../../../src/engine/policy-engine';
 import {
   buildBundle,
   makeKey,
@@ -49,6 +53,14 @@ afterAll(async () => {
 });
 
 const pem = (key: SigningKey) => new BundleVerifier({ key: key.publicPem });
+
+/** What the engine does with a local bundle: LocalBundleSource reads, acceptFiles verifies and parses. */
+async function readBundle(location: string, opts: { verifier?: BundleVerifier } = {}): Promise<Bundle> {
+  const verifier = opts.verifier ?? null;
+  const read = await new LocalBundleSource(location, { allFiles: verifier !== null }).read();
+  if (read.status !== 'files') throw new Error('a local source always reads files');
+  return (await acceptFiles(read.files, read.source, verifier)).bundle;
+}
 
 describe('bundle signature verification (bundles signed by the OPA CLI)', () => {
   it('verifies the signed bundle opa build wrote, and reads it', async () => {
@@ -330,8 +342,19 @@ describe('bundle signature verification (bundles signed by the OPA CLI)', () => 
     expect(() => new BundleVerifier({ key: rsa.publicPem, algorithm: 'none' })).toThrow(
       expect.objectContaining({ message: expect.stringContaining('unsupported algorithm none') }),
     );
-    expect(createBundleVerifier(null)).toBeNull();
-    expect(createBundleVerifier({ key: '  ' })).toBeNull();
+    // No key, or a blank one (an empty PDP_BUNDLE_VERIFY_KEY): the engine verifies nothing.
+    for (const verifyKey of [null, undefined, '', '  ']) {
+      const engine = new PolicyEngine({
+        bundle: 'unused.tar.gz',
+        dataDir: null,
+        defaultTtlSeconds: 3600,
+        maxTtlSeconds: 86400,
+        logger: pino({ level: 'silent' }),
+        clock: Date.now,
+        verifyKey,
+      });
+      expect(engine.verifiesSignatures).toBe(false);
+    }
     // A private key is accepted (its public half is used), as OPA accepts one.
     expect(new BundleVerifier({ key: rsa.privatePem }).description).toBe('RS256 key "default"');
   });
