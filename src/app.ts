@@ -1,3 +1,4 @@
+import type { RequestListener } from 'node:http';
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import { AgentTokenVerifier } from './auth/agent-tokens';
@@ -11,8 +12,9 @@ import type { PolicyEngine } from './engine/policy-engine';
 import { Metrics } from './metrics';
 import { createObserver, type DecisionSinks } from './decision/observer';
 import { localBackend, type OpsBackend } from './ops/backend';
+import { fastRoutes } from './http/fast-routes';
 import { errorHandler, jsonBody, notFound, refuseOptions, requireHost } from './http/middleware';
-import { authzenRoutes } from './routes/authzen';
+import { authzenEvaluator, authzenRoutes } from './routes/authzen';
 import { decideRoutes } from './routes/decide';
 import { directoryRoutes } from './routes/directory';
 import { gatewayRoutes } from './routes/gateway';
@@ -52,8 +54,10 @@ export interface AppDeps {
 }
 
 export interface Apps {
-  /** Decision and directory API (PDP_PORT). */
-  api: Express;
+  /** Decision and directory API (PDP_PORT): the hot routes in front of `express`. */
+  api: RequestListener;
+  /** The API's express app alone, every route included (the hot routes' reference). */
+  express: Express;
   /** Health, readiness, policy listing (PDP_ADMIN_PORT). */
   admin: Express;
   decisions: DecisionService;
@@ -116,21 +120,32 @@ export function createApp(deps: AppDeps): Apps {
 
   const api = base();
   // Before the body parser: a gateway's check request may carry the original body, not JSON for us.
-  api.use(
-    gatewayRoutes(gateway, auth, {
-      pathPrefix: config.gatewayPathPrefix,
-      trustedProxyHops: config.trustedProxyHops,
-    }),
-  );
+  const gatewayRoute = { pathPrefix: config.gatewayPathPrefix, trustedProxyHops: config.trustedProxyHops };
+  const authzen = authzenEvaluator(decisions);
+  api.use(gatewayRoutes(gateway, auth, gatewayRoute));
   api.use(refuseOptions);
   api.use(jsonBody(config.bodyLimitBytes));
   api.use(decideRoutes(decisions, validators, auth));
-  api.use(authzenRoutes(decisions, auth, { baseUrl: config.publicBaseUrl }));
+  api.use(authzenRoutes(authzen, auth, { baseUrl: config.publicBaseUrl }));
   api.use(directoryRoutes(deps.store, validators, auth, clock));
   api.use(notFound);
   api.use(errorHandler(deps.logger));
 
   const admin = createAdminApp(deps.ops ?? localBackend(deps.engine, deps.store, metrics), auth, deps.logger);
 
-  return { api, admin, decisions, gateway, metrics };
+  const hot = fastRoutes(
+    {
+      decisions,
+      gateway,
+      validators,
+      authzen,
+      auth,
+      logger: deps.logger,
+      bodyLimitBytes: config.bodyLimitBytes,
+      gatewayRoute,
+    },
+    api,
+  );
+
+  return { api: hot, express: api, admin, decisions, gateway, metrics };
 }

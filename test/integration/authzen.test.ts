@@ -4,7 +4,7 @@ import request from 'supertest';
 import { createCallerAuth } from '../../src/auth/caller-auth';
 import type { ApiKeyEntry } from '../../src/config';
 import { errorHandler, jsonBody, notFound } from '../../src/http/middleware';
-import { authzenRoutes } from '../../src/routes/authzen';
+import { authzenEvaluator, authzenRoutes } from '../../src/routes/authzen';
 import { TestClock, makeApp, silentLogger, type TestApp } from '../helpers/app';
 
 /**
@@ -412,7 +412,7 @@ describe('AuthZEN PDP metadata: GET /.well-known/authzen-configuration (spec §9
     const app = express();
     app.use(jsonBody(65536));
     app.use(
-      authzenRoutes(t.decisions, createCallerAuth({ apiKeys: [] }), {
+      authzenRoutes(authzenEvaluator(t.decisions), createCallerAuth({ apiKeys: [] }), {
         baseUrl: 'https://pdp.mycompany.com/authz/',
       }),
     );
