@@ -43,7 +43,7 @@ export interface AppDeps {
   store: SignalStore;
   logger: Logger;
   clock?: () => number;
-  newId?: () => string;
+  newId?: (now: number) => string;
   auth?: CallerAuth;
   verifier?: AgentTokenVerifier;
   metrics?: Metrics;

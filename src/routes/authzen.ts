@@ -1,6 +1,7 @@
 import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { callerName, type CallerAuth } from '../auth/caller-auth';
-import type { DecideResponse, DecisionContext, DecisionService, Reason } from '../decision/service';
+import type { TokenDecision } from '../decision/run';
+import type { DecisionContext, DecisionService, Reason } from '../decision/service';
 import { PdpError, isPdpError, toErrorBody, type ErrorDetail } from '../errors';
 import { createAjv, toDetails } from '../schemas/ajv';
 import {
@@ -176,7 +177,7 @@ function toDecideRequest(evaluation: AuthzenEvaluationRequest, at: PointerMap): 
   return request;
 }
 
-function decisionContext(out: DecideResponse): AuthzenDecisionContext {
+function decisionContext(out: TokenDecision): AuthzenDecisionContext {
   const context: AuthzenDecisionContext = { decision_id: out.decision_id };
   if (out.reasons.length > 0) {
     context.reason_admin = { en: out.reasons.map((r) => r.message).join(' ') };

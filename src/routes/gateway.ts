@@ -1,7 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import { Router, type Request, type Response } from 'express';
 import { callerName, type CallerAuth } from '../auth/caller-auth';
-import type { GatewayResult, GatewayService } from '../decision/gateway';
+import type { GatewayService } from '../decision/gateway';
+import type { GatewayDecision } from '../decision/run';
 import { PdpError } from '../errors';
 import { originalRequest } from '../http/original-request';
 import { jsonReply, writeReply, type Reply } from '../http/reply';
@@ -37,7 +38,7 @@ export function claimsChallenge(revokedAtEpoch: number): string {
   return `Bearer error="insufficient_claims", error_description="The token was issued before the agent's access was revoked", claims="${Buffer.from(JSON.stringify(claims)).toString('base64')}"`;
 }
 
-function replyOf(result: GatewayResult): Reply {
+function replyOf(result: GatewayDecision): Reply {
   const headers: [string, string][] = [['x-pdp-decision-id', result.decision_id]];
   if (result.status === 200) {
     if (result.agent_id !== null) headers.push(['x-agent-id', result.agent_id]);
