@@ -40,6 +40,22 @@ export interface DecideResponse {
   evaluated_at: string;
 }
 
+/**
+ * `decideResponse(d)` serialised, byte for byte as JSON.stringify writes it (the fast-routes test
+ * compares them): the policy results, most of the body, are serialised once per revision.
+ */
+export function decideResponseJson(d: TokenDecision): string {
+  let policies = '';
+  for (const p of d.policies) policies += (policies === '' ? '' : ',') + policyJson(p);
+  return (
+    `{"decision_id":${JSON.stringify(d.decision_id)},"decision":${JSON.stringify(d.decision)}` +
+    `,"grant":${JSON.stringify(d.grant)},"reasons":${JSON.stringify(d.reasons)}` +
+    `,"required_controls":${JSON.stringify(d.required_controls)},"policies":[${policies}]` +
+    `,"signals":${JSON.stringify(d.signals)},"revision":${JSON.stringify(d.revision)}` +
+    `,"evaluated_at":${JSON.stringify(d.at_rfc3339)}}`
+  );
+}
+
 /** The response fields of a decision, in documented order. */
 export function decideResponse(d: TokenDecision): DecideResponse {
   return {
@@ -100,6 +116,12 @@ export function tenantPolicies(revision: ActiveRevision, tenant: unknown): reado
  * never mutated (what-if copies before adding its conditions).
  */
 const REPORTS = new WeakMap<CompiledPolicy, PolicyResult[]>();
+/** The JSON of each shared result, written when it is made. */
+const REPORT_JSON = new WeakMap<PolicyResult, string>();
+
+function policyJson(p: PolicyResult): string {
+  return REPORT_JSON.get(p) ?? JSON.stringify(p);
+}
 
 function report(policy: CompiledPolicy | undefined, code: unknown): PolicyResult {
   const outcome = typeof code === 'number' ? POLICY_OUTCOMES[code] : undefined;
@@ -123,6 +145,7 @@ function report(policy: CompiledPolicy | undefined, code: unknown): PolicyResult
       controls: [...policy.controls],
     };
     reports[index] = result;
+    REPORT_JSON.set(result, JSON.stringify(result));
   }
   return result;
 }

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { CallerAuth } from '../auth/caller-auth';
 import type { Role } from '../config';
 import type { GatewayService } from '../decision/gateway';
-import { decideResponse, type DecisionService } from '../decision/service';
+import { decideResponseJson, type DecisionService } from '../decision/service';
 import type { Validators } from '../decision/validators';
 import { PdpError, toErrorBody } from '../errors';
 import { EVALUATION_PATH, requestIdToEcho, type AuthzenEvaluator } from '../routes/authzen';
@@ -127,10 +127,8 @@ export function fastRoutes(
   async function decide(req: IncomingMessage, length: number): Promise<Reply> {
     const body = parseBody(await readBody(req, length));
     const caller = await auth.authenticate(req, DECIDE_ROLES, false);
-    return jsonReply(
-      200,
-      decideResponse(await decisions.decide(validators.decide(body), { caller: caller.name })),
-    );
+    const decision = await decisions.decide(validators.decide(body), { caller: caller.name });
+    return { status: 200, headers: [], json: decideResponseJson(decision) };
   }
 
   async function evaluation(req: IncomingMessage, res: ServerResponse, length: number): Promise<Reply> {

@@ -24,13 +24,16 @@ export function jsonReply(
 
 /** Writes a reply on a response nothing has been written to yet. */
 export function writeReply(res: ServerResponse, reply: Reply): void {
-  for (const [name, value] of reply.headers) res.setHeader(name, value);
-  res.statusCode = reply.status;
   if (reply.json === null) {
+    // Node adds the Content-Length (0) an empty body has only when `end` writes the head.
+    for (const [name, value] of reply.headers) res.setHeader(name, value);
+    res.statusCode = reply.status;
     res.end();
     return;
   }
-  res.setHeader('Content-Type', JSON_CONTENT_TYPE);
-  res.setHeader('Content-Length', Buffer.byteLength(reply.json));
+  const head: string[] = [];
+  for (const [name, value] of reply.headers) head.push(name, value);
+  head.push('Content-Type', JSON_CONTENT_TYPE, 'Content-Length', String(Buffer.byteLength(reply.json)));
+  res.writeHead(reply.status, head);
   res.end(reply.json);
 }
