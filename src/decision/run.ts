@@ -130,6 +130,18 @@ interface GatewayOutput {
   policies?: unknown;
 }
 
+/** The last time formatted: decisions at a busy PDP share their millisecond. */
+let lastMs = Number.NaN;
+let lastText = '';
+
+function rfc3339(ms: number): string {
+  if (ms !== lastMs) {
+    lastText = new Date(ms).toISOString();
+    lastMs = ms;
+  }
+  return lastText;
+}
+
 export function runDecision(
   deps: RunDeps,
   subject: DecisionSubject & { kind: 'token' },
@@ -141,7 +153,7 @@ export function runDecision(
   ctx: RunContext,
 ): GatewayDecision;
 export function runDecision(deps: RunDeps, subject: DecisionSubject, ctx: RunContext): Decision {
-  const atRfc3339 = new Date(ctx.now).toISOString();
+  const atRfc3339 = rfc3339(ctx.now);
   const { signals } = subject;
   let input: object;
   let entrypoint: Entrypoint;
@@ -165,21 +177,11 @@ export function runDecision(deps: RunDeps, subject: DecisionSubject, ctx: RunCon
     throw new PdpError('policy_evaluation_failed', `${entrypoint} is undefined for this input`);
   }
   const policies = tenantPolicies(revision, tenant);
-  const base = {
-    decision_id: deps.newId(ctx.idTime ?? ctx.now),
-    at: ctx.now,
-    at_rfc3339: atRfc3339,
-    endpoint: ctx.endpoint,
-    entrypoint,
-    tenant,
-    caller: ctx.caller,
-    input,
-    revision: revision.revision,
-    degraded: signals.degraded || signals.unavailable,
-    startedNs: ctx.startedNs,
-    evalNs,
-  };
+  const decisionId = deps.newId(ctx.idTime ?? ctx.now);
+  const degraded = signals.degraded || signals.unavailable;
 
+  // One object literal per kind, every member written out: a spread of the common members
+  // followed by more was some 5 % of the hot path's profile.
   let decision: Decision;
   if (subject.kind === 'token') {
     const out = result as TokenOutput;
@@ -187,8 +189,15 @@ export function runDecision(deps: RunDeps, subject: DecisionSubject, ctx: RunCon
     const grant =
       out.decision === 'allow' && out.grant !== null && out.grant !== undefined ? out.grant : null;
     decision = {
-      ...base,
       kind: 'token',
+      decision_id: decisionId,
+      at: ctx.now,
+      at_rfc3339: atRfc3339,
+      endpoint: ctx.endpoint,
+      entrypoint,
+      tenant,
+      caller: ctx.caller,
+      input,
       decision: grant === null ? 'deny' : 'allow',
       // Rebuilt in documented field order: WASM emits object keys in hash order.
       grant:
@@ -204,6 +213,10 @@ export function runDecision(deps: RunDeps, subject: DecisionSubject, ctx: RunCon
         revoked: signals.revocation !== null,
         degraded: signals.degraded,
       },
+      revision: revision.revision,
+      degraded,
+      startedNs: ctx.startedNs,
+      evalNs,
     };
   } else {
     const out = result as GatewayOutput;
@@ -212,8 +225,15 @@ export function runDecision(deps: RunDeps, subject: DecisionSubject, ctx: RunCon
     const status = allow ? 200 : out.status === 401 ? 401 : 403;
     const { token } = subject;
     decision = {
-      ...base,
       kind: 'gateway',
+      decision_id: decisionId,
+      at: ctx.now,
+      at_rfc3339: atRfc3339,
+      endpoint: ctx.endpoint,
+      entrypoint,
+      tenant,
+      caller: ctx.caller,
+      input,
       decision: allow ? 'allow' : 'deny',
       status,
       challenge:
@@ -229,6 +249,10 @@ export function runDecision(deps: RunDeps, subject: DecisionSubject, ctx: RunCon
       blueprint_id: signals.agent?.blueprint_id ?? null,
       user_id: token?.user_id ?? null,
       revoked_at_epoch: signals.revocation?.revoked_at_epoch ?? null,
+      revision: revision.revision,
+      degraded,
+      startedNs: ctx.startedNs,
+      evalNs,
     };
   }
   deps.observe?.(decision);
