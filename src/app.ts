@@ -1,10 +1,12 @@
+import type { RequestListener } from 'node:http';
 import express, { type Express } from 'express';
 import { GatewayService } from './decision/gateway';
 import { DecisionService } from './decision/service';
 import { createObserver } from './decision/observer';
 import type { OpsBackend } from './ops/backend';
+import { fastRoutes } from './http/fast-routes';
 import { errorHandler, jsonBody, notFound, refuseOptions, requireHost } from './http/middleware';
-import { authzenRoutes } from './routes/authzen';
+import { authzenEvaluator, authzenRoutes } from './routes/authzen';
 import { decideRoutes } from './routes/decide';
 import { directoryRoutes } from './routes/directory';
 import { gatewayRoutes } from './routes/gateway';
@@ -12,8 +14,10 @@ import { opsRoutes } from './routes/ops';
 import type { AdminServices, Services } from './services';
 
 export interface Apps {
-  /** Decision and directory API (PDP_PORT). */
-  api: Express;
+  /** Decision and directory API (PDP_PORT): the hot routes in front of `express`. */
+  api: RequestListener;
+  /** The API's express app alone, every route included (the hot routes' reference). */
+  express: Express;
   decisions: DecisionService;
   gateway: GatewayService;
 }
@@ -52,19 +56,29 @@ export function createApp(services: Services): Apps {
 
   const api = base();
   // Before the body parser: a gateway's check request may carry the original body, not JSON for us.
-  api.use(
-    gatewayRoutes(gateway, auth, {
-      pathPrefix: config.gatewayPathPrefix,
-      trustedProxyHops: config.trustedProxyHops,
-    }),
-  );
+  const gatewayRoute = { pathPrefix: config.gatewayPathPrefix, trustedProxyHops: config.trustedProxyHops };
+  const authzen = authzenEvaluator(decisions);
+  api.use(gatewayRoutes(gateway, auth, gatewayRoute));
   api.use(refuseOptions);
   api.use(jsonBody(config.bodyLimitBytes));
   api.use(decideRoutes(decisions, validators, auth));
-  api.use(authzenRoutes(decisions, auth, { baseUrl: config.publicBaseUrl }));
+  api.use(authzenRoutes(authzen, auth, { baseUrl: config.publicBaseUrl }));
   api.use(directoryRoutes(store, validators, auth, clock));
   api.use(notFound);
   api.use(errorHandler(services.logger));
 
-  return { api, decisions, gateway };
+  const hot = fastRoutes(
+    {
+      decisions,
+      gateway,
+      validators,
+      authzen,
+      auth,
+      logger: services.logger,
+      bodyLimitBytes: config.bodyLimitBytes,
+      gatewayRoute,
+    },
+    api,
+  );
+  return { api: hot, express: api, decisions, gateway };
 }

@@ -32,7 +32,7 @@ export interface AdminServices {
 /** Everything a serving process (or a test, or a benchmark) runs decisions with. */
 export interface Services extends AdminServices {
   readonly clock: () => number;
-  readonly newId: () => string;
+  readonly newId: (now?: number) => string;
   readonly validators: Validators;
   readonly metrics: Metrics;
   readonly verifier: AgentTokenVerifier;
@@ -54,7 +54,7 @@ export interface Services extends AdminServices {
 export interface ServiceOverrides {
   logger?: Logger;
   clock?: () => number;
-  newId?: () => string;
+  newId?: (now?: number) => string;
   metrics?: Metrics;
   store?: SignalStore;
   /** An engine already loaded; otherwise one is built from the config and its bundle loaded. */
@@ -228,7 +228,7 @@ export async function buildServices(config: Config, overrides: ServiceOverrides 
       ? createDecisionLog(config, logger, metrics, overrides.clustered ?? false)
       : null;
   const decisionLog = built?.decisionLog ?? null;
-  const log = decisionLog === null ? (overrides.log ?? undefined) : decisionLogHook(decisionLog, clock);
+  const log = decisionLog === null ? (overrides.log ?? undefined) : decisionLogHook(decisionLog);
   const store = overrides.store ?? (await createStore(config, { logger, metrics, clock, validators }));
   let engine = overrides.engine;
   if (engine === undefined) {

@@ -6,7 +6,7 @@ export { DEFAULT_ERASED_POINTERS, RecordMasker, parsePointer } from './mask';
 export { recordOf } from './record';
 export type {
   DecisionEndpoint,
-  DecisionFacts,
+  LoggedDecision,
   DecisionGrant,
   DecisionPolicyResult,
   DecisionReason,

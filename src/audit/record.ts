@@ -56,47 +56,43 @@ export interface DecisionRecord {
   erased?: string[];
 }
 
-/** What a route knows after a decision; `recordOf` turns it into a record. */
-export interface DecisionFacts {
+/** The fields of a decision (src/decision/run.ts, `Decision`) a record is made of. */
+export interface LoggedDecision {
+  decision_id: string;
+  /** When the decision was made, RFC 3339. */
+  at_rfc3339: string;
   endpoint: DecisionEndpoint;
   tenant: string;
   caller: string | null;
   input: unknown;
-  decision: {
-    decision_id: string;
-    decision: 'allow' | 'deny';
-    grant?: DecisionGrant | null;
-    status?: number;
-    reasons: readonly DecisionReason[];
-    policies: readonly DecisionPolicyResult[];
-    revision: string;
-  };
-  /** Epoch milliseconds when the decision was made. */
-  at: number;
-  latencyMs: number;
+  decision: 'allow' | 'deny';
+  grant?: DecisionGrant | null;
+  status?: number;
+  reasons: readonly DecisionReason[];
+  policies: readonly DecisionPolicyResult[];
+  revision: string;
 }
 
 /**
  * Builds a record without copying the input: masking is copy-on-write and happens later, off the
  * response path. Only the fields a log reader needs are kept from reasons and policies.
  */
-export function recordOf(facts: DecisionFacts): DecisionRecord {
-  const d = facts.decision;
+export function recordOf(d: LoggedDecision, latencyMs: number): DecisionRecord {
   const result: DecisionResult = { decision: d.decision };
   if (d.grant !== undefined) result.grant = d.grant;
   if (d.status !== undefined) result.status = d.status;
   return {
     decision_id: d.decision_id,
-    timestamp: new Date(facts.at).toISOString(),
-    endpoint: facts.endpoint,
-    tenant: facts.tenant,
-    caller: facts.caller,
-    input: facts.input,
+    timestamp: d.at_rfc3339,
+    endpoint: d.endpoint,
+    tenant: d.tenant,
+    caller: d.caller,
+    input: d.input,
     result,
     reasons: d.reasons.map(reasonOf),
     policies: d.policies.map(policyOf),
     revision: d.revision,
-    latency_ms: Math.round(facts.latencyMs * 1000) / 1000,
+    latency_ms: Math.round(latencyMs * 1000) / 1000,
   };
 }
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
@@ -68,13 +69,22 @@ export function callerName(res: Response): string | null {
 }
 
 export interface CallerAuth {
+  /**
+   * The caller of a request, checked to hold one of `roles`; throws (or rejects with) a 401 or 403
+   * PdpError. Synchronous for API keys and when auth is off, so the hot path awaits nothing then.
+   */
+  authenticate(
+    req: IncomingMessage,
+    roles: readonly Role[],
+    apiKeyHeaderOnly: boolean,
+  ): Caller | Promise<Caller>;
   /** Authenticates the caller and checks it holds one of `roles`; 401 or 403 otherwise. */
   require(...roles: Role[]): RequestHandler;
   /** The same, reading the credential from X-API-Key only: on gateway routes Authorization is the agent's. */
   requireApiKeyHeader(...roles: Role[]): RequestHandler;
 }
 
-function credential(req: Request, apiKeyHeaderOnly: boolean): string | undefined {
+function credential(req: IncomingMessage, apiKeyHeaderOnly: boolean): string | undefined {
   const header = req.headers.authorization;
   if (header !== undefined && !apiKeyHeaderOnly) return /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
   const apiKey = req.headers['x-api-key'];
@@ -88,7 +98,7 @@ function rolesOf(value: unknown): Role[] {
   return list.filter((r): r is Role => ROLES.includes(r as Role));
 }
 
-function peerCertificateName(req: Request): string | null {
+function peerCertificateName(req: IncomingMessage): string | null {
   const socket = req.socket as Partial<TLSSocket>;
   if (socket.authorized !== true || typeof socket.getPeerCertificate !== 'function') return null;
   const subject = socket.getPeerCertificate().subject as Record<string, string> | undefined;
@@ -122,50 +132,61 @@ export function createCallerAuth(opts: CallerAuthOptions): CallerAuth {
     }
   };
 
+  const admitted = (caller: Caller, roles: readonly Role[]): Caller => {
+    if (!roles.some((r) => caller.roles.includes(r))) {
+      throw new PdpError('forbidden', `This operation requires the role ${roles.join(' or ')}`);
+    }
+    return caller;
+  };
+
+  const authenticate = (
+    req: IncomingMessage,
+    roles: readonly Role[],
+    apiKeyHeaderOnly: boolean,
+  ): Caller | Promise<Caller> => {
+    if (keyless && opts.mtls !== true) return admitted(ANONYMOUS, roles);
+    if (keyless) {
+      // Never anonymous when mutual TLS is the mechanism: a connection without a verified
+      // certificate (the admin port lets one in, for probes) is not a caller.
+      const certName = peerCertificateName(req);
+      if (certName === null) {
+        throw new PdpError('unauthenticated', 'A client certificate from the trusted CA is required');
+      }
+      return admitted({ name: certName, roles: ROLES }, roles);
+    }
+    const presented = credential(req, apiKeyHeaderOnly);
+    if (presented === undefined) {
+      throw new PdpError(
+        'unauthenticated',
+        apiKeyHeaderOnly
+          ? 'A caller credential is required (X-API-Key)'
+          : 'A caller credential is required (Authorization: Bearer or X-API-Key)',
+      );
+    }
+    // API keys first: a synchronous map lookup on the hot path.
+    const keyed = byHash.get(createHash('sha256').update(presented).digest('hex'));
+    if (keyed !== undefined) return admitted(keyed, roles);
+    if (jwt === null || !JWT_SHAPE.test(presented))
+      throw new PdpError('unauthenticated', 'The API key is not valid');
+    return verifyJwt(presented).then((caller) => admitted(caller, roles));
+  };
+
   const guard =
     (apiKeyHeaderOnly: boolean, roles: Role[]): RequestHandler =>
     (req: Request, res: Response, next: NextFunction) => {
-      const admit = (caller: Caller): void => {
-        if (!roles.some((r) => caller.roles.includes(r))) {
-          throw new PdpError('forbidden', `This operation requires the role ${roles.join(' or ')}`);
-        }
-        res.locals['caller'] = caller;
-        next();
-      };
-      if (keyless && opts.mtls !== true) {
-        admit(ANONYMOUS);
+      const caller = authenticate(req, roles, apiKeyHeaderOnly);
+      if (caller instanceof Promise) {
+        caller.then((c) => {
+          res.locals['caller'] = c;
+          next();
+        }, next);
         return;
       }
-      if (keyless) {
-        // Never anonymous when mutual TLS is the mechanism: a connection without a verified
-        // certificate (the admin port lets one in, for probes) is not a caller.
-        const certName = peerCertificateName(req);
-        if (certName === null) {
-          throw new PdpError('unauthenticated', 'A client certificate from the trusted CA is required');
-        }
-        admit({ name: certName, roles: ROLES });
-        return;
-      }
-      const presented = credential(req, apiKeyHeaderOnly);
-      if (presented === undefined) {
-        throw new PdpError(
-          'unauthenticated',
-          apiKeyHeaderOnly
-            ? 'A caller credential is required (X-API-Key)'
-            : 'A caller credential is required (Authorization: Bearer or X-API-Key)',
-        );
-      }
-      // API keys first: a synchronous map lookup on the hot path.
-      const keyed = byHash.get(createHash('sha256').update(presented).digest('hex'));
-      if (keyed !== undefined) {
-        admit(keyed);
-        return;
-      }
-      if (jwt === null || !JWT_SHAPE.test(presented))
-        throw new PdpError('unauthenticated', 'The API key is not valid');
-      verifyJwt(presented).then(admit).catch(next);
+      res.locals['caller'] = caller;
+      next();
     };
   return {
+    authenticate,
     require: (...roles: Role[]) => guard(false, roles),
     requireApiKeyHeader: (...roles: Role[]) => guard(true, roles),
   };

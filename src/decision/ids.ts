@@ -19,8 +19,11 @@ export function pooledRandom(): () => number {
   };
 }
 
-/** Decision ids: ULIDs (time-sortable), monotonic within a millisecond. */
-export function decisionIds(clock: () => number): () => string {
+/**
+ * Decision ids: ULIDs (time-sortable), monotonic within a millisecond. A decision passes the time
+ * it already read, so it reads the clock once; without one, `clock` is read.
+ */
+export function decisionIds(clock: () => number): (now?: number) => string {
   const ulid = monotonicFactory(pooledRandom());
-  return () => ulid(clock());
+  return (now) => ulid(now ?? clock());
 }

@@ -1,3 +1,5 @@
+import type { AgentToken } from '../auth/agent-tokens';
+import type { OriginalRequest } from '../http/original-request';
 import type { DecideRequest } from '../schemas/requests';
 import { parseRfc3339 } from '../schemas/rfc3339';
 import type { AgentRecord, SignalSnapshot } from '../store/types';
@@ -33,10 +35,16 @@ export function epochOf(rfc3339: unknown): number | null {
   return ms === null ? 0 : Math.floor(ms / 1000);
 }
 
-export function buildInput(request: DecideRequest, signals: SignalSnapshot, nowMs: number): PolicyInput {
+/** `nowRfc3339`: `nowMs` already formatted, when the caller has it (one formatting per decision). */
+export function buildInput(
+  request: DecideRequest,
+  signals: SignalSnapshot,
+  nowMs: number,
+  nowRfc3339: string = new Date(nowMs).toISOString(),
+): PolicyInput {
   const agent = signals.agent;
   return {
-    now: { epoch_seconds: Math.floor(nowMs / 1000), rfc3339: new Date(nowMs).toISOString() },
+    now: { epoch_seconds: Math.floor(nowMs / 1000), rfc3339: nowRfc3339 },
     request: { ...request, tenant: request.tenant ?? 'default' },
     directory: {
       agent: agent === null ? null : { ...agent, expires_at_epoch: epochOf(agent.expires_at) },
@@ -56,4 +64,69 @@ export function buildInput(request: DecideRequest, signals: SignalSnapshot, nowM
       unavailable: signals.unavailable,
     },
   };
+}
+
+/** The gateway's policy input: the check request as the gateway forwarded it, and the token's agent. */
+export function buildGatewayInput(
+  tenant: string,
+  original: OriginalRequest,
+  token: AgentToken | null,
+  signals: SignalSnapshot,
+  nowMs: number,
+  nowRfc3339: string,
+): object {
+  return {
+    now: { epoch_seconds: Math.floor(nowMs / 1000), rfc3339: nowRfc3339 },
+    request: gatewayRequest(tenant, original, token),
+    token,
+    directory: {
+      agent:
+        signals.agent === null
+          ? null
+          : { ...signals.agent, expires_at_epoch: epochOf(signals.agent.expires_at) },
+      blueprint: signals.blueprint,
+      agent_user: token?.flow === 'agent_user' ? signals.agentUser : null,
+      // The gateway's resource is the route's, known only inside the policy: no registered record is read.
+      resource: null,
+      resource_agent: null,
+    },
+    signals: {
+      agent_risk: signals.agentRisk,
+      blueprint_risk: signals.blueprintRisk,
+      agent_user_risk: token?.flow === 'agent_user' ? signals.agentUserRisk : null,
+      user_risk: signals.userRisk,
+      revocation: signals.revocation,
+      degraded: signals.degraded,
+      unavailable: signals.unavailable,
+    },
+  };
+}
+
+function gatewayRequest(
+  tenant: string,
+  original: OriginalRequest,
+  token: AgentToken | null,
+): Record<string, unknown> {
+  const request: Record<string, unknown> = {
+    tenant,
+    method: original.method,
+    path: original.path,
+    // Always present: the policy treats a missing classification as not canonical.
+    path_problem: original.pathProblem,
+  };
+  if (original.host !== undefined) request['host'] = original.host;
+  if (original.clientIp !== undefined) request['client'] = { ip: original.clientIp };
+  if (token !== null) {
+    request['flow'] = token.flow;
+    request['agent_id'] = token.agent_id;
+    if (token.user_id !== null) {
+      request['user'] = {
+        id: token.user_id,
+        ...(token.amr !== null && { amr: token.amr }),
+        ...(token.groups !== undefined && { groups: token.groups }),
+        ...(token.wids !== undefined && { roles: token.wids }),
+      };
+    }
+  }
+  return request;
 }

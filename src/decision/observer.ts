@@ -1,59 +1,61 @@
-import { recordOf, type DecisionLog } from '../audit';
+import { recordOf, type DecisionEndpoint, type DecisionLog } from '../audit';
 import type { Metrics } from '../metrics';
-import type { DecisionEvent, DecisionObserver } from './service';
+import type { Decision, DecisionObserver } from './run';
 
 /** Sinks for a decision once it is made; each must be cheap and must not throw. */
 export interface DecisionSinks {
   metrics?: Metrics;
   /** Called for real decisions only: What-If answers hypotheticals and is not logged as one. */
-  log?: (event: DecisionEvent, latencySeconds: number) => void;
+  log?: (decision: Decision, latencySeconds: number) => void;
+}
+
+/** One pre-bound child per label set: prom-client otherwise hashes the labels on every observation. */
+function boundBy<K, C>(bind: (key: K) => C): (key: K) => C {
+  const children = new Map<K, C>();
+  return (key) => {
+    let child = children.get(key);
+    if (child === undefined) {
+      child = bind(key);
+      children.set(key, child);
+    }
+    return child;
+  };
 }
 
 export function createObserver(sinks: DecisionSinks): DecisionObserver {
   const { metrics, log } = sinks;
-  return (event) => {
-    const latencySeconds = Number(process.hrtime.bigint() - event.startedNs) / 1e9;
-    if (metrics !== undefined) {
-      metrics.decisionDuration.observe(
-        { endpoint: event.endpoint, decision: event.decision },
-        latencySeconds,
-      );
-      metrics.policyEvalDuration.observe({ entrypoint: event.entrypoint }, event.evalNs / 1e9);
-      if (event.degraded) metrics.degradedDecisions.inc({ endpoint: event.endpoint });
-    }
-    if (log !== undefined && event.endpoint !== 'whatif') log(event, latencySeconds);
+  const duration =
+    metrics === undefined
+      ? undefined
+      : boundBy((key: string) => {
+          const [endpoint = '', decision = ''] = key.split(' ');
+          return metrics.decisionDuration.labels({ endpoint, decision });
+        });
+  const evalDuration =
+    metrics === undefined
+      ? undefined
+      : boundBy((entrypoint: string) => metrics.policyEvalDuration.labels({ entrypoint }));
+  const degraded =
+    metrics === undefined
+      ? undefined
+      : boundBy((endpoint: string) => metrics.degradedDecisions.labels({ endpoint }));
+  return (d) => {
+    const latencySeconds = Number(process.hrtime.bigint() - d.startedNs) / 1e9;
+    duration?.(`${d.endpoint} ${d.decision}`).observe(latencySeconds);
+    evalDuration?.(d.entrypoint).observe(d.evalNs / 1e9);
+    if (d.degraded) degraded?.(d.endpoint).inc();
+    if (log !== undefined && d.endpoint !== 'whatif') log(d, latencySeconds);
   };
 }
 
-/** The decision-log hook: turns a decision event into a record; DecisionLog masks and ships it later. */
-export function decisionLogHook(
-  log: DecisionLog,
-  clock: () => number = Date.now,
-): NonNullable<DecisionSinks['log']> {
-  return (event, latencySeconds) => {
-    if (!log.enabled || event.endpoint === 'whatif') return;
-    const result = event.result as {
-      grant?: { audience: string; scopes: string[]; ttl_seconds: number } | null;
-      status?: number;
-    };
-    log.log(
-      recordOf({
-        endpoint: event.endpoint,
-        tenant: event.tenant,
-        caller: event.caller,
-        input: event.input,
-        decision: {
-          decision_id: event.decisionId,
-          decision: event.decision,
-          ...(result.grant !== undefined && { grant: result.grant }),
-          ...(result.status !== undefined && { status: result.status }),
-          reasons: event.reasons,
-          policies: event.policies,
-          revision: event.revision,
-        },
-        at: clock(),
-        latencyMs: latencySeconds * 1000,
-      }),
-    );
+/** The decision-log hook: turns a decision into a record; DecisionLog masks and ships it later. */
+export function decisionLogHook(log: DecisionLog): NonNullable<DecisionSinks['log']> {
+  return (d, latencySeconds) => {
+    if (log.enabled && isLogged(d)) log.log(recordOf(d, latencySeconds * 1000));
   };
+}
+
+/** What-If answers hypotheticals: every other endpoint's decisions are logged. */
+function isLogged(d: Decision): d is Decision & { endpoint: DecisionEndpoint } {
+  return d.endpoint !== 'whatif';
 }

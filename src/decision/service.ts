@@ -2,12 +2,12 @@ import { PdpError, isPdpError, toErrorBody, type ErrorBody } from '../errors';
 import type { ActiveRevision, PolicyEngine } from '../engine/policy-engine';
 import { POLICY_OUTCOMES, whatIfEntry } from '../engine/ca-outcomes';
 import type { PolicySummary } from '../engine/tenant-data';
-import type { Entrypoint } from '../engine/wasm-policy';
 import type { Endpoint } from '../metrics';
 import type { DecideRequest, WhatIfRequest } from '../schemas/requests';
 import { parseRfc3339 } from '../schemas/rfc3339';
 import type { SignalStore, SignalsQuery } from '../store/types';
-import { buildInput, type PolicyInput } from './input';
+import type { PolicyInput } from './input';
+import { runDecision, type DecisionObserver, type Grant, type TokenDecision } from './run';
 import type { Validators } from './validators';
 
 export interface Reason {
@@ -27,16 +27,48 @@ export interface PolicyResult {
   conditions?: { name: string; matched: boolean }[];
 }
 
+/** The /v1/decide response: a view of a TokenDecision (`decideResponse`). */
 export interface DecideResponse {
   decision_id: string;
   decision: 'allow' | 'deny';
-  grant: { audience: string; scopes: string[]; ttl_seconds: number } | null;
+  grant: Grant | null;
   reasons: Reason[];
   required_controls: string[];
   policies: PolicyResult[];
-  signals: { agent_risk: string; user_risk: string; revoked: boolean; degraded: boolean };
+  signals: TokenDecision['signals'];
   revision: string;
   evaluated_at: string;
+}
+
+/**
+ * `decideResponse(d)` serialised, byte for byte as JSON.stringify writes it (the fast-routes test
+ * compares them): the policy results, most of the body, are serialised once per revision.
+ */
+export function decideResponseJson(d: TokenDecision): string {
+  let policies = '';
+  for (const p of d.policies) policies += (policies === '' ? '' : ',') + policyJson(p);
+  return (
+    `{"decision_id":${JSON.stringify(d.decision_id)},"decision":${JSON.stringify(d.decision)}` +
+    `,"grant":${JSON.stringify(d.grant)},"reasons":${JSON.stringify(d.reasons)}` +
+    `,"required_controls":${JSON.stringify(d.required_controls)},"policies":[${policies}]` +
+    `,"signals":${JSON.stringify(d.signals)},"revision":${JSON.stringify(d.revision)}` +
+    `,"evaluated_at":${JSON.stringify(d.at_rfc3339)}}`
+  );
+}
+
+/** The response fields of a decision, in documented order. */
+export function decideResponse(d: TokenDecision): DecideResponse {
+  return {
+    decision_id: d.decision_id,
+    decision: d.decision,
+    grant: d.grant,
+    reasons: d.reasons,
+    required_controls: d.required_controls,
+    policies: d.policies,
+    signals: d.signals,
+    revision: d.revision,
+    evaluated_at: d.at_rfc3339,
+  };
 }
 
 export interface DecisionDeps {
@@ -44,7 +76,7 @@ export interface DecisionDeps {
   store: SignalStore;
   validators: Validators;
   clock: () => number;
-  newId: () => string;
+  newId: (now: number) => string;
   /** Told of every decision after it is made (metrics, decision log); must not throw or block. */
   observe?: DecisionObserver;
 }
@@ -55,41 +87,23 @@ export interface DecisionContext {
   caller?: string | null;
 }
 
-export interface DecisionEvent {
-  endpoint: Endpoint;
-  tenant: string;
-  caller: string | null;
-  input: object;
-  decision: 'allow' | 'deny';
-  decisionId: string;
-  reasons: Reason[];
-  policies: PolicyResult[];
-  result: Record<string, unknown>;
-  revision: string;
-  degraded: boolean;
-  /** process.hrtime.bigint() when the request reached the service. */
-  startedNs: bigint;
-  /** Nanoseconds spent in the WASM evaluation. */
-  evalNs: number;
-  entrypoint: Entrypoint;
-}
-
-export type DecisionObserver = (event: DecisionEvent) => void;
-
-interface PolicyOutput {
-  decision?: unknown;
-  grant?: DecideResponse['grant'];
-  reasons?: Reason[];
-  required_controls?: string[];
-  /** Outcome codes (decide, gateway) or [index, outcome, conditions] (what-if): policyResults. */
-  policies?: unknown;
-  signals?: DecideResponse['signals'];
-}
-
 /** The tenant's compiled policies in the revision that decided (the tenant Rego reads: "" is default). */
 export function tenantPolicies(revision: ActiveRevision, tenant: unknown): readonly PolicySummary[] {
   const name = typeof tenant === 'string' && tenant !== '' ? tenant : 'default';
   return Object.hasOwn(revision.tenants, name) ? (revision.tenants[name]?.policies ?? []) : [];
+}
+
+/**
+ * Per compiled policy, its result per outcome code: the static fields are derived once per
+ * revision (compiled policies are per revision), not per decision. Shared between responses, so
+ * never mutated (what-if copies before adding its conditions).
+ */
+const REPORTS = new WeakMap<PolicySummary, PolicyResult[]>();
+/** The JSON of each shared result, written when it is made. */
+const REPORT_JSON = new WeakMap<PolicyResult, string>();
+
+function policyJson(p: PolicyResult): string {
+  return REPORT_JSON.get(p) ?? JSON.stringify(p);
 }
 
 function report(policy: PolicySummary | undefined, code: unknown): PolicyResult {
@@ -97,14 +111,26 @@ function report(policy: PolicySummary | undefined, code: unknown): PolicyResult 
   if (policy === undefined || outcome === undefined) {
     throw new PdpError('policy_evaluation_failed', 'the policy reported an outcome for no known policy');
   }
-  return {
-    id: policy.id,
-    name: typeof policy.displayName === 'string' ? policy.displayName : policy.id,
-    state: policy.state,
-    result: outcome[0],
-    reason: outcome[1],
-    controls: [...policy.controls],
-  };
+  let reports = REPORTS.get(policy);
+  if (reports === undefined) {
+    reports = [];
+    REPORTS.set(policy, reports);
+  }
+  const index = code as number;
+  let result = reports[index];
+  if (result === undefined) {
+    result = {
+      id: policy.id,
+      name: typeof policy.displayName === 'string' ? policy.displayName : policy.id,
+      state: policy.state,
+      result: outcome[0],
+      reason: outcome[1],
+      controls: [...policy.controls],
+    };
+    reports[index] = result;
+    REPORT_JSON.set(result, JSON.stringify(result));
+  }
+  return result;
 }
 
 /**
@@ -126,8 +152,7 @@ export function policyResults(policies: readonly PolicySummary[], reported: unkn
     if (typeof x === 'number') return report(policies[i], x);
     const { index, outcome, conditions } = whatIfEntry(x);
     const r = report(typeof index === 'number' ? policies[index] : undefined, outcome);
-    r.conditions = conditions;
-    return r;
+    return { ...r, conditions };
   });
 }
 
@@ -158,42 +183,44 @@ export function signalsQuery(request: DecideRequest): SignalsQuery {
 export class DecisionService {
   constructor(private readonly deps: DecisionDeps) {}
 
-  async decide(request: DecideRequest, ctx: DecisionContext = {}): Promise<DecideResponse> {
+  async decide(request: DecideRequest, ctx: DecisionContext = {}): Promise<TokenDecision> {
     const startedNs = process.hrtime.bigint();
     const now = this.deps.clock();
     const signals = await this.deps.store.readSignals(signalsQuery(request));
-    return this.evaluate('agent/decide/result', buildInput(request, signals, now), now, {
-      endpoint: ctx.endpoint ?? 'decide',
-      caller: ctx.caller ?? null,
-      startedNs,
-    });
+    return runDecision(
+      this.deps,
+      { kind: 'token', entrypoint: 'agent/decide/result', request, signals },
+      { endpoint: ctx.endpoint ?? 'decide', caller: ctx.caller ?? null, now, startedNs },
+    );
   }
 
-  async whatif(request: WhatIfRequest, ctx: DecisionContext = {}): Promise<DecideResponse> {
+  async whatif(request: WhatIfRequest, ctx: DecisionContext = {}): Promise<TokenDecision> {
     const startedNs = process.hrtime.bigint();
     const overrides = request.overrides ?? {};
-    const now = overrides.now !== undefined ? overrideNow(overrides.now) : this.deps.clock();
+    const clock = this.deps.clock();
+    const now = overrides.now !== undefined ? overrideNow(overrides.now) : clock;
     const { overrides: _o, policy_ids: policyIds, ...decide } = request;
     if (overrides.sign_in_risk !== undefined) {
       decide.client = { ...decide.client, sign_in_risk: overrides.sign_in_risk };
     }
     const signals = await this.deps.store.readSignals(signalsQuery(decide));
-    const input = buildInput(decide, signals, now);
-    if (overrides.agent_risk !== undefined) {
-      input.signals.agent_risk = { ...input.signals.agent_risk, level: overrides.agent_risk };
-    }
-    if (overrides.user_risk !== undefined) {
-      // The override replaces both sources of user risk, so "what if the user were low risk" holds.
-      input.signals.user_risk = { level: overrides.user_risk };
-      if (input.request.user !== undefined)
-        input.request.user = { ...input.request.user, risk: overrides.user_risk };
-    }
-    if (policyIds !== undefined) input.policy_ids = policyIds;
-    return this.evaluate('agent/whatif/result', input, now, {
-      endpoint: 'whatif',
-      caller: ctx.caller ?? null,
-      startedNs,
-    });
+    const adjust = (input: PolicyInput): void => {
+      if (overrides.agent_risk !== undefined) {
+        input.signals.agent_risk = { ...input.signals.agent_risk, level: overrides.agent_risk };
+      }
+      if (overrides.user_risk !== undefined) {
+        // The override replaces both sources of user risk, so "what if the user were low risk" holds.
+        input.signals.user_risk = { level: overrides.user_risk };
+        if (input.request.user !== undefined)
+          input.request.user = { ...input.request.user, risk: overrides.user_risk };
+      }
+      if (policyIds !== undefined) input.policy_ids = policyIds;
+    };
+    return runDecision(
+      this.deps,
+      { kind: 'token', entrypoint: 'agent/whatif/result', request: decide, signals, adjust },
+      { endpoint: 'whatif', caller: ctx.caller ?? null, now, idTime: clock, startedNs },
+    );
   }
 
   /** Each item is validated and decided on its own: one bad item is an error in its slot. */
@@ -202,67 +229,14 @@ export class DecisionService {
     return Promise.all(
       items.map(async (item, i) => {
         try {
-          return await this.decide(this.deps.validators.decide(item, `/requests/${i}`), itemCtx);
+          return decideResponse(
+            await this.decide(this.deps.validators.decide(item, `/requests/${i}`), itemCtx),
+          );
         } catch (err) {
           if (isPdpError(err) && err.status < 500) return toErrorBody(err);
           throw err;
         }
       }),
     );
-  }
-
-  private evaluate(
-    entrypoint: Entrypoint,
-    input: PolicyInput,
-    now: number,
-    ctx: { endpoint: Endpoint; caller: string | null; startedNs: bigint },
-  ): DecideResponse {
-    const evalStart = process.hrtime.bigint();
-    const { result, revision } = this.deps.engine.evaluate(entrypoint, input);
-    const evalNs = Number(process.hrtime.bigint() - evalStart);
-    const out = result as PolicyOutput | undefined;
-    if (out === undefined || typeof out !== 'object') {
-      throw new PdpError('policy_evaluation_failed', `${entrypoint} is undefined for this input`);
-    }
-    // Fail closed: only the exact string "allow" with a grant allows.
-    const allow = out.decision === 'allow' && out.grant !== null && out.grant !== undefined;
-    const grant = allow && out.grant ? out.grant : null;
-    const response: DecideResponse = {
-      decision_id: this.deps.newId(),
-      decision: allow ? 'allow' : 'deny',
-      // Rebuilt in documented field order: WASM emits object keys in hash order.
-      grant:
-        grant === null
-          ? null
-          : { audience: grant.audience, scopes: grant.scopes, ttl_seconds: grant.ttl_seconds },
-      reasons: out.reasons ?? [],
-      required_controls: out.required_controls ?? [],
-      policies: policyResults(tenantPolicies(revision, input.request.tenant), out.policies),
-      signals: {
-        agent_risk: out.signals?.agent_risk ?? 'none',
-        user_risk: out.signals?.user_risk ?? 'none',
-        revoked: input.signals.revocation !== null,
-        degraded: input.signals.degraded,
-      },
-      revision: revision.revision,
-      evaluated_at: new Date(now).toISOString(),
-    };
-    this.deps.observe?.({
-      endpoint: ctx.endpoint,
-      tenant: input.request.tenant,
-      caller: ctx.caller,
-      input,
-      decision: response.decision,
-      decisionId: response.decision_id,
-      reasons: response.reasons,
-      policies: response.policies,
-      result: { decision: response.decision, grant: response.grant },
-      revision: response.revision,
-      degraded: input.signals.degraded || input.signals.unavailable,
-      startedNs: ctx.startedNs,
-      evalNs,
-      entrypoint,
-    });
-    return response;
   }
 }

@@ -40,7 +40,7 @@ function checkUtf8(buf: Buffer, encoding: string): void {
  * Right after parsing, before anything stringifies, validates or stores the body: its depth and
  * reserved names on the parsed value, then duplicate names on the text it was parsed from.
  */
-function shapeViolation(body: unknown, text: string | undefined): PdpError | null {
+export function shapeViolation(body: unknown, text: string | undefined): PdpError | null {
   const violation =
     jsonShapeViolation(body, MAX_BODY_DEPTH) ?? (text === undefined ? null : duplicateMember(text));
   if (violation === null) return null;
@@ -154,19 +154,27 @@ function asPdpError(err: unknown): PdpError | null {
   return null;
 }
 
-/** The one error → HTTP mapping. 5xx bodies carry no internals; the log gets everything. */
+/** The challenge a 401 for a missing or bad caller credential carries. */
+export const UNAUTHENTICATED_CHALLENGE = 'Bearer realm="agent-pdp"';
+
+/** What an error answers as; a 5xx is logged with everything, its body carries no internals. */
+export function answerFor(err: unknown, logger: Logger, method: string, path: string): PdpError {
+  const pdpError = asPdpError(err) ?? new PdpError('internal_error', 'unexpected error', [], { cause: err });
+  if (pdpError.status >= 500) {
+    logger.error({ err, code: pdpError.code, method, path }, pdpError.message);
+  }
+  return pdpError;
+}
+
+/** The one error → HTTP mapping (the hot routes answer through it too: src/http/fast-routes.ts). */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const pdpError =
-      asPdpError(err) ?? new PdpError('internal_error', 'unexpected error', [], { cause: err });
-    if (pdpError.status >= 500) {
-      logger.error({ err, code: pdpError.code, method: req.method, path: req.path }, pdpError.message);
-    }
+    const pdpError = answerFor(err, logger, req.method, req.path);
     if (res.headersSent) {
       res.destroy();
       return;
     }
-    if (pdpError.code === 'unauthenticated') res.setHeader('WWW-Authenticate', 'Bearer realm="agent-pdp"');
+    if (pdpError.code === 'unauthenticated') res.setHeader('WWW-Authenticate', UNAUTHENTICATED_CHALLENGE);
     res.status(pdpError.status).json(toErrorBody(pdpError));
   };
 }

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import type { Request } from 'express';
+import type { IncomingMessage } from 'node:http';
 import { classifyRequestPath, type PathProblem } from './request-path';
 
 /** The request a gateway asks about, recovered from whichever dialect the gateway speaks. */
@@ -16,7 +16,7 @@ export interface OriginalRequest {
   clientIp: string | undefined;
 }
 
-function header(req: Request, name: string): string | undefined {
+function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
@@ -26,7 +26,7 @@ function header(req: Request, name: string): string | undefined {
  * proxy appends one), or the socket peer when no proxy is trusted. Anything that is not an IP
  * address is dropped, so a forged value can only make the client unknown, never trusted.
  */
-export function clientIp(req: Request, hops: number): string | undefined {
+export function clientIp(req: IncomingMessage, hops: number): string | undefined {
   let candidate: string | undefined;
   if (hops === 0) {
     candidate = req.socket.remoteAddress;
@@ -49,13 +49,11 @@ export function clientIp(req: Request, hops: number): string | undefined {
  * empty (it then classifies as not origin-form): falling back to our own URL would judge a path
  * the gateway never sent.
  */
-function originalTarget(req: Request, prefix: string): string {
+function originalTarget(req: IncomingMessage, url: string, prefix: string): string {
   for (const name of ['x-original-uri', 'x-forwarded-uri']) {
     const value = req.headers[name];
     if (typeof value === 'string') return value;
   }
-  // The raw target as Node received it (express's req.url may have been rewritten by mounting).
-  const url = req.originalUrl;
   return url.startsWith(prefix) ? url.slice(prefix.length) || '/' : url;
 }
 
@@ -63,9 +61,15 @@ function originalTarget(req: Request, prefix: string): string {
  * NGINX auth_request sends X-Original-Method/-URI; Traefik forwardAuth X-Forwarded-Method/-Uri/-Host;
  * Envoy's ext_authz HTTP service sends the original method and path itself, under `prefix`.
  */
-export function originalRequest(req: Request, prefix: string, hops: number): OriginalRequest {
-  const method = header(req, 'x-original-method') ?? header(req, 'x-forwarded-method') ?? req.method;
-  const target = classifyRequestPath(originalTarget(req, prefix));
+/** `url`: the check request's target as Node received it (express rewrites `req.url` when mounting). */
+export function originalRequest(
+  req: IncomingMessage,
+  url: string,
+  prefix: string,
+  hops: number,
+): OriginalRequest {
+  const method = header(req, 'x-original-method') ?? header(req, 'x-forwarded-method') ?? req.method ?? 'GET';
+  const target = classifyRequestPath(originalTarget(req, url, prefix));
   return {
     method: method.toUpperCase(),
     path: target.path,

@@ -1,6 +1,7 @@
 import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { callerName, type CallerAuth } from '../auth/caller-auth';
-import type { DecideResponse, DecisionContext, DecisionService, Reason } from '../decision/service';
+import type { TokenDecision } from '../decision/run';
+import type { DecisionContext, DecisionService, Reason } from '../decision/service';
 import { PdpError, isPdpError, toErrorBody, type ErrorDetail } from '../errors';
 import { createAjv, toDetails } from '../schemas/ajv';
 import {
@@ -72,8 +73,8 @@ const identity: PointerMap = (pointer) => pointer;
 
 /** Spec, HTTPS binding, "Request Identification": a response echoes the caller's `X-Request-ID`. */
 const echoRequestId: RequestHandler = (req: Request, res: Response, next: NextFunction) => {
-  const id = req.get('x-request-id');
-  if (id !== undefined && REQUEST_ID.test(id)) res.setHeader('X-Request-ID', id);
+  const id = requestIdToEcho(req.headers['x-request-id']);
+  if (id !== undefined) res.setHeader('X-Request-ID', id);
   next();
 };
 
@@ -176,7 +177,7 @@ function toDecideRequest(evaluation: AuthzenEvaluationRequest, at: PointerMap): 
   return request;
 }
 
-function decisionContext(out: DecideResponse): AuthzenDecisionContext {
+function decisionContext(out: TokenDecision): AuthzenDecisionContext {
   const context: AuthzenDecisionContext = { decision_id: out.decision_id };
   if (out.reasons.length > 0) {
     context.reason_admin = { en: out.reasons.map((r) => r.message).join(' ') };
@@ -193,14 +194,22 @@ function decides(semantic: EvaluationsSemantic, decision: boolean): boolean {
   );
 }
 
-export function authzenRoutes(decisions: DecisionService, auth: CallerAuth, opts: AuthzenOptions): Router {
-  const router = Router();
+/** The Access Evaluation and Access Evaluations APIs, as functions of a parsed body; shared by the express routes and the hot routes. */
+export interface AuthzenEvaluator {
+  /** Spec §6: one evaluation; throws PdpError for an invalid body. */
+  evaluation(body: unknown, ctx: DecisionContext): Promise<AuthzenDecision>;
+  /** Spec §7: a batch, or a single evaluation when it has none. */
+  evaluations(
+    body: unknown,
+    ctx: DecisionContext,
+  ): Promise<AuthzenDecision | { evaluations: AuthzenDecision[] }>;
+}
+
+export function authzenEvaluator(decisions: DecisionService): AuthzenEvaluator {
   // Compiled once per app, like every other request schema.
   const ajv = createAjv();
   const validateEvaluation = ajv.compile<AuthzenEvaluationRequest>(authzenEvaluationRequestSchema);
   const validateEvaluations = ajv.compile<AuthzenEvaluationsRequest>(authzenEvaluationsRequestSchema);
-  const caller = auth.require('authorize', 'decide');
-  const baseUrl = opts.baseUrl.replace(/\/+$/, '');
 
   async function evaluate(
     body: unknown,
@@ -239,40 +248,56 @@ export function authzenRoutes(decisions: DecisionService, auth: CallerAuth, opts
     }
   }
 
-  // The authenticated caller goes into the decision log, as for decide and authorize.
-  const contextOf = (res: Response): DecisionContext => ({ endpoint: 'authzen', caller: callerName(res) });
-
-  router.post(EVALUATION_PATH, echoRequestId, caller, async (req, res) => {
-    res.json(await evaluate(req.body, identity, 'The request body is invalid', contextOf(res)));
-  });
-
-  router.post(EVALUATIONS_PATH, echoRequestId, caller, async (req, res) => {
-    const request: unknown = req.body;
+  async function evaluations(
+    request: unknown,
+    ctx: DecisionContext,
+  ): Promise<AuthzenDecision | { evaluations: AuthzenDecision[] }> {
     if (!validateEvaluations(request)) {
       throw invalid('The request body is invalid', toDetails(validateEvaluations.errors), identity);
     }
     const items = request.evaluations ?? [];
-    const ctx = contextOf(res);
     // Spec §7.1: without evaluations the call is a single Access Evaluation, and answers like one.
-    if (items.length === 0) {
-      res.json(await evaluate(request, identity, 'The request body is invalid', ctx));
-      return;
-    }
+    if (items.length === 0) return evaluate(request, identity, 'The request body is invalid', ctx);
     const semantic = request.options?.evaluations_semantic ?? 'execute_all';
-    let evaluations: AuthzenDecision[];
     if (semantic === 'execute_all') {
-      evaluations = await Promise.all(items.map((item, i) => evaluateItem(request, item, i, ctx)));
-    } else {
-      // Short-circuit: in order, up to and including the deciding evaluation.
-      evaluations = [];
-      for (const [i, item] of items.entries()) {
-        const result = await evaluateItem(request, item, i, ctx);
-        evaluations.push(result);
-        if (decides(semantic, result.decision)) break;
-      }
+      return { evaluations: await Promise.all(items.map((item, i) => evaluateItem(request, item, i, ctx))) };
+    }
+    // Short-circuit: in order, up to and including the deciding evaluation.
+    const results: AuthzenDecision[] = [];
+    for (const [i, item] of items.entries()) {
+      const result = await evaluateItem(request, item, i, ctx);
+      results.push(result);
+      if (decides(semantic, result.decision)) break;
     }
     // Spec §7.2: the top-level decision is omitted when evaluations are returned.
-    res.json({ evaluations });
+    return { evaluations: results };
+  }
+
+  return {
+    evaluation: (body, ctx) => evaluate(body, identity, 'The request body is invalid', ctx),
+    evaluations,
+  };
+}
+
+/** Spec, HTTPS binding, "Request Identification": the caller's `X-Request-ID`, when it can be echoed as it came. */
+export function requestIdToEcho(value: string | string[] | undefined): string | undefined {
+  return typeof value === 'string' && REQUEST_ID.test(value) ? value : undefined;
+}
+
+export function authzenRoutes(evaluator: AuthzenEvaluator, auth: CallerAuth, opts: AuthzenOptions): Router {
+  const router = Router();
+  const caller = auth.require('authorize', 'decide');
+  const baseUrl = opts.baseUrl.replace(/\/+$/, '');
+
+  // The authenticated caller goes into the decision log, as for decide and authorize.
+  const contextOf = (res: Response): DecisionContext => ({ endpoint: 'authzen', caller: callerName(res) });
+
+  router.post(EVALUATION_PATH, echoRequestId, caller, async (req, res) => {
+    res.json(await evaluator.evaluation(req.body, contextOf(res)));
+  });
+
+  router.post(EVALUATIONS_PATH, echoRequestId, caller, async (req, res) => {
+    res.json(await evaluator.evaluations(req.body, contextOf(res)));
   });
 
   // Spec §9: public, so a PEP can discover the endpoints before it holds a credential.

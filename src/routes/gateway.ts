@@ -1,8 +1,11 @@
+import type { IncomingMessage } from 'node:http';
 import { Router, type Request, type Response } from 'express';
 import { callerName, type CallerAuth } from '../auth/caller-auth';
-import type { GatewayResult, GatewayService } from '../decision/gateway';
+import type { GatewayService } from '../decision/gateway';
+import type { GatewayDecision } from '../decision/run';
 import { PdpError } from '../errors';
 import { originalRequest } from '../http/original-request';
+import { jsonReply, writeReply, type Reply } from '../http/reply';
 import { TENANT_PATTERN as TENANT_ID_PATTERN } from '../vocabulary';
 
 const TENANT = new RegExp(TENANT_ID_PATTERN);
@@ -13,7 +16,7 @@ export interface GatewayRouteOptions {
   trustedProxyHops: number;
 }
 
-function bearer(req: Request): string | undefined {
+function bearer(req: IncomingMessage): string | undefined {
   const value = req.headers.authorization;
   if (value === undefined) return undefined;
   const match = /^Bearer[ ]+([^\s]+)\s*$/i.exec(value);
@@ -35,31 +38,65 @@ export function claimsChallenge(revokedAtEpoch: number): string {
   return `Bearer error="insufficient_claims", error_description="The token was issued before the agent's access was revoked", claims="${Buffer.from(JSON.stringify(claims)).toString('base64')}"`;
 }
 
-function send(res: Response, result: GatewayResult): void {
-  res.setHeader('x-pdp-decision-id', result.decision_id);
+function replyOf(result: GatewayDecision): Reply {
+  const headers: [string, string][] = [['x-pdp-decision-id', result.decision_id]];
   if (result.status === 200) {
-    if (result.agent_id !== null) res.setHeader('x-agent-id', result.agent_id);
-    if (result.blueprint_id !== null) res.setHeader('x-agent-blueprint', result.blueprint_id);
-    if (result.user_id !== null) res.setHeader('x-user-id', result.user_id);
-    res.status(200).end();
-    return;
+    if (result.agent_id !== null) headers.push(['x-agent-id', result.agent_id]);
+    if (result.blueprint_id !== null) headers.push(['x-agent-blueprint', result.blueprint_id]);
+    if (result.user_id !== null) headers.push(['x-user-id', result.user_id]);
+    return { status: 200, headers, json: null };
   }
   if (result.status === 401) {
     const message = result.reasons[0]?.message ?? 'A valid agent token is required';
-    res.setHeader(
+    headers.push([
       'WWW-Authenticate',
       result.challenge === 'insufficient_claims' && result.revoked_at_epoch !== null
         ? claimsChallenge(result.revoked_at_epoch)
         : `Bearer error="invalid_token", error_description="${quote(message)}"`,
+    ]);
+  }
+  return jsonReply(
+    result.status,
+    {
+      decision: result.decision,
+      decision_id: result.decision_id,
+      route: result.route,
+      reasons: result.reasons,
+      revision: result.revision,
+    },
+    headers,
+  );
+}
+
+/**
+ * The answer to one check request, after caller authentication; shared by the express route and
+ * the hot routes. `url`: the check request's target as received. Throws PdpError for a bad tenant.
+ */
+export async function authorizeReply(
+  gateway: GatewayService,
+  opts: GatewayRouteOptions,
+  req: IncomingMessage,
+  url: string,
+  caller: string | null,
+): Promise<Reply> {
+  const header = req.headers['x-pdp-tenant'];
+  const tenant = typeof header === 'string' ? header : 'default';
+  if (!TENANT.test(tenant)) {
+    throw new PdpError('invalid_request', 'The X-PDP-Tenant header is invalid', [
+      { pointer: '/headers/x-pdp-tenant', message: `must match ${TENANT_ID_PATTERN}` },
+    ]);
+  }
+  const original = originalRequest(req, url, opts.pathPrefix, opts.trustedProxyHops);
+  try {
+    return replyOf(await gateway.authorize(tenant, original, bearer(req), caller));
+  } catch (err) {
+    if (!(err instanceof PdpError) || err.code !== 'invalid_token') throw err;
+    return jsonReply(
+      401,
+      { decision: 'deny', reasons: [{ code: 'invalid_token', message: err.message, policy_id: null }] },
+      [['WWW-Authenticate', `Bearer error="invalid_token", error_description="${quote(err.message)}"`]],
     );
   }
-  res.status(result.status).json({
-    decision: result.decision,
-    decision_id: result.decision_id,
-    route: result.route,
-    reasons: result.reasons,
-    revision: result.revision,
-  });
 }
 
 /**
@@ -71,26 +108,8 @@ function send(res: Response, result: GatewayResult): void {
 export function gatewayRoutes(gateway: GatewayService, auth: CallerAuth, opts: GatewayRouteOptions): Router {
   const router = Router();
   const handler = async (req: Request, res: Response): Promise<void> => {
-    const tenant = typeof req.headers['x-pdp-tenant'] === 'string' ? req.headers['x-pdp-tenant'] : 'default';
-    if (!TENANT.test(tenant)) {
-      throw new PdpError('invalid_request', 'The X-PDP-Tenant header is invalid', [
-        { pointer: '/headers/x-pdp-tenant', message: `must match ${TENANT_ID_PATTERN}` },
-      ]);
-    }
-    const original = originalRequest(req, opts.pathPrefix, opts.trustedProxyHops);
-    try {
-      send(res, await gateway.authorize(tenant, original, bearer(req), callerName(res)));
-    } catch (err) {
-      if (!(err instanceof PdpError) || err.code !== 'invalid_token') throw err;
-      res.setHeader(
-        'WWW-Authenticate',
-        `Bearer error="invalid_token", error_description="${quote(err.message)}"`,
-      );
-      res.status(401).json({
-        decision: 'deny',
-        reasons: [{ code: 'invalid_token', message: err.message, policy_id: null }],
-      });
-    }
+    // The raw target as Node received it: mounting rewrites req.url.
+    writeReply(res, await authorizeReply(gateway, opts, req, req.originalUrl, callerName(res)));
   };
   const guard = auth.requireApiKeyHeader('authorize');
   // Mounted with use(), not a `/*path` route: a route parameter is percent-decoded by the router,

@@ -23,29 +23,29 @@ const logger = pino({ level: 'silent' });
 
 /** A decide decision as a route would log it: ~900 bytes, with a credential in the context. */
 function decision(i: number): DecisionRecord {
-  return recordOf({
-    endpoint: i % 10 === 0 ? 'authorize' : 'decide',
-    tenant: 'acme',
-    caller: 'issuer-1',
-    input: {
-      now: { epoch_seconds: 1795780800, rfc3339: '2026-11-27T12:00:00.000Z' },
-      request: {
-        tenant: 'acme',
-        flow: 'on_behalf_of',
-        agent_id: `agt-${i % 97}`,
-        resource: 'api://payments',
-        scopes: ['payments.read', 'payments.write'],
-        user: { id: `u-${i % 13}`, amr: ['pwd', 'mfa'], device: { platform: 'windows', compliant: true } },
-        client: { ip: '203.0.113.7', country: 'NL' },
-        context: { client_assertion: SECRET, ticket: `INC-${i}` },
+  return recordOf(
+    {
+      endpoint: i % 10 === 0 ? 'authorize' : 'decide',
+      tenant: 'acme',
+      caller: 'issuer-1',
+      input: {
+        now: { epoch_seconds: 1795780800, rfc3339: '2026-11-27T12:00:00.000Z' },
+        request: {
+          tenant: 'acme',
+          flow: 'on_behalf_of',
+          agent_id: `agt-${i % 97}`,
+          resource: 'api://payments',
+          scopes: ['payments.read', 'payments.write'],
+          user: { id: `u-${i % 13}`, amr: ['pwd', 'mfa'], device: { platform: 'windows', compliant: true } },
+          client: { ip: '203.0.113.7', country: 'NL' },
+          context: { client_assertion: SECRET, ticket: `INC-${i}` },
+        },
+        directory: {
+          agent: { id: `agt-${i % 97}`, blueprint_id: 'bp-invoice', enabled: true },
+          blueprint: null,
+        },
+        signals: { agent_risk: { level: 'low' }, user_risk: { level: 'none' }, degraded: false },
       },
-      directory: {
-        agent: { id: `agt-${i % 97}`, blueprint_id: 'bp-invoice', enabled: true },
-        blueprint: null,
-      },
-      signals: { agent_risk: { level: 'low' }, user_risk: { level: 'none' }, degraded: false },
-    },
-    decision: {
       decision_id: `01JD${String(i).padStart(22, '0')}`,
       decision: 'allow',
       grant: { audience: 'api://payments', scopes: ['payments.read'], ttl_seconds: 900 },
@@ -55,10 +55,10 @@ function decision(i: number): DecisionRecord {
         { id: 'ca-least-privilege', result: 'success', reason: 'notSet' },
       ],
       revision: 'b-42+d-7',
+      at_rfc3339: new Date(Date.parse('2026-11-27T12:00:00Z') + i).toISOString(),
     },
-    at: Date.parse('2026-11-27T12:00:00Z') + i,
-    latencyMs: 0.25,
-  });
+    0.25,
+  );
 }
 
 interface Run {

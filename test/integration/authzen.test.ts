@@ -3,7 +3,7 @@ import express from 'express';
 import request from 'supertest';
 import type { ApiKeyEntry } from '../../src/config';
 import { errorHandler, jsonBody, notFound } from '../../src/http/middleware';
-import { authzenRoutes } from '../../src/routes/authzen';
+import { authzenEvaluator, authzenRoutes } from '../../src/routes/authzen';
 import { TestClock, makeApp, silentLogger, type TestApp } from '../helpers/app';
 
 /**
@@ -411,7 +411,7 @@ describe('AuthZEN PDP metadata: GET /.well-known/authzen-configuration (spec §9
     const app = express();
     app.use(jsonBody(65536));
     app.use(
-      authzenRoutes(t.decisions, t.services.auth, {
+      authzenRoutes(authzenEvaluator(t.decisions), t.services.auth, {
         baseUrl: 'https://pdp.mycompany.com/authz/',
       }),
     );

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import type { ApiKeyEntry } from '../../src/config';
-import type { DecisionEvent } from '../../src/decision/service';
+import type { Decision } from '../../src/decision/run';
 import { PdpError } from '../../src/errors';
 import { RedisStore } from '../../src/store/redis-store';
 import { TestClock, decideBody, makeApp, seeded, silentLogger, type TestApp } from '../helpers/app';
@@ -246,7 +246,7 @@ describe('defect 9a: AuthZEN decision-log records carry the authenticated caller
   ];
 
   it('names the caller for evaluation and evaluations (it was null)', async () => {
-    const events: DecisionEvent[] = [];
+    const events: Decision[] = [];
     const t = await makeApp({ apiKeys, log: (event) => events.push(event) });
     const single = {
       subject: { type: 'agent', id: 'agt-7f3a' },

@@ -4,12 +4,12 @@ describe('recordOf', () => {
   const input = { request: { agent_id: 'agt-1', context: { token: 'secret' } } };
 
   it('shapes a decide decision as one record, keeping only what a log reader needs', () => {
-    const record = recordOf({
-      endpoint: 'decide',
-      tenant: 'acme',
-      caller: 'issuer-1',
-      input,
-      decision: {
+    const record = recordOf(
+      {
+        endpoint: 'decide',
+        tenant: 'acme',
+        caller: 'issuer-1',
+        input,
         decision_id: '01JD',
         decision: 'allow',
         grant: { audience: 'api://payments', scopes: ['payments.read'], ttl_seconds: 900 },
@@ -24,10 +24,10 @@ describe('recordOf', () => {
           } as never,
         ],
         revision: 'b1+d1',
+        at_rfc3339: new Date(Date.parse('2026-11-27T12:00:00Z')).toISOString(),
       },
-      at: Date.parse('2026-11-27T12:00:00Z'),
-      latencyMs: 0.123456,
-    });
+      0.123456,
+    );
     expect(record).toEqual({
       decision_id: '01JD',
       timestamp: '2026-11-27T12:00:00.000Z',
@@ -49,22 +49,22 @@ describe('recordOf', () => {
   });
 
   it('carries the HTTP status of a gateway decision and no grant', () => {
-    const record = recordOf({
-      endpoint: 'authorize',
-      tenant: 'default',
-      caller: null,
-      input,
-      decision: {
+    const record = recordOf(
+      {
+        endpoint: 'authorize',
+        tenant: 'default',
+        caller: null,
+        input,
         decision_id: '01JE',
         decision: 'deny',
         status: 403,
         reasons: [{ code: 'insufficient_scope' }],
         policies: [],
         revision: 'b1+d1',
+        at_rfc3339: new Date(0).toISOString(),
       },
-      at: 0,
-      latencyMs: 2,
-    });
+      2,
+    );
     expect(record.result).toEqual({ decision: 'deny', status: 403 });
     expect(record.caller).toBeNull();
     expect(record.timestamp).toBe('1970-01-01T00:00:00.000Z');
