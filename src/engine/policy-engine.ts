@@ -7,6 +7,7 @@ import { bundleFromFiles, type Bundle } from './bundle';
 import { HttpBundleSource, realTimers, type FetchLike, type Timers } from './bundle-http';
 import { BundleVerifier, type BundleSignature } from './bundle-signature';
 import { FunctionBundleSource, LocalBundleSource, isBundleUrl, type BundleSource } from './bundle-source';
+import { OUTCOME_TABLE } from './ca-outcomes';
 import { eventsComplete, rootPrint, treePrint } from './source-print';
 import { TenantDataCompiler, dataRevision, unsupportedNotices, type TenantData } from './tenant-data';
 import { TreeWatcher } from './tree-watcher';
@@ -264,6 +265,8 @@ export class PolicyEngine {
       }
       const data = {
         ...bundle.data,
+        // The table the service decodes outcome codes with, whatever the bundle's data holds.
+        ca_outcomes: OUTCOME_TABLE,
         pdp: {
           config: {
             default_ttl_seconds: this.opts.defaultTtlSeconds,
