@@ -44,6 +44,12 @@ function outcomesOf(t: typeof table): readonly Outcome[] {
   return out;
 }
 
+/**
+ * The table as the Rego reads it (data.ca_outcomes). The engine sets it in the WASM data from
+ * here, so the policy and the service decode alike whatever a bundle's data.json holds.
+ */
+export const OUTCOME_TABLE: Readonly<typeof table> = table;
+
 /** What each outcome code stands for, by code. */
 export const POLICY_OUTCOMES: readonly Outcome[] = outcomesOf(table);
 

@@ -9,6 +9,7 @@ import {
   type TenantSummary,
   type UnsupportedNotice,
 } from './tenant-data';
+import { OUTCOME_TABLE } from './ca-outcomes';
 import { ENTRYPOINTS, WasmPolicy } from './wasm-policy';
 
 /** The policy and data that serve decisions; replaced whole, never modified. */
@@ -94,6 +95,8 @@ export async function loadRevision(
   const policy = await WasmPolicy.instantiate(module.module, {
     shared: {
       ...bundle.data,
+      // The table the service decodes outcome codes with, whatever the bundle's data holds.
+      ca_outcomes: OUTCOME_TABLE,
       pdp: {
         config: {
           default_ttl_seconds: settings.defaultTtlSeconds,
