@@ -9,14 +9,13 @@ import { fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import pino from 'pino';
 import { Bench } from 'tinybench';
-import { buildInput, type PolicyInput } from '../src/decision/input';
 import type { PolicyEngine } from '../src/engine/policy-engine';
 import { createEngine } from '../src/services';
 import type { Entrypoint } from '../src/engine/wasm-policy';
 import { benchConfig } from './lib/example';
-import { writeDataDir } from './lib/fixtures';
+import { BENCH_NOW, decideInput, writeDataDir } from './lib/fixtures';
 
-const NOW = Date.parse('2026-11-27T12:00:00Z');
+const NOW = BENCH_NOW;
 
 export interface EngineFigure {
   name: string;
@@ -63,55 +62,6 @@ async function engineFor(docs: number, tenants: number): Promise<PolicyEngine> {
   });
   await engine.reload();
   return engine;
-}
-
-/** A realistic decide input: a known prod agent asking for payments from an untrusted address. */
-export function decideInput(): PolicyInput {
-  return buildInput(
-    {
-      tenant: 'default',
-      flow: 'on_behalf_of',
-      agent_id: 'agt-7f3a',
-      resource: 'api://payments',
-      scopes: ['payments.read', 'payments.write'],
-      requested_ttl_seconds: 3600,
-      user: {
-        id: 'u-42',
-        amr: ['pwd', 'mfa'],
-        risk: 'low',
-        device: { platform: 'windows', compliant: true },
-      },
-      client: { ip: '203.0.113.7', country: 'NL' },
-    },
-    {
-      agent: {
-        id: 'agt-7f3a',
-        blueprint_id: 'bp-invoice',
-        display_name: 'Invoice bot EU',
-        enabled: true,
-        sponsors: ['u-1'],
-        attributes: { tier: 'prod' },
-      },
-      blueprint: {
-        id: 'bp-invoice',
-        enabled: true,
-        permissions: { 'api://payments': ['payments.read', 'payments.write'] },
-        max_ttl_seconds: 3600,
-        attributes: {},
-      },
-      blueprintRisk: null,
-      agentUser: null,
-      agentUserRisk: null,
-      resource: null,
-      resourceAgent: null,
-      agentRisk: { level: 'low' },
-      userRisk: null,
-      revocation: null,
-      degraded: false,
-      unavailable: false,
-    },
-    NOW,
-  );
 }
 
 function gatewayInput(): object {

@@ -6,6 +6,7 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { buildInput, type PolicyInput } from '../../src/decision/input';
 
 /** mulberry32: small, seedable, good enough to vary documents reproducibly. */
 function rng(seed: number): () => number {
@@ -227,4 +228,56 @@ export function writeDataDir(docsPerTenant: number, tenants = 1, seed = 42): str
     writeFileSync(path.join(dir, tenant, 'gateway-routes.json'), JSON.stringify(GATEWAY_ROUTES));
   }
   return dir;
+}
+
+/** The bench's fixed clock: the time every engine benchmark decides at. */
+export const BENCH_NOW = Date.parse('2026-11-27T12:00:00Z');
+
+/** A realistic decide input: a known prod agent asking for payments from an untrusted address. */
+export function decideInput(tenant = 'default'): PolicyInput {
+  return buildInput(
+    {
+      tenant,
+      flow: 'on_behalf_of',
+      agent_id: 'agt-7f3a',
+      resource: 'api://payments',
+      scopes: ['payments.read', 'payments.write'],
+      requested_ttl_seconds: 3600,
+      user: {
+        id: 'u-42',
+        amr: ['pwd', 'mfa'],
+        risk: 'low',
+        device: { platform: 'windows', compliant: true },
+      },
+      client: { ip: '203.0.113.7', country: 'NL' },
+    },
+    {
+      agent: {
+        id: 'agt-7f3a',
+        blueprint_id: 'bp-invoice',
+        display_name: 'Invoice bot EU',
+        enabled: true,
+        sponsors: ['u-1'],
+        attributes: { tier: 'prod' },
+      },
+      blueprint: {
+        id: 'bp-invoice',
+        enabled: true,
+        permissions: { 'api://payments': ['payments.read', 'payments.write'] },
+        max_ttl_seconds: 3600,
+        attributes: {},
+      },
+      blueprintRisk: null,
+      agentUser: null,
+      agentUserRisk: null,
+      resource: null,
+      resourceAgent: null,
+      agentRisk: { level: 'low' },
+      userRisk: null,
+      revocation: null,
+      degraded: false,
+      unavailable: false,
+    },
+    BENCH_NOW,
+  );
 }

@@ -4,8 +4,7 @@
  * keeps every tenant resident, and a decision reads its own tenant's data only.
  */
 import path from 'node:path';
-import { writeDataDir } from '../../bench/lib/fixtures';
-import { buildInput } from '../../src/decision/input';
+import { BENCH_NOW, decideInput, writeDataDir } from '../../bench/lib/fixtures';
 import { PolicyEngine } from '../../src/engine/policy-engine';
 import { DEFAULT_RESIDENT_BYTES } from '../../src/engine/tenant-heap';
 import type { Entrypoint } from '../../src/engine/wasm-policy';
@@ -28,55 +27,7 @@ async function engine(dataDir: string | null, residentTenantBytes?: number): Pro
   return e;
 }
 
-const NOW = Date.parse('2026-11-27T12:00:00Z');
-
-/** A prod agent asking for payments on behalf of a user, from an untrusted address (bench/engine.ts). */
-function inputFor(tenant: string): object {
-  return buildInput(
-    {
-      tenant,
-      flow: 'on_behalf_of',
-      agent_id: 'agt-7f3a',
-      resource: 'api://payments',
-      scopes: ['payments.read', 'payments.write'],
-      user: {
-        id: 'u-42',
-        amr: ['pwd', 'mfa'],
-        risk: 'low',
-        device: { platform: 'windows', compliant: true },
-      },
-      client: { ip: '203.0.113.7', country: 'NL' },
-    },
-    {
-      agent: {
-        id: 'agt-7f3a',
-        blueprint_id: 'bp-invoice',
-        display_name: 'Invoice bot EU',
-        enabled: true,
-        sponsors: ['u-1'],
-        attributes: { tier: 'prod' },
-      },
-      blueprint: {
-        id: 'bp-invoice',
-        enabled: true,
-        permissions: { 'api://payments': ['payments.read', 'payments.write'] },
-        max_ttl_seconds: 3600,
-        attributes: {},
-      },
-      blueprintRisk: null,
-      agentUser: null,
-      agentUserRisk: null,
-      resource: null,
-      resourceAgent: null,
-      agentRisk: { level: 'low' },
-      userRisk: null,
-      revocation: null,
-      degraded: false,
-      unavailable: false,
-    },
-    NOW,
-  );
-}
+const NOW = BENCH_NOW;
 
 describe('tenant data in the WASM heap', () => {
   let dir: string;
@@ -94,9 +45,9 @@ describe('tenant data in the WASM heap', () => {
     const order = [...TENANTS, ...[...TENANTS].reverse(), 'default', 'default', 'tenant-3'];
     for (const entrypoint of ['agent/decide/result', 'agent/whatif/result'] as Entrypoint[]) {
       for (const tenant of order) {
-        const expected = roomy.evaluate(entrypoint, inputFor(tenant)).result;
+        const expected = roomy.evaluate(entrypoint, decideInput(tenant)).result;
         expect(expected).toBeDefined();
-        expect(tight.evaluate(entrypoint, inputFor(tenant)).result).toEqual(expected);
+        expect(tight.evaluate(entrypoint, decideInput(tenant)).result).toEqual(expected);
       }
     }
     expect(roomy.current!.policy.residentTenants).toBe(TENANTS.length);
@@ -109,21 +60,21 @@ describe('tenant data in the WASM heap', () => {
 
   it("reads the request's tenant only: tenants with other documents decide otherwise", () => {
     const results = TENANTS.map((t) =>
-      JSON.stringify(roomy.evaluate('agent/decide/result', inputFor(t)).result),
+      JSON.stringify(roomy.evaluate('agent/decide/result', decideInput(t)).result),
     );
     expect(new Set(results).size).toBeGreaterThan(1);
   });
 
   it('decides an unknown tenant as a tenant without data', async () => {
     const empty = await engine(null);
-    const input = inputFor('no-such-tenant');
+    const input = decideInput('no-such-tenant');
     expect(roomy.evaluate('agent/decide/result', input).result).toEqual(
       empty.evaluate('agent/decide/result', input).result,
     );
   });
 
   it('takes the input as an object or serialised (text, bytes), with or without the tenant named', () => {
-    const input = inputFor('tenant-2');
+    const input = decideInput('tenant-2');
     const policy = roomy.current!.policy;
     const expected = policy.evaluate('agent/decide/result', input);
     const text = JSON.stringify(input);
@@ -136,7 +87,7 @@ describe('tenant data in the WASM heap', () => {
 
   it('keeps the heap within the budget however many tenants are used', () => {
     const before = tight.current!.policy.memoryBytes;
-    for (const tenant of TENANTS) tight.evaluate('agent/decide/result', inputFor(tenant));
+    for (const tenant of TENANTS) tight.evaluate('agent/decide/result', decideInput(tenant));
     expect(tight.current!.policy.memoryBytes).toBe(before);
   });
 });
