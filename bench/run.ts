@@ -285,6 +285,22 @@ async function main(): Promise<void> {
         body: JSON.stringify(decideBody),
       })
     ).json()) as { decision: string; grant: unknown };
+    // The instance without a cache must decide alike: a cheaper wrong answer would flatter it.
+    const coldAnswer = (await (
+      await fetch(`http://127.0.0.1:${ports.cold}/v1/decide`, {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify(decideBody),
+      })
+    ).json()) as { decision: string; grant: unknown; reasons: unknown; signals: unknown };
+    const same = (a: object, b: object, key: string) =>
+      JSON.stringify((a as Record<string, unknown>)[key]) ===
+      JSON.stringify((b as Record<string, unknown>)[key]);
+    if (!['decision', 'grant', 'reasons', 'signals'].every((k) => same(pdpAnswer, coldAnswer, k))) {
+      throw new Error(
+        `the cached and uncached PDPs disagree: ${JSON.stringify(pdpAnswer)} vs ${JSON.stringify(coldAnswer)}`,
+      );
+    }
     const opaAnswer = (await (
       await fetch(`http://127.0.0.1:${ports.opa}/v1/data/agent/decide/result`, {
         method: 'POST',
