@@ -2,10 +2,7 @@ import { createPublicKey } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pino from 'pino';
-import type { Bundle } from '../../../src/engine/bundle';
 import { BundleVerifier } from '../../../src/engine/bundle-signature';
-import { LocalBundleSource } from '../../../src/engine/bundle-source';
-import { acceptFiles } from '../../../src/engine/load-revision';
 import { PolicyEngine } from '../../../src/engine/policy-engine';
 import {
   buildBundle,
@@ -18,6 +15,7 @@ import {
   writeDir,
   writeTar,
   type SigningKey,
+  readBundle,
 } from './opa-fixture';
 
 let dir: string;
@@ -53,14 +51,6 @@ afterAll(async () => {
 });
 
 const pem = (key: SigningKey) => new BundleVerifier({ key: key.publicPem });
-
-/** What the engine does with a local bundle: LocalBundleSource reads, acceptFiles verifies and parses. */
-async function readBundle(location: string, opts: { verifier?: BundleVerifier } = {}): Promise<Bundle> {
-  const verifier = opts.verifier ?? null;
-  const read = await new LocalBundleSource(location, { allFiles: verifier !== null }).read();
-  if (read.status !== 'files') throw new Error('a local source always reads files');
-  return (await acceptFiles(read.files, read.source, verifier)).bundle;
-}
 
 describe('bundle signature verification (bundles signed by the OPA CLI)', () => {
   it('verifies the signed bundle opa build wrote, and reads it', async () => {

@@ -2,20 +2,9 @@ import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { readBundleFiles, untar, type Bundle } from '../../../src/engine/bundle';
-import type { BundleVerifier } from '../../../src/engine/bundle-signature';
-import { LocalBundleSource } from '../../../src/engine/bundle-source';
-import { acceptFiles } from '../../../src/engine/load-revision';
+import { readBundleFiles, untar } from '../../../src/engine/bundle';
 import { BUNDLE } from '../../helpers/app';
-import { writeTar } from './opa-fixture';
-
-/** What the engine does with a local bundle: LocalBundleSource reads, acceptFiles verifies and parses. */
-async function readBundle(location: string, opts: { verifier?: BundleVerifier } = {}): Promise<Bundle> {
-  const verifier = opts.verifier ?? null;
-  const read = await new LocalBundleSource(location, { allFiles: verifier !== null }).read();
-  if (read.status !== 'files') throw new Error('a local source always reads files');
-  return (await acceptFiles(read.files, read.source, verifier)).bundle;
-}
+import { readBundle, writeTar } from './opa-fixture';
 
 describe('readBundle', () => {
   it('reads policy.wasm, data and manifest from the opa build tarball', async () => {

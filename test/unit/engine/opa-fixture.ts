@@ -8,7 +8,10 @@ import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { untar } from '../../../src/engine/bundle';
+import { untar, type Bundle } from '../../../src/engine/bundle';
+import type { BundleVerifier } from '../../../src/engine/bundle-signature';
+import { LocalBundleSource } from '../../../src/engine/bundle-source';
+import { acceptFiles } from '../../../src/engine/load-revision';
 
 export const ROOT = path.resolve(__dirname, '../../..');
 export const OPA = path.join(ROOT, '.tools/bin/opa');
@@ -211,4 +214,15 @@ export async function opaVerifies(
   } finally {
     await rm(outDir, { recursive: true, force: true });
   }
+}
+
+/** What the engine does with a local bundle: LocalBundleSource reads, acceptFiles verifies and parses. */
+export async function readBundle(
+  location: string,
+  opts: { verifier?: BundleVerifier } = {},
+): Promise<Bundle> {
+  const verifier = opts.verifier ?? null;
+  const read = await new LocalBundleSource(location, { allFiles: verifier !== null }).read();
+  if (read.status !== 'files') throw new Error('a local source always reads files');
+  return (await acceptFiles(read.files, read.source, verifier)).bundle;
 }
