@@ -98,6 +98,7 @@ export function createEngine(
     logger: deps.logger,
     clock: deps.clock,
     verifyKey: config.bundleVerifyKey,
+    residentTenantBytes: config.tenantHeapMib * 2 ** 20,
     ...(metrics !== undefined && {
       onLoad: (outcome) => {
         metrics.bundleLoads.inc({ outcome });

@@ -318,6 +318,13 @@ export const SETTINGS = {
     doc: "Every file of the data directory is stat'ed this often, for edits no file event reported (NFS, SMB, FUSE); `0`: never.",
   }),
 
+  tenantHeapMib: setting({
+    env: 'PDP_TENANT_HEAP_MIB',
+    ...numeric(64),
+    schema: { type: 'integer', minimum: 1, maximum: 2048 },
+    doc: "WASM heap (MiB) for tenants' parsed policy data, per worker: tenants are parsed on first use and stay resident up to this; past it the region is refilled by use (about 550 tenants of 8 documents in 64 MiB).",
+  }),
+
   redisUrl: setting({
     env: 'REDIS_URL',
     ...optional,

@@ -40,6 +40,16 @@ describe('buildServices', () => {
       .expect(200);
   });
 
+  it("sizes the engine's tenant heap from PDP_TENANT_HEAP_MIB", async () => {
+    const services = await buildServices(testConfig({ tenantHeapMib: 3 }), {
+      logger: silentLogger,
+      metrics: new Metrics({ defaultMetrics: false }),
+      log: null,
+    });
+    expect(services.engine.current?.policy.residentBudgetBytes).toBe(3 * 2 ** 20);
+    await services.close(1000);
+  });
+
   it('records real decisions in the decision log PDP_DECISION_LOG names, and counts them in its metrics', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'pdp-services-'));
     try {
