@@ -1,5 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { PolicyEngine } from '../../src/engine/policy-engine';
 import { freePort } from './redis-server';
 
 /** `opa run --server` on loopback, for comparing the Go evaluator with the WASM engine. */
@@ -8,6 +12,31 @@ export class OpaServer {
     private readonly child: ChildProcess,
     readonly port: number,
   ) {}
+
+  /**
+   * The Go evaluator on the Rego sources (not the WASM) with the data the engine evaluates with:
+   * each tenant's data exactly as the engine hands it to the WASM.
+   */
+  static async forEngine(opa: string, root: string, engine: PolicyEngine): Promise<OpaServer> {
+    const active = engine.current;
+    if (active === null) throw new Error('the engine has no active revision');
+    const dir = mkdtempSync(path.join(tmpdir(), 'pdp-opa-data-'));
+    const data = {
+      pdp: { config: { default_ttl_seconds: 3600, max_ttl_seconds: 86400 } },
+      tenants: Object.fromEntries(
+        Object.keys(active.tenants).map((t) => [
+          t,
+          JSON.parse(active.policy.tenantJson(t) ?? 'null') as unknown,
+        ]),
+      ),
+    };
+    writeFileSync(path.join(dir, 'data.json'), JSON.stringify(data));
+    return OpaServer.start(opa, [
+      path.join(root, 'policies/agent'),
+      path.join(root, 'policies/custom'),
+      path.join(dir, 'data.json'),
+    ]);
+  }
 
   static async start(opa: string, paths: string[]): Promise<OpaServer> {
     const port = await freePort();

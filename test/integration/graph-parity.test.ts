@@ -170,23 +170,8 @@ describe('Graph parity: documented Conditional Access semantics, WASM and opa ag
       shaped(engine, cases[i]!, engine.evaluate('agent/decide/result', input).result),
     );
 
-    const dir = mkdtempSync(path.join(tmpdir(), 'pdp-graph-parity-opa-'));
-    const data = {
-      pdp: { config: { default_ttl_seconds: 3600, max_ttl_seconds: 86400 } },
-      // The tenants' data exactly as the engine hands it to the WASM.
-      tenants: Object.fromEntries(
-        Object.keys(engine.current!.tenants).map((t) => [
-          t,
-          JSON.parse(engine.current!.policy.tenantJson(t)!) as unknown,
-        ]),
-      ),
-    };
-    writeFileSync(path.join(dir, 'data.json'), JSON.stringify(data));
-    const opa = await OpaServer.start(OPA, [
-      path.join(ROOT, 'policies/agent'),
-      path.join(ROOT, 'policies/custom'),
-      path.join(dir, 'data.json'),
-    ]);
+    // The Go evaluator, as a server, on the Rego sources (not the WASM) and the same data.
+    const opa = await OpaServer.forEngine(OPA, ROOT, engine);
     try {
       fromOpa = [];
       for (const [i, input] of inputs.entries())

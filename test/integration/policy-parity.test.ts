@@ -1,5 +1,4 @@
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { buildInput, type PolicyInput } from '../../src/decision/input';
 import type { PolicyEngine } from '../../src/engine/policy-engine';
@@ -96,24 +95,8 @@ describe('parity: opa eval (Go) and the compiled WASM in the engine agree', () =
   it('on every case of the table', async () => {
     const table = await cases();
     expect(table.length).toBeGreaterThan(150);
-    const dir = mkdtempSync(path.join(tmpdir(), 'pdp-parity-'));
-    const data = {
-      pdp: { config: { default_ttl_seconds: 3600, max_ttl_seconds: 86400 } },
-      // The tenants' data exactly as the engine hands it to the WASM.
-      tenants: Object.fromEntries(
-        Object.keys(engine.current!.tenants).map((t) => [
-          t,
-          JSON.parse(engine.current!.policy.tenantJson(t)!) as unknown,
-        ]),
-      ),
-    };
-    writeFileSync(path.join(dir, 'data.json'), JSON.stringify(data));
     // The Go evaluator, as a server, on the Rego sources (not the WASM) and the same data.
-    const opa = await OpaServer.start(OPA, [
-      path.join(ROOT, 'policies/agent'),
-      path.join(ROOT, 'policies/custom'),
-      path.join(dir, 'data.json'),
-    ]);
+    const opa = await OpaServer.forEngine(OPA, ROOT, engine);
     let fromOpa: unknown[];
     try {
       fromOpa = [];
