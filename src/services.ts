@@ -99,6 +99,7 @@ export function createEngine(
     clock: deps.clock,
     verifyKey: config.bundleVerifyKey,
     residentTenantBytes: config.tenantHeapMib * 2 ** 20,
+    memoEntries: config.evalMemoEntries,
     ...(metrics !== undefined && {
       onLoad: (outcome) => {
         metrics.bundleLoads.inc({ outcome });

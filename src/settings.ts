@@ -325,6 +325,13 @@ export const SETTINGS = {
     doc: "WASM heap (MiB) for tenants' parsed policy data, per worker: tenants are parsed on first use and stay resident up to this; past it the region is refilled by use (about 550 tenants of 8 documents in 64 MiB).",
   }),
 
+  evalMemoEntries: setting({
+    env: 'PDP_EVAL_MEMO_ENTRIES',
+    ...numeric(4096),
+    schema: { type: 'integer', minimum: 0, maximum: 1_000_000 },
+    doc: 'Policy results remembered per worker by exact input (the request, the records and signals read for it, the time to the second): a repeat within the second is not evaluated again. Exact, never stale: any changed record, signal or revision is a new input. `0`: off.',
+  }),
+
   redisUrl: setting({
     env: 'REDIS_URL',
     ...optional,

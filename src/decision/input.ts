@@ -35,16 +35,29 @@ export function epochOf(rfc3339: unknown): number | null {
   return ms === null ? 0 : Math.floor(ms / 1000);
 }
 
-/** `nowRfc3339`: `nowMs` already formatted, when the caller has it (one formatting per decision). */
-export function buildInput(
-  request: DecideRequest,
-  signals: SignalSnapshot,
-  nowMs: number,
-  nowRfc3339: string = new Date(nowMs).toISOString(),
-): PolicyInput {
+/** The last `now` built: decisions at a busy PDP share their second. */
+let lastNow: PolicyInput['now'] = { epoch_seconds: Number.NaN, rfc3339: '' };
+
+/**
+ * The input's `now`, to the second: the resolution every rule has (`epoch_seconds`), and the one
+ * that lets identical requests within a second have identical inputs (EvaluationMemo). Frozen:
+ * decisions in the same second share it.
+ */
+export function nowOf(nowMs: number): PolicyInput['now'] {
+  const seconds = Math.floor(nowMs / 1000);
+  if (seconds !== lastNow.epoch_seconds) {
+    lastNow = Object.freeze({
+      epoch_seconds: seconds,
+      rfc3339: new Date(seconds * 1000).toISOString().replace('.000Z', 'Z'),
+    });
+  }
+  return lastNow;
+}
+
+export function buildInput(request: DecideRequest, signals: SignalSnapshot, nowMs: number): PolicyInput {
   const agent = signals.agent;
   return {
-    now: { epoch_seconds: Math.floor(nowMs / 1000), rfc3339: nowRfc3339 },
+    now: nowOf(nowMs),
     request: { ...request, tenant: request.tenant ?? 'default' },
     directory: {
       agent: agent === null ? null : { ...agent, expires_at_epoch: epochOf(agent.expires_at) },
@@ -73,10 +86,9 @@ export function buildGatewayInput(
   token: AgentToken | null,
   signals: SignalSnapshot,
   nowMs: number,
-  nowRfc3339: string,
 ): object {
   return {
-    now: { epoch_seconds: Math.floor(nowMs / 1000), rfc3339: nowRfc3339 },
+    now: nowOf(nowMs),
     request: gatewayRequest(tenant, original, token),
     token,
     directory: {

@@ -25,7 +25,7 @@ interface DecisionBase {
   decision_id: string;
   /** Epoch milliseconds the decision was made at: its one clock read (what-if: the time asked about). */
   at: number;
-  /** `at` in RFC 3339 (UTC, milliseconds), formatted once for the input, the response and the log. */
+  /** `at` in RFC 3339 (UTC, milliseconds), formatted once for the response and the log. */
   at_rfc3339: string;
   endpoint: Endpoint;
   entrypoint: Entrypoint;
@@ -159,13 +159,13 @@ export function runDecision(deps: RunDeps, subject: DecisionSubject, ctx: RunCon
   let entrypoint: Entrypoint;
   let tenant: string;
   if (subject.kind === 'token') {
-    const built = buildInput(subject.request, signals, ctx.now, atRfc3339);
+    const built = buildInput(subject.request, signals, ctx.now);
     subject.adjust?.(built);
     input = built;
     entrypoint = subject.entrypoint;
     tenant = built.request.tenant;
   } else {
-    input = buildGatewayInput(subject.tenant, subject.original, subject.token, signals, ctx.now, atRfc3339);
+    input = buildGatewayInput(subject.tenant, subject.original, subject.token, signals, ctx.now);
     entrypoint = 'agent/gateway/result';
     tenant = subject.tenant;
   }

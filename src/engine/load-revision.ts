@@ -1,3 +1,4 @@
+import { DEFAULT_MEMO_LIMITS } from './evaluation-memo';
 import { createHash } from 'node:crypto';
 import { PdpError } from '../errors';
 import { bundleFromFiles, type Bundle } from './bundle';
@@ -43,6 +44,8 @@ export interface RevisionSettings {
   maxTtlSeconds: number;
   /** See TenantHeap; undefined for its default. */
   residentTenantBytes?: number | undefined;
+  /** See EvaluationMemo; undefined for its default. */
+  memoEntries?: number | undefined;
   compiler: TenantDataCompiler;
   /** Epoch ms, for `loadedAt`. */
   now: number;
@@ -106,6 +109,10 @@ export async function loadRevision(
     },
     tenants: packed.json,
     residentBytes: settings.residentTenantBytes,
+    memo:
+      settings.memoEntries === undefined
+        ? DEFAULT_MEMO_LIMITS
+        : { ...DEFAULT_MEMO_LIMITS, entries: settings.memoEntries },
   });
   const missing = ENTRYPOINTS.filter((e) => !policy.has(e));
   if (missing.length > 0) {

@@ -40,6 +40,8 @@ export interface EngineOptions {
   timers?: Timers | undefined;
   /** Heap bytes for resident tenant data per instance (TenantHeap); default DEFAULT_RESIDENT_BYTES. */
   residentTenantBytes?: number | undefined;
+  /** Results each instance remembers by input (EvaluationMemo); 0: none; default DEFAULT_MEMO_LIMITS. */
+  memoEntries?: number | undefined;
   /** Called once per load attempt, with the revision serving afterwards (null when none). */
   onLoad?: ((outcome: LoadOutcome, revision: string | null) => void) | undefined;
 }
@@ -195,6 +197,7 @@ export class PolicyEngine {
           defaultTtlSeconds: this.opts.defaultTtlSeconds,
           maxTtlSeconds: this.opts.maxTtlSeconds,
           residentTenantBytes: this.opts.residentTenantBytes,
+          memoEntries: this.opts.memoEntries,
           compiler: this.compiler,
           now: this.opts.clock(),
         },

@@ -1,5 +1,6 @@
 import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import { PdpError, describeThrown } from '../errors';
+import { DEFAULT_MEMO_LIMITS, EvaluationMemo, type MemoLimits } from './evaluation-memo';
 import { TenantHeap } from './tenant-heap';
 
 export const ENTRYPOINTS = ['agent/decide/result', 'agent/whatif/result'] as const;
@@ -16,6 +17,8 @@ export interface PolicyData {
   tenants: ReadonlyMap<string, Uint8Array>;
   /** Heap bytes resident tenant documents may take (see TenantHeap). */
   residentBytes?: number | undefined;
+  /** Bounds of the memo of results by input (EvaluationMemo); default DEFAULT_MEMO_LIMITS. */
+  memo?: MemoLimits | undefined;
 }
 
 /** The fields of opa-wasm's LoadedPolicy it does not type: the data address is chosen per call. */
@@ -42,6 +45,7 @@ export class WasmPolicy {
   private constructor(
     private readonly policy: LoadedPolicy,
     private readonly heap: TenantHeap,
+    private readonly memo: EvaluationMemo,
   ) {
     this.ids = new Map(Object.entries(policy.entrypoints as Record<string, number>));
     this.internals = policy as unknown as LoadedPolicyInternals;
@@ -67,7 +71,7 @@ export class WasmPolicy {
         data.tenants,
         data.residentBytes,
       );
-      return new WasmPolicy(policy, heap);
+      return new WasmPolicy(policy, heap, new EvaluationMemo(data.memo ?? DEFAULT_MEMO_LIMITS));
     } catch (err) {
       throw new PdpError('bundle_invalid', `policy.wasm failed to load: ${describeThrown(err)}`);
     }
@@ -92,12 +96,28 @@ export class WasmPolicy {
     if (id === undefined) {
       throw new PdpError('policy_evaluation_failed', `bundle has no entrypoint ${entrypoint}`);
     }
+    // Only an object input whose own tenant is used is remembered: its text is the whole key.
+    if (tenant !== undefined || !this.memo.enabled || !isPlainInput(input)) {
+      return this.run(id, serialised(input), tenant ?? tenantOf(input));
+    }
+    const json = JSON.stringify(input);
+    if (!this.memo.admits(json)) return this.run(id, encoder.encode(json).buffer, tenantOf(input));
+    const known = this.memo.get(id, json);
+    if (known !== undefined) return known;
+    return this.memo.set(id, json, this.run(id, encoder.encode(json).buffer, tenantOf(input)));
+  }
+
+  /** Results remembered (EvaluationMemo). */
+  get memoSize(): number {
+    return this.memo.size;
+  }
+
+  private run(id: number, input: object | ArrayBuffer, tenant: string): unknown {
     let resultSet: unknown;
     try {
-      const name = tenant ?? tenantOf(input);
-      this.internals.dataAddr = this.heap.documentFor(name);
+      this.internals.dataAddr = this.heap.documentFor(tenant);
       this.internals.dataHeapPtr = this.heap.scratchBase;
-      resultSet = this.policy.evaluate(serialised(input), id);
+      resultSet = this.policy.evaluate(input, id);
     } catch (err) {
       if (err instanceof PdpError) throw err;
       throw new PdpError('policy_evaluation_failed', `policy evaluation failed: ${describeThrown(err)}`);
@@ -136,6 +156,10 @@ export function tenantOf(input: PolicyInputValue): string {
   const request = isObject(value) && Object.hasOwn(value, 'request') ? value['request'] : undefined;
   const tenant = isObject(request) && Object.hasOwn(request, 'tenant') ? request['tenant'] : undefined;
   return typeof tenant === 'string' && tenant !== '' ? tenant : 'default';
+}
+
+function isPlainInput(input: PolicyInputValue): input is object {
+  return typeof input !== 'string' && !(input instanceof ArrayBuffer) && !(input instanceof Uint8Array);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -22,6 +22,8 @@ async function engine(dataDir: string | null, residentTenantBytes?: number): Pro
     logger: silentLogger,
     clock: () => NOW,
     residentTenantBytes,
+    // Every evaluation reaches the heap: remembered results would hide the tenant it reads.
+    memoEntries: 0,
   });
   await e.reload();
   return e;

@@ -1,0 +1,66 @@
+import { LRUCache } from 'lru-cache';
+
+/** Bounds of one policy instance's memo (PDP_EVAL_MEMO_ENTRIES, PDP_EVAL_MEMO_INPUT_BYTES). */
+export interface MemoLimits {
+  /** Results kept; 0 turns the memo off. */
+  entries: number;
+  /** Serialised inputs longer than this (UTF-16 code units) are evaluated, never remembered. */
+  maxInputLength: number;
+}
+
+export const DEFAULT_MEMO_LIMITS: MemoLimits = { entries: 4096, maxInputLength: 8192 };
+
+/**
+ * Results of one policy instance by entrypoint and exact serialised input. A compiled policy with
+ * its data is a pure function of the input: WASM has no clock, randomness or network, and the
+ * input carries everything a decision reads (the request, the directory records and risk signals
+ * read for it, `now` to the second). So a remembered result is exactly the result evaluation
+ * would give, never a stale one: a changed risk level or record is a different input, a new
+ * revision is a new instance with an empty memo, and the next second is a new `now`.
+ *
+ * Results are deep-frozen when stored: every caller shares them.
+ */
+export class EvaluationMemo {
+  private readonly byEntrypoint = new Map<number, LRUCache<string, object>>();
+
+  constructor(private readonly limits: MemoLimits) {}
+
+  get enabled(): boolean {
+    return this.limits.entries > 0;
+  }
+
+  /** Whether an input of this serialised length may be remembered. */
+  admits(json: string): boolean {
+    return this.limits.entries > 0 && json.length <= this.limits.maxInputLength;
+  }
+
+  get(entrypoint: number, json: string): object | undefined {
+    return this.byEntrypoint.get(entrypoint)?.get(json);
+  }
+
+  /** Remembers `value` (frozen in place) and returns it. Non-objects are not remembered. */
+  set(entrypoint: number, json: string, value: unknown): unknown {
+    if (typeof value !== 'object' || value === null) return value;
+    let cache = this.byEntrypoint.get(entrypoint);
+    if (cache === undefined) {
+      cache = new LRUCache<string, object>({ max: this.limits.entries });
+      this.byEntrypoint.set(entrypoint, cache);
+    }
+    cache.set(json, deepFreeze(value));
+    return value;
+  }
+
+  /** Results held, over all entrypoints. */
+  get size(): number {
+    let n = 0;
+    for (const cache of this.byEntrypoint.values()) n += cache.size;
+    return n;
+  }
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const child of Object.values(value)) {
+    if (typeof child === 'object' && child !== null && !Object.isFrozen(child)) deepFreeze(child as object);
+  }
+  return Object.freeze(value);
+}
