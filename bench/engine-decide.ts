@@ -13,7 +13,7 @@ function percentile(sorted: number[], p: number): number {
 
 async function main(): Promise<void> {
   const iterations = Number(process.argv[2] ?? 20_000);
-  const { engine, store } = await exampleServices();
+  const { engine, store } = await exampleServices({ evalMemoEntries: 0 });
   const cases: [string, DecideRequest][] = [
     [
       'autonomous, narrowed',

@@ -56,7 +56,8 @@ function summary(
 }
 
 async function engineFor(docs: number, tenants: number): Promise<PolicyEngine> {
-  const engine = createEngine(benchConfig({ dataDir: writeDataDir(docs, tenants) }), {
+  // Without the memo of results (EvaluationMemo): these cases time the WASM evaluation itself.
+  const engine = createEngine(benchConfig({ dataDir: writeDataDir(docs, tenants), evalMemoEntries: 0 }), {
     logger: pino({ level: 'silent' }),
     clock: () => NOW,
   });

@@ -73,6 +73,9 @@ const RATIO_KEYS = [
   'decide_vs_node_http_throughput',
   'authorize_cached_vs_opa_throughput',
   'authorize_cached_vs_floor_throughput',
+  'decide_distinct_vs_floor_throughput',
+  'decide_distinct_vs_node_http_throughput',
+  'authorize_distinct_vs_floor_throughput',
 ] as const;
 type RatioKey = (typeof RATIO_KEYS)[number];
 
@@ -332,6 +335,15 @@ async function main(): Promise<void> {
       'x-original-uri': '/payments/42',
       'x-forwarded-for': '203.0.113.7',
     };
+    // Repeated requests within a second have identical policy inputs, which the engine answers from
+    // its memo (EvaluationMemo); the "distinct" targets make every request's input new (another
+    // client address, another path), so each one is evaluated.
+    let distinct = 0;
+    const decideBodyText = JSON.stringify(decideBody);
+    const distinctIp = () => {
+      distinct = (distinct + 1) % 65_536;
+      return `10.${distinct >> 8}.${distinct & 255}.7`;
+    };
     const targets: LoadTarget[] = [
       {
         name: 'decide (warm cache)',
@@ -362,6 +374,17 @@ async function main(): Promise<void> {
         body: JSON.stringify(decideBody),
       },
       {
+        name: 'decide (distinct requests)',
+        url: `http://127.0.0.1:${ports.pdp}/v1/decide`,
+        method: 'POST',
+        headers: json,
+        body: decideBodyText,
+        setupRequest: (req) => ({
+          ...req,
+          body: decideBodyText.replace('203.0.113.7', distinctIp()),
+        }),
+      },
+      {
         name: 'decide (cache miss: MGET each)',
         url: `http://127.0.0.1:${ports.cold}/v1/decide`,
         method: 'POST',
@@ -384,6 +407,20 @@ async function main(): Promise<void> {
           headers: {
             ...authorizeHeaders,
             authorization: `Bearer ${freshTokens[freshIndex++ % freshTokens.length] ?? cachedToken}`,
+          },
+        }),
+      },
+      {
+        name: 'authorize (cached token, distinct paths)',
+        url: `http://127.0.0.1:${ports.pdp}/v1/authorize`,
+        method: 'GET',
+        headers: authorizeHeaders,
+        setupRequest: (req) => ({
+          ...req,
+          headers: {
+            ...authorizeHeaders,
+            'x-original-uri': `/payments/${(distinct = (distinct + 1) % 1_000_000)}`,
+            authorization: `Bearer ${cachedToken}`,
           },
         }),
       },
@@ -470,6 +507,13 @@ async function main(): Promise<void> {
             byName(figures, 'opa: gateway + io.jwt.decode_verify').rps,
           authorize_cached_vs_floor_throughput:
             byName(figures, 'authorize (cached token)').rps / byName(figures, 'express floor').rps,
+          decide_distinct_vs_floor_throughput:
+            byName(figures, 'decide (distinct requests)').rps / byName(figures, 'express floor').rps,
+          decide_distinct_vs_node_http_throughput:
+            byName(figures, 'decide (distinct requests)').rps / byName(figures, 'node:http floor').rps,
+          authorize_distinct_vs_floor_throughput:
+            byName(figures, 'authorize (cached token, distinct paths)').rps /
+            byName(figures, 'express floor').rps,
         },
       });
     }
