@@ -210,8 +210,8 @@ function variant(c: Variant): PolicyInput {
   input.request.scopes = c.scopes;
   input.request.client = { ip: c.ip };
   if (c.flow === 'autonomous') delete input.request.user;
-  input.signals.agent_risk = { level: c.agentRisk } as PolicyInput['signals']['agent_risk'];
-  input.signals.user_risk = { level: c.userRisk } as PolicyInput['signals']['user_risk'];
+  input.signals.agent_risk = { level: c.agentRisk };
+  input.signals.user_risk = { level: c.userRisk };
   input.signals.revocation = c.revoked
     ? ({ revoked_at_epoch: input.now.epoch_seconds } as PolicyInput['signals']['revocation'])
     : null;
