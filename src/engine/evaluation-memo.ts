@@ -8,7 +8,8 @@ export interface MemoLimits {
   maxInputLength: number;
 }
 
-export const DEFAULT_MEMO_LIMITS: MemoLimits = { entries: 4096, maxInputLength: 8192 };
+// Worst case per worker: 4096 inputs of 4 KiB and their results, about 30 MB; a typical input is 1–2 KiB.
+export const DEFAULT_MEMO_LIMITS: MemoLimits = { entries: 4096, maxInputLength: 4096 };
 
 /**
  * Results of one policy instance by entrypoint and exact serialised input. A compiled policy with
