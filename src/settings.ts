@@ -207,6 +207,17 @@ export function parseTrustedIssuers(raw: string | undefined): TrustedIssuer[] {
     fail('PDP_TRUSTED_ISSUERS', `${d?.pointer ?? ''} ${d?.message ?? 'is invalid'}`.trim());
   }
   const entries = parsed as (Omit<TrustedIssuer, 'tenant'> & { tenant?: string; jwks_file?: string })[];
+  // One issuer names one tenant: a token's issuer is what tells the gateway its tenant.
+  const seen = new Set<string>();
+  for (const [i, e] of entries.entries()) {
+    if (seen.has(e.issuer)) {
+      fail(
+        'PDP_TRUSTED_ISSUERS',
+        `/${i}/issuer ${e.issuer} is listed twice: an issuer is trusted for exactly one tenant (Entra issues per-tenant issuer URLs)`,
+      );
+    }
+    seen.add(e.issuer);
+  }
   return entries.map((e, i) => {
     const issuer: TrustedIssuer = {
       issuer: e.issuer,

@@ -144,6 +144,10 @@ export class AgentTokenVerifier {
     issuers: readonly TrustedIssuer[],
     private readonly opts: VerifierOptions,
   ) {
+    if (new Set(issuers.map((i) => i.issuer)).size !== issuers.length) {
+      // Which tenant a token belongs to would depend on list order: refuse, as the settings do.
+      throw new Error('trusted issuers: an issuer is listed twice; each is trusted for exactly one tenant');
+    }
     this.issuers = new Map(
       issuers.map((config) => [
         config.issuer,

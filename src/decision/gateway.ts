@@ -22,18 +22,24 @@ const NO_SIGNALS: SignalSnapshot = { ...UNAVAILABLE, unavailable: false };
 export class GatewayService {
   constructor(private readonly deps: GatewayDeps) {}
 
-  /** Throws PdpError('invalid_token') for a bad token; everything else is a GatewayDecision. */
+  /**
+   * Throws PdpError('invalid_token') for a bad token; everything else is a GatewayDecision.
+   * `named`: the tenant the gateway names (X-PDP-Tenant), or undefined for the one the verified
+   * token's trusted issuer names (each issuer names exactly one tenant), "default" without a token.
+   * A named tenant the token's issuer is not trusted for is refused.
+   */
   async authorize(
-    tenant: string,
+    named: string | undefined,
     original: OriginalRequest,
     bearer: string | undefined,
     caller: string | null = null,
   ): Promise<GatewayDecision> {
     const startedNs = process.hrtime.bigint();
     const token = bearer === undefined ? null : await this.deps.verifier.verify(bearer);
-    if (token !== null && token.tenant !== tenant) {
+    if (token !== null && named !== undefined && token.tenant !== named) {
       throw new PdpError('invalid_token', 'The token issuer is not trusted for this tenant');
     }
+    const tenant = named ?? token?.tenant ?? 'default';
     const signals =
       token === null
         ? NO_SIGNALS

@@ -80,8 +80,9 @@ export async function authorizeReply(
   caller: string | null,
 ): Promise<Reply> {
   const header = req.headers['x-pdp-tenant'];
-  const tenant = typeof header === 'string' ? header : 'default';
-  if (!TENANT.test(tenant)) {
+  // Absent: the tenant of the token's issuer (GatewayService.authorize).
+  const tenant = typeof header === 'string' ? header : undefined;
+  if (tenant !== undefined && !TENANT.test(tenant)) {
     throw new PdpError('invalid_request', 'The X-PDP-Tenant header is invalid', [
       { pointer: '/headers/x-pdp-tenant', message: `must match ${TENANT_ID_PATTERN}` },
     ]);
