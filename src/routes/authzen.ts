@@ -42,6 +42,12 @@ export interface AuthzenDecisionContext {
   reasons?: Reason[];
   /** Grant controls the caller could satisfy and retry with (step-up), as in decide. */
   required_controls?: string[];
+  /**
+   * A token request's grant (context `scope` given, permit only): the scopes granted,
+   * space-delimited as OAuth's `scope`, and the token's lifetime in seconds.
+   */
+  granted_scope?: string;
+  token_lifetime?: number;
   /** An evaluation of a batch that could not be evaluated (spec §7.2.1). */
   error?: { status: number; code: string; message: string; details: readonly ErrorDetail[] };
 }
@@ -146,13 +152,15 @@ function toDecideRequest(evaluation: AuthzenEvaluationRequest, at: PointerMap): 
     client,
     requested_ttl_seconds: ttl,
     blueprint_id: blueprintId,
+    scope,
     ...rest
   } = evaluation.context ?? {};
   const request: DecideRequest = {
     flow: flow ?? 'autonomous',
     agent_id: evaluation.subject.id,
     resource: evaluation.resource.id,
-    scopes: [evaluation.action.name],
+    // A token request asks for its `scope`; any other evaluation for the action's one scope.
+    scopes: scope === undefined ? [evaluation.action.name] : [...new Set(scope.split(' '))],
   };
   if (tenant !== undefined) request.tenant = tenant;
   if (blueprintId !== undefined) request.blueprint_id = blueprintId;
@@ -177,8 +185,12 @@ function toDecideRequest(evaluation: AuthzenEvaluationRequest, at: PointerMap): 
   return request;
 }
 
-function decisionContext(out: TokenDecision): AuthzenDecisionContext {
+function decisionContext(out: TokenDecision, tokenRequest: boolean): AuthzenDecisionContext {
   const context: AuthzenDecisionContext = { decision_id: out.decision_id };
+  if (tokenRequest && out.grant !== null) {
+    context.granted_scope = out.grant.scopes.join(' ');
+    context.token_lifetime = out.grant.ttl_seconds;
+  }
   if (out.reasons.length > 0) {
     context.reason_admin = { en: out.reasons.map((r) => r.message).join(' ') };
     context.reasons = out.reasons;
@@ -220,7 +232,10 @@ export function authzenEvaluator(decisions: DecisionService): AuthzenEvaluator {
     if (!validateEvaluation(body)) throw invalid(message, toDetails(validateEvaluation.errors), at);
     const out = await decisions.decide(toDecideRequest(body, at), ctx);
     // Fail closed: only an allow is a permit.
-    return { decision: out.decision === 'allow', context: decisionContext(out) };
+    return {
+      decision: out.decision === 'allow',
+      context: decisionContext(out, body.context?.scope !== undefined),
+    };
   }
 
   /** Spec §7.2.1: an item that cannot be evaluated is a deny carrying its error; 5xx still fail the call. */

@@ -55,7 +55,11 @@ export const AUTHZEN_CONTEXT_FIELDS = [
   'client',
   'requested_ttl_seconds',
   'blueprint_id',
+  'scope',
 ] as const;
+
+/** An OAuth scope-token (RFC 6749 §3.3), at most as long as a decide scope. */
+const SCOPE_TOKEN = '[\\x21\\x23-\\x5b\\x5d-\\x7e]{1,256}';
 
 export const authzenContextSchema = {
   type: 'object',
@@ -66,6 +70,13 @@ export const authzenContextSchema = {
     client: decide.client,
     requested_ttl_seconds: decide.requested_ttl_seconds,
     blueprint_id: decide.blueprint_id,
+    // A token request's requested scopes, space-delimited as OAuth's `scope` parameter (token
+    // issuance): the answer then carries the narrowed grant (granted_scope, token_lifetime).
+    scope: {
+      type: 'string',
+      maxLength: 25_800,
+      pattern: `^${SCOPE_TOKEN}( ${SCOPE_TOKEN}){0,${decide.scopes.maxItems - 1}}$`,
+    },
   },
   // on_behalf_of and agent_user need a user, exactly as in the decide body.
   if: decideRequestSchema.if,
@@ -135,6 +146,7 @@ export interface AuthzenContext {
   client?: DecideRequest['client'];
   requested_ttl_seconds?: number;
   blueprint_id?: string;
+  scope?: string;
   [member: string]: unknown;
 }
 

@@ -119,6 +119,51 @@ describe('AuthZEN Access Evaluation API: POST /access/v1/evaluation (spec §6)',
     expect(denied.body.context.reasons.map((r: { code: string }) => r.code)).toContain('blueprint_mismatch');
   });
 
+  it('answers a token request (context scope) with the narrowed grant, as /v1/decide gives it', async () => {
+    const body = {
+      subject: AGENT,
+      resource: PAYMENTS,
+      action: { name: 'token' },
+      context: { client: UNTRUSTED, scope: 'payments.read payments.write', requested_ttl_seconds: 3600 },
+    };
+    const res = await evaluation(body).expect(200);
+    const decide = await request(t.api)
+      .post('/v1/decide')
+      .send({
+        flow: 'autonomous',
+        agent_id: 'agt-7f3a',
+        resource: 'api://payments',
+        scopes: ['payments.read', 'payments.write'],
+        requested_ttl_seconds: 3600,
+        client: UNTRUSTED,
+      })
+      .expect(200);
+    expect(decide.body.grant.scopes).toEqual(['payments.read']);
+    expect(res.body.decision).toBe(true);
+    expect(res.body.context.granted_scope).toBe(decide.body.grant.scopes.join(' '));
+    expect(res.body.context.token_lifetime).toBe(decide.body.grant.ttl_seconds);
+    expect(res.body.context.reasons.map((r: { code: string }) => r.code)).toContain('scope_narrowed');
+
+    // Nothing grantable: a deny without a grant.
+    const none = await evaluation({ ...body, context: { client: CORP, scope: 'payments.admin' } }).expect(
+      200,
+    );
+    expect(none.body.decision).toBe(false);
+    expect(none.body.context.granted_scope).toBeUndefined();
+    expect(none.body.context.token_lifetime).toBeUndefined();
+  });
+
+  it.each([
+    ['an empty scope', ''],
+    ['a double space', 'payments.read  payments.write'],
+    ['a quote', 'payments"read'],
+    ['a control character', 'payments.read\tx'],
+  ])('refuses a token request with %s (400, pointing at /context/scope)', async (_name, scope) => {
+    const res = await evaluation({ subject: AGENT, resource: PAYMENTS, action: READ, context: { scope } });
+    expect(res.status).toBe(400);
+    expect(pointers(res)).toContain('/context/scope');
+  });
+
   it('defaults the flow to autonomous and needs no context at all', async () => {
     // No client: an unknown address is never trusted, so payments is read-only.
     const read = await evaluation({ subject: AGENT, resource: PAYMENTS, action: READ });
