@@ -7,6 +7,7 @@ import type { OpsBackend } from './ops/backend';
 import { fastRoutes } from './http/fast-routes';
 import { errorHandler, jsonBody, notFound, refuseOptions, requireHost } from './http/middleware';
 import { authzenEvaluator, authzenRoutes } from './routes/authzen';
+import { authzenSearch } from './routes/authzen-search';
 import { decideRoutes } from './routes/decide';
 import { directoryRoutes } from './routes/directory';
 import { gatewayRoutes } from './routes/gateway';
@@ -62,7 +63,7 @@ export function createApp(services: Services): Apps {
   api.use(refuseOptions);
   api.use(jsonBody(config.bodyLimitBytes));
   api.use(decideRoutes(decisions, validators, auth));
-  api.use(authzenRoutes(authzen, auth, { baseUrl: config.publicBaseUrl }));
+  api.use(authzenRoutes(authzen, authzenSearch(authzen, store), auth, { baseUrl: config.publicBaseUrl }));
   api.use(directoryRoutes(store, validators, auth, clock));
   api.use(notFound);
   api.use(errorHandler(services.logger));

@@ -13,6 +13,7 @@ import {
   type EvaluationsSemantic,
 } from '../schemas/authzen';
 import { freeFormViolation } from '../schemas/json-shape';
+import { SEARCH_PATHS, type AuthzenSearch } from './authzen-search';
 import { MAX_CONTEXT_BYTES, MAX_CONTEXT_DEPTH, type DecideRequest } from '../schemas/requests';
 
 /**
@@ -299,7 +300,12 @@ export function requestIdToEcho(value: string | string[] | undefined): string | 
   return typeof value === 'string' && REQUEST_ID.test(value) ? value : undefined;
 }
 
-export function authzenRoutes(evaluator: AuthzenEvaluator, auth: CallerAuth, opts: AuthzenOptions): Router {
+export function authzenRoutes(
+  evaluator: AuthzenEvaluator,
+  search: AuthzenSearch,
+  auth: CallerAuth,
+  opts: AuthzenOptions,
+): Router {
   const router = Router();
   const caller = auth.require('authorize', 'decide');
   const baseUrl = opts.baseUrl.replace(/\/+$/, '');
@@ -315,11 +321,21 @@ export function authzenRoutes(evaluator: AuthzenEvaluator, auth: CallerAuth, opt
     res.json(await evaluator.evaluations(req.body, contextOf(res)));
   });
 
+  // Spec §8: the same caller role as evaluation, since a search is a series of evaluations.
+  for (const kind of ['subject', 'resource', 'action'] as const) {
+    router.post(SEARCH_PATHS[kind], echoRequestId, caller, async (req, res) => {
+      res.json(await search.search(kind, req.body, contextOf(res)));
+    });
+  }
+
   // Spec §9: public, so a PEP can discover the endpoints before it holds a credential.
   const metadata = {
     policy_decision_point: baseUrl,
     access_evaluation_endpoint: baseUrl + EVALUATION_PATH,
     access_evaluations_endpoint: baseUrl + EVALUATIONS_PATH,
+    search_subject_endpoint: baseUrl + SEARCH_PATHS.subject,
+    search_resource_endpoint: baseUrl + SEARCH_PATHS.resource,
+    search_action_endpoint: baseUrl + SEARCH_PATHS.action,
   };
   router.get(METADATA_PATH, echoRequestId, (_req, res) => {
     res.json(metadata);

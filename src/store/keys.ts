@@ -12,6 +12,12 @@ export function recordKey(tenant: string, kind: RecordKind, id: string): string 
   return `pdp:{${tenant}}:${kind}:${id}`;
 }
 
+/**
+ * The index of a tenant's agents, kept by every store in the same transaction as the agent records
+ * themselves (AuthZEN subject search enumerates it).
+ */
+export const AGENTS_INDEX = 'agents';
+
 /** `pdp:{tenant}:index:<name>`: a per-tenant set (e.g. the agents at risk), read without SCAN. */
 export function indexKey(tenant: string, name: string): string {
   return `pdp:{${tenant}}:index:${name}`;

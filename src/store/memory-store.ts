@@ -1,4 +1,4 @@
-import { indexKey, recordKey } from './keys';
+import { AGENTS_INDEX, indexKey, recordKey } from './keys';
 import { serialise } from './serialise';
 import { assemble, planQuery } from './snapshot';
 import type {
@@ -41,10 +41,12 @@ export class MemoryStore implements SignalStore {
 
   put<K extends RecordKind>(kind: K, tenant: string, id: string, value: RecordOf[K]): Promise<void> {
     this.values.set(recordKey(tenant, kind, id), serialise(value));
+    if (kind === 'agent') this.mark(tenant, AGENTS_INDEX, id, true);
     return Promise.resolve();
   }
 
   delete(kind: RecordKind, tenant: string, id: string): Promise<boolean> {
+    if (kind === 'agent') this.mark(tenant, AGENTS_INDEX, id, false);
     return Promise.resolve(this.values.delete(recordKey(tenant, kind, id)));
   }
 
@@ -55,6 +57,7 @@ export class MemoryStore implements SignalStore {
       const value = values[i];
       if (value === null || value === undefined) this.values.delete(key);
       else this.values.set(key, value);
+      if (op.kind === 'agent') this.mark(tenant, AGENTS_INDEX, op.id, op.value !== null);
     });
     return Promise.resolve();
   }
@@ -64,12 +67,16 @@ export class MemoryStore implements SignalStore {
   }
 
   index(tenant: string, index: string, member: string, present: boolean): Promise<void> {
+    this.mark(tenant, index, member, present);
+    return Promise.resolve();
+  }
+
+  private mark(tenant: string, index: string, member: string, present: boolean): void {
     const key = indexKey(tenant, index);
     const set = this.sets.get(key) ?? new Set<string>();
     if (present) set.add(member);
     else set.delete(member);
     this.sets.set(key, set);
-    return Promise.resolve();
   }
 
   health(): Promise<StoreHealth> {

@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { PdpError, describeThrown } from '../errors';
-import { INVALIDATION_CHANNEL, indexKey, recordKey } from './keys';
+import { AGENTS_INDEX, INVALIDATION_CHANNEL, indexKey, recordKey } from './keys';
 import { serialise } from './serialise';
 import { OutageLog } from './outage-log';
 import { createRedisClient, type RedisClient, type RedisTopology } from './redis-connection';
@@ -328,15 +328,21 @@ export class RedisStore implements SignalStore {
     const key = recordKey(tenant, kind, id);
     // Serialised before the command: a value that cannot be is the caller's fault, not Redis's.
     const json = serialise(value);
-    await this.command(() => this.client.multi().set(key, json).publish(INVALIDATION_CHANNEL, key).exec());
+    await this.command(() => {
+      const multi = this.client.multi().set(key, json).publish(INVALIDATION_CHANNEL, key);
+      if (kind === 'agent') multi.sadd(indexKey(tenant, AGENTS_INDEX), id);
+      return multi.exec();
+    });
     this.evict(key);
   }
 
   async delete(kind: RecordKind, tenant: string, id: string): Promise<boolean> {
     const key = recordKey(tenant, kind, id);
-    const result = await this.command(() =>
-      this.client.multi().del(key).publish(INVALIDATION_CHANNEL, key).exec(),
-    );
+    const result = await this.command(() => {
+      const multi = this.client.multi().del(key).publish(INVALIDATION_CHANNEL, key);
+      if (kind === 'agent') multi.srem(indexKey(tenant, AGENTS_INDEX), id);
+      return multi.exec();
+    });
     this.evict(key);
     const deleted = result?.[0]?.[1];
     return typeof deleted === 'number' && deleted > 0;
@@ -354,6 +360,12 @@ export class RedisStore implements SignalStore {
         if (value === null || value === undefined) multi.del(key);
         else multi.set(key, value);
         multi.publish(INVALIDATION_CHANNEL, key);
+        const op = ops[i];
+        if (op?.kind === 'agent') {
+          const agents = indexKey(tenant, AGENTS_INDEX);
+          if (op.value === null) multi.srem(agents, op.id);
+          else multi.sadd(agents, op.id);
+        }
       });
       return multi.exec();
     });

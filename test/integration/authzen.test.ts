@@ -4,6 +4,7 @@ import request from 'supertest';
 import type { ApiKeyEntry } from '../../src/config';
 import { errorHandler, jsonBody, notFound } from '../../src/http/middleware';
 import { authzenEvaluator, authzenRoutes } from '../../src/routes/authzen';
+import { authzenSearch } from '../../src/routes/authzen-search';
 import { TestClock, makeApp, silentLogger, type TestApp } from '../helpers/app';
 
 /**
@@ -433,7 +434,7 @@ describe('AuthZEN PDP metadata: GET /.well-known/authzen-configuration (spec §9
     t = await makeApp();
   });
 
-  it('publishes the configured base URL whatever the Host header says, and no search endpoints', async () => {
+  it('publishes the configured base URL whatever the Host header says, with the search endpoints', async () => {
     for (const host of ['pdp.example.com:8181', 'evil.example', 'evil.example/x?']) {
       const res = await request(t.api)
         .get('/.well-known/authzen-configuration')
@@ -448,6 +449,9 @@ describe('AuthZEN PDP metadata: GET /.well-known/authzen-configuration (spec §9
         policy_decision_point: 'https://pdp.test.example',
         access_evaluation_endpoint: 'https://pdp.test.example/access/v1/evaluation',
         access_evaluations_endpoint: 'https://pdp.test.example/access/v1/evaluations',
+        search_subject_endpoint: 'https://pdp.test.example/access/v1/search/subject',
+        search_resource_endpoint: 'https://pdp.test.example/access/v1/search/resource',
+        search_action_endpoint: 'https://pdp.test.example/access/v1/search/action',
       });
     }
   });
@@ -456,9 +460,14 @@ describe('AuthZEN PDP metadata: GET /.well-known/authzen-configuration (spec §9
     const app = express();
     app.use(jsonBody(65536));
     app.use(
-      authzenRoutes(authzenEvaluator(t.decisions), t.services.auth, {
-        baseUrl: 'https://pdp.mycompany.com/authz/',
-      }),
+      authzenRoutes(
+        authzenEvaluator(t.decisions),
+        authzenSearch(authzenEvaluator(t.decisions), t.store),
+        t.services.auth,
+        {
+          baseUrl: 'https://pdp.mycompany.com/authz/',
+        },
+      ),
     );
     app.use(notFound);
     app.use(errorHandler(silentLogger));
@@ -467,6 +476,9 @@ describe('AuthZEN PDP metadata: GET /.well-known/authzen-configuration (spec §9
       policy_decision_point: 'https://pdp.mycompany.com/authz',
       access_evaluation_endpoint: 'https://pdp.mycompany.com/authz/access/v1/evaluation',
       access_evaluations_endpoint: 'https://pdp.mycompany.com/authz/access/v1/evaluations',
+      search_subject_endpoint: 'https://pdp.mycompany.com/authz/access/v1/search/subject',
+      search_resource_endpoint: 'https://pdp.mycompany.com/authz/access/v1/search/resource',
+      search_action_endpoint: 'https://pdp.mycompany.com/authz/access/v1/search/action',
     });
     // The published endpoint answers.
     await request(app)
