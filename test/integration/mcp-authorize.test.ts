@@ -212,14 +212,16 @@ describe.each<Dialect>(['envoy', 'nginx'])('MCP routes on /v1/authorize, %s dial
 
 describe('the decision log of an MCP call', () => {
   it('keeps the tool name and erases its arguments by default', () => {
-    const masked = new RecordMasker().mask({
+    const record: { input: unknown; erased?: string[] } = {
       input: {
         request: {
           mcp: { method: 'tools/call', name: 'pay_invoice', arguments: { amount: 5 } },
           mcp_batch: [{ method: 'tools/call', name: 'pay_invoice', arguments: { amount: 5 } }],
         },
       },
-    } as { input: unknown; erased?: string[] });
+    };
+    const masked = new RecordMasker().mask(record);
+    expect(masked.erased).toEqual(['/input/request/mcp/arguments', '/input/request/mcp_batch/0/arguments']);
     expect(masked.input).toEqual({
       request: {
         mcp: { method: 'tools/call', name: 'pay_invoice' },
