@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { OAuthProtectedResourceMetadataSchema } from '@modelcontextprotocol/sdk/shared/auth.js';
-import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
 import { EXAMPLE_DATA, ROOT } from '../helpers/app';
 import { NGINX_MCP_EXAMPLE, NginxGateway } from '../helpers/nginx';
 import { PdpProcess } from '../helpers/pdp-process';
@@ -20,21 +20,16 @@ const NJS_MODULE = '/usr/lib/nginx/modules/ngx_http_js_module.so';
 /** An MCP server of the official SDK with three tools, stateless Streamable HTTP (no session id generator) at /mcp. */
 function mcpServer(seen: string[]): HttpServer {
   return createServer((req, res) => {
-    const server = new Server({ name: 'invoices', version: '1.0.0' }, { capabilities: { tools: {} } });
-    server.setRequestHandler(ListToolsRequestSchema, () => ({
-      tools: ['list_invoices', 'get_invoice', 'pay_invoice'].map((name) => ({
-        name,
-        inputSchema: { type: 'object' as const },
-      })),
-    }));
-    server.setRequestHandler(CallToolRequestSchema, (request) => {
-      seen.push(`${request.params.name} agent=${String(req.headers['x-agent-id'])}`);
-      return {
-        content: [
-          { type: 'text', text: `${request.params.name}: ${JSON.stringify(request.params.arguments)}` },
-        ],
-      };
-    });
+    const server = new McpServer({ name: 'invoices', version: '1.0.0' });
+    const tool = (name: string, inputSchema: z.ZodRawShape) => {
+      server.registerTool(name, { inputSchema }, (args: Record<string, unknown>) => {
+        seen.push(`${name} agent=${String(req.headers['x-agent-id'])}`);
+        return { content: [{ type: 'text', text: `${name}: ${JSON.stringify(args)}` }] };
+      });
+    };
+    tool('list_invoices', {});
+    tool('get_invoice', { id: z.string() });
+    tool('pay_invoice', { id: z.string(), amount: z.number() });
     const transport = new StreamableHTTPServerTransport({ enableJsonResponse: true });
     res.on('close', () => {
       void transport.close();
