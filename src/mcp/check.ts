@@ -104,8 +104,11 @@ export function checkMcp(
   body: McpBody | null,
   held: ReadonlySet<string>,
 ): McpReason[] {
-  // The transport's GET (event stream) and DELETE (session end) carry no message.
-  if (httpMethod !== 'POST') return [];
+  // The transport's GET (event stream) and DELETE (session end) carry no message; it uses no
+  // other method, so any other is refused rather than passed on with a body nobody judged.
+  if (httpMethod === 'GET' || httpMethod === 'DELETE') return [];
+  if (httpMethod !== 'POST')
+    return [reason('mcp_request_invalid', `The MCP transport does not use ${httpMethod}.`, 0, false)];
   if (body === null)
     return [reason('mcp_request_invalid', 'An MCP POST needs a JSON-RPC body (application/json).', 0, false)];
   if (!body.ok) {
