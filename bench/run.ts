@@ -77,6 +77,7 @@ const RATIO_KEYS = [
   'decide_distinct_vs_node_http_throughput',
   'authorize_distinct_vs_floor_throughput',
   'authorize_mcp_vs_plain_throughput',
+  'authorize_mcp_vs_plain_with_body_throughput',
 ] as const;
 type RatioKey = (typeof RATIO_KEYS)[number];
 
@@ -452,6 +453,19 @@ async function main(): Promise<void> {
         body: mcpBody,
       },
       {
+        // The same 2 KiB body on a route without an MCP section (never read): what carrying the
+        // body costs, apart from judging it.
+        name: 'authorize (cached token, 2 KiB body not read)',
+        url: `http://127.0.0.1:${ports.pdp}/v1/authorize`,
+        method: 'POST',
+        headers: {
+          ...authorizeHeaders,
+          'content-type': 'application/json',
+          authorization: `Bearer ${cachedToken}`,
+        },
+        body: mcpBody,
+      },
+      {
         name: 'authorize (first-seen tokens)',
         url: `http://127.0.0.1:${ports.pdp}/v1/authorize`,
         method: 'GET',
@@ -571,6 +585,9 @@ async function main(): Promise<void> {
           authorize_mcp_vs_plain_throughput:
             byName(figures, 'authorize MCP tools/call (2 KiB body)').rps /
             byName(figures, 'authorize (cached token)').rps,
+          authorize_mcp_vs_plain_with_body_throughput:
+            byName(figures, 'authorize MCP tools/call (2 KiB body)').rps /
+            byName(figures, 'authorize (cached token, 2 KiB body not read)').rps,
         },
       });
     }
