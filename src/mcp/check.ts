@@ -87,7 +87,7 @@ function checkMessage(
   }
   if (m.name !== null && m.method.startsWith('resources/')) {
     const uri = m.name;
-    const grant = route.resources.find((r) => r.pattern.test(uri));
+    const grant = route.resources.find((r) => r.matches(uri));
     if (grant === undefined)
       return reason('tool_not_permitted', `Resource '${uri}' is not permitted on ${label}.`, i, batch);
     return holdsOne(grant.scopes, held)

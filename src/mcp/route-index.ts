@@ -4,7 +4,7 @@ import { literalPrefix } from '../engine/route-prefix';
 
 /**
  * The MCP sections of a tenant's gateway routes, compiled once per load: each tool's and prompt's
- * argument schema an Ajv validator, each resource glob a RegExp. /v1/authorize judges a body
+ * argument schema an Ajv validator, each resource glob a matcher. /v1/authorize judges a body
  * against the routes here (check.ts); the policy picks the route and reads the verdict by its id.
  */
 
@@ -16,7 +16,7 @@ export interface McpGrant {
 
 export interface McpResourceGrant {
   glob: string;
-  pattern: RegExp;
+  matches: (uri: string) => boolean;
   scopes: readonly string[];
 }
 
@@ -72,18 +72,53 @@ function escapePointer(segment: string): string {
   return segment.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
-/** `*` one segment, `**` any depth (as route paths), every other character literal. */
-export function resourceGlob(glob: string): RegExp {
-  let source = '';
+const ONE_SEGMENT = -1;
+const ANY_DEPTH = -2;
+const SLASH = 0x2f;
+
+/**
+ * A URI glob as a matcher: `*` any run within one `/`-separated segment, `**` any run at all, every
+ * other character literal. Matched by a set of positions over the pattern (O(URI × pattern)), not
+ * a backtracking RegExp: a pattern with several stars cannot be made to take exponential time by
+ * the URI a client sends.
+ */
+export function resourceGlob(glob: string): (uri: string) => boolean {
+  const tokens: number[] = [];
   for (let i = 0; i < glob.length; i++) {
-    const c = glob.charAt(i);
-    if (c === '*' && glob.charAt(i + 1) === '*') {
-      source += '.*';
+    if (glob.charCodeAt(i) !== 0x2a) tokens.push(glob.charCodeAt(i));
+    else if (glob.charCodeAt(i + 1) === 0x2a) {
+      tokens.push(ANY_DEPTH);
       i++;
-    } else if (c === '*') source += '[^/]*';
-    else source += c.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+    } else tokens.push(ONE_SEGMENT);
   }
-  return new RegExp(`^${source}$`, 's');
+  const m = tokens.length;
+  // A star may match nothing: reaching it reaches the position after it too.
+  const close = (at: Uint8Array): void => {
+    for (let j = 0; j < m; j++) if (at[j] === 1 && (tokens[j] ?? 0) < 0) at[j + 1] = 1;
+  };
+  return (uri) => {
+    let cur = new Uint8Array(m + 1);
+    let next = new Uint8Array(m + 1);
+    cur[0] = 1;
+    close(cur);
+    for (let i = 0; i < uri.length; i++) {
+      const c = uri.charCodeAt(i);
+      next.fill(0);
+      let alive = false;
+      for (let j = 0; j < m; j++) {
+        if (cur[j] !== 1) continue;
+        const t = tokens[j] as number;
+        if (t === ANY_DEPTH || (t === ONE_SEGMENT && c !== SLASH)) next[j] = 1;
+        else if (t === c) next[j + 1] = 1;
+        else continue;
+        alive = true;
+      }
+      if (!alive) return false;
+      close(next);
+      [cur, next] = [next, cur];
+    }
+    return cur[m] === 1;
+  };
 }
 
 function compileGrants(
@@ -149,7 +184,7 @@ export function compileMcpRoutes(
         tools,
         prompts,
         resources: Object.entries(mcp.resources ?? {}).map(([glob, g]) =>
-          Object.freeze({ glob, pattern: resourceGlob(glob), scopes: Object.freeze([...g.scopes]) }),
+          Object.freeze({ glob, matches: resourceGlob(glob), scopes: Object.freeze([...g.scopes]) }),
         ),
       }),
     );

@@ -84,10 +84,25 @@ describe('compileMcpRoutes', () => {
   });
 
   it('matches resource globs by segment', () => {
-    expect(resourceGlob('invoice://eu/*').test('invoice://eu/1')).toBe(true);
-    expect(resourceGlob('invoice://eu/*').test('invoice://eu/1/2')).toBe(false);
-    expect(resourceGlob('invoice://eu/**').test('invoice://eu/1/2')).toBe(true);
-    expect(resourceGlob('a.b(c)').test('aXb(c)')).toBe(false);
+    expect(resourceGlob('invoice://eu/*')('invoice://eu/1')).toBe(true);
+    expect(resourceGlob('invoice://eu/*')('invoice://eu/1/2')).toBe(false);
+    expect(resourceGlob('invoice://eu/*')('invoice://eu/')).toBe(true);
+    expect(resourceGlob('invoice://eu/**')('invoice://eu/1/2')).toBe(true);
+    expect(resourceGlob('invoice://eu/**')('invoice://us/1')).toBe(false);
+    expect(resourceGlob('a.b(c)')('aXb(c)')).toBe(false);
+    expect(resourceGlob('a.b(c)')('a.b(c)')).toBe(true);
+    expect(resourceGlob('doc://*/x/**.md')('doc://a/x/b/c.md')).toBe(true);
+    expect(resourceGlob('doc://*/x/**.md')('doc://a/b/x/c.md')).toBe(false);
+    expect(resourceGlob('')('')).toBe(true);
+    expect(resourceGlob('**')('')).toBe(true);
+  });
+
+  it('matches many stars against a long URI in linear time, without backtracking', () => {
+    const match = resourceGlob('**a**a**a**a**a**a**a**a**b');
+    const started = performance.now();
+    expect(match('a'.repeat(1024))).toBe(false);
+    // A backtracking RegExp (.*a.*a…b) tries some 1024^8 splits of this URI; the matcher one pass.
+    expect(performance.now() - started).toBeLessThan(1000);
   });
 
   it('finds candidates by method and literal prefix, and the route a metadata path names', () => {
