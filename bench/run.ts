@@ -11,7 +11,7 @@
  *   npm run bench:guard      short run; fails when a ratio falls below bench/guard.json
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
@@ -76,6 +76,8 @@ const RATIO_KEYS = [
   'decide_distinct_vs_floor_throughput',
   'decide_distinct_vs_node_http_throughput',
   'authorize_distinct_vs_floor_throughput',
+  'authorize_mcp_vs_plain_throughput',
+  'authorize_mcp_vs_plain_with_body_throughput',
 ] as const;
 type RatioKey = (typeof RATIO_KEYS)[number];
 
@@ -116,6 +118,45 @@ async function main(): Promise<void> {
     let freshIndex = 0;
 
     const tenants = await new TenantDataCompiler().compile({}, path.join(root, 'policies/data'));
+    // The PDPs' data: the example policies and routes, and one MCP route after them (the
+    // 'authorize MCP tools/call' target), so both authorize targets run on one process.
+    const pdpData = path.join(work, 'pdp-data');
+    cpSync(path.join(root, 'policies/data'), pdpData, { recursive: true });
+    const routesFile = path.join(pdpData, 'default/gateway-routes.json');
+    const gatewayRoutes = JSON.parse(readFileSync(routesFile, 'utf8')) as { routes: object[] };
+    gatewayRoutes.routes.push({
+      id: 'bench-mcp',
+      methods: ['POST'],
+      path: '/mcp',
+      resource: 'api://payments',
+      mcp: {
+        tools: {
+          get_payment: {
+            scopes: ['payments.read'],
+            arguments: {
+              type: 'object',
+              required: ['payment_id', 'memo'],
+              additionalProperties: false,
+              properties: {
+                payment_id: { type: 'string', pattern: '^PAY-[0-9]{1,10}$' },
+                memo: { type: 'string', maxLength: 4096 },
+                currency: { enum: ['EUR', 'USD'] },
+              },
+            },
+          },
+        },
+      },
+    });
+    writeFileSync(routesFile, JSON.stringify(gatewayRoutes));
+    // A tools/call of 2 KiB, as an MCP client posts it.
+    const mcpCall = (memo: string) =>
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 42,
+        method: 'tools/call',
+        params: { name: 'get_payment', arguments: { payment_id: 'PAY-42', currency: 'EUR', memo } },
+      });
+    const mcpBody = mcpCall('m'.repeat(2048 - mcpCall('').length));
     const data = { pdp: { config: { default_ttl_seconds: 3600, max_ttl_seconds: 86400 } }, tenants };
     writeFileSync(path.join(work, 'data.json'), JSON.stringify(data));
 
@@ -177,6 +218,7 @@ async function main(): Promise<void> {
       PDP_WORKERS: String(settings.pdp_workers),
       LOG_LEVEL: 'warn',
       PDP_DECISION_LOG: 'off',
+      PDP_DATA_DIR: pdpData,
       PDP_TRUSTED_ISSUERS: JSON.stringify([
         {
           issuer: ISSUER,
@@ -398,6 +440,32 @@ async function main(): Promise<void> {
         headers: { ...authorizeHeaders, authorization: `Bearer ${cachedToken}` },
       },
       {
+        name: 'authorize MCP tools/call (2 KiB body)',
+        url: `http://127.0.0.1:${ports.pdp}/v1/authorize`,
+        method: 'POST',
+        headers: {
+          ...authorizeHeaders,
+          'x-original-method': 'POST',
+          'x-original-uri': '/mcp',
+          'content-type': 'application/json',
+          authorization: `Bearer ${cachedToken}`,
+        },
+        body: mcpBody,
+      },
+      {
+        // The same 2 KiB body on a route without an MCP section (never read): what carrying the
+        // body costs, apart from judging it.
+        name: 'authorize (cached token, 2 KiB body not read)',
+        url: `http://127.0.0.1:${ports.pdp}/v1/authorize`,
+        method: 'POST',
+        headers: {
+          ...authorizeHeaders,
+          'content-type': 'application/json',
+          authorization: `Bearer ${cachedToken}`,
+        },
+        body: mcpBody,
+      },
+      {
         name: 'authorize (first-seen tokens)',
         url: `http://127.0.0.1:${ports.pdp}/v1/authorize`,
         method: 'GET',
@@ -514,6 +582,12 @@ async function main(): Promise<void> {
           authorize_distinct_vs_floor_throughput:
             byName(figures, 'authorize (cached token, distinct paths)').rps /
             byName(figures, 'express floor').rps,
+          authorize_mcp_vs_plain_throughput:
+            byName(figures, 'authorize MCP tools/call (2 KiB body)').rps /
+            byName(figures, 'authorize (cached token)').rps,
+          authorize_mcp_vs_plain_with_body_throughput:
+            byName(figures, 'authorize MCP tools/call (2 KiB body)').rps /
+            byName(figures, 'authorize (cached token, 2 KiB body not read)').rps,
         },
       });
     }

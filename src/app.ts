@@ -57,9 +57,13 @@ export function createApp(services: Services): Apps {
 
   const api = base();
   // Before the body parser: a gateway's check request may carry the original body, not JSON for us.
-  const gatewayRoute = { pathPrefix: config.gatewayPathPrefix, trustedProxyHops: config.trustedProxyHops };
+  const gatewayRoute = {
+    pathPrefix: config.gatewayPathPrefix,
+    trustedProxyHops: config.trustedProxyHops,
+    mcpBodyLimitBytes: config.mcpBodyLimitBytes,
+  };
   const authzen = authzenEvaluator(decisions);
-  api.use(gatewayRoutes(gateway, auth, gatewayRoute));
+  api.use(gatewayRoutes(gateway, auth, gatewayRoute, config.trustedIssuers));
   api.use(refuseOptions);
   api.use(jsonBody(config.bodyLimitBytes));
   api.use(decideRoutes(decisions, validators, auth));

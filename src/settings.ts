@@ -524,6 +524,12 @@ export const SETTINGS = {
     schema: { type: 'string', pattern: '^(/[A-Za-z0-9._~-]+)+$' },
     doc: "Envoy ext_authz `path_prefix`: stripped from the check request's path to recover the original.",
   }),
+  mcpBodyLimitBytes: setting({
+    env: 'PDP_MCP_BODY_LIMIT_BYTES',
+    ...numeric(262144),
+    schema: { type: 'integer', minimum: 1024, maximum: 16777216 },
+    doc: 'Largest forwarded body `/v1/authorize` reads for an MCP route (413 beyond); other routes never read it.',
+  }),
   trustedProxyHops: setting({
     env: 'PDP_TRUSTED_PROXY_HOPS',
     ...numeric(1),

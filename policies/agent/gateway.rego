@@ -11,9 +11,13 @@
 #   3. no token → 401 invalid_token (token_required);
 #   4. a token issued before the agent's revocation → 401 insufficient_claims
 #      (token_revoked);
-#   5. 403 reasons, collected: audience_mismatch, insufficient_scope and every
-#      deny reason of agent/decide/result evaluated for the route's resource
-#      and the route scopes the token holds.
+#   5. 403 reasons, collected: audience_mismatch, insufficient_scope, the MCP
+#      denials of an MCP route (input.mcp_checks[route id], judged by the
+#      service, src/mcp/check.ts; a route without a verdict is refused) and
+#      every deny reason of agent/decide/result evaluated for the route's
+#      resource and the route scopes the token holds, once per message of an
+#      MCP batch (input.request.mcp_batch), each seeing its own
+#      input.request.mcp. An mcp_request_invalid denial answers 400.
 #
 # The decide rules are reused unchanged: step 5 evaluates agent/decide/result's
 # document `with input.request` replaced, so nothing of agent.decision /
@@ -197,16 +201,51 @@ decide_request := object.union(facts.request, {"resource": route_resource, "scop
 # agent/decide/result's document (data.agent.decide.decision_for_request, not
 # the entrypoint itself: see agent.decide) for the rewritten request.
 decided := d if {
+	not mcp_batch
 	d := data.agent.decide.decision_for_request with input.request as decide_request
+} else := batch_decided
+
+# --- MCP ---------------------------------------------------------------------------
+
+mcp_route if is_object(route.mcp)
+
+mcp_batch if {
+	mcp_route
+	is_array(facts.request.mcp_batch)
 }
+
+# The service's verdict for the route the policy picked; no verdict (a route
+# the service did not judge) is a refusal (fail closed).
+mcp_denials := [] if {
+	not mcp_route
+} else := d if {
+	d := util.obj(input, "mcp_checks")[route_id]
+	is_array(d)
+} else := [reason("mcp_request_invalid", msg_mcp_unchecked)]
+
+# Every message of a batch through the decide rules, each with its own
+# request.mcp; the first deny (else the first allow) is the batch's.
+batch_decisions := [d |
+	some m in facts.request.mcp_batch
+	d := data.agent.decide.decision_for_request with input.request as object.union(decide_request, {"mcp": m})
+]
+
+batch_denied := [d | some d in batch_decisions; d.decision == "deny"]
+
+batch_decided := batch_denied[0] if {
+	count(batch_denied) > 0
+} else := batch_decisions[0]
 
 decide_denials := decided.reasons if {
 	decided.decision == "deny"
 } else := []
 
 gateway_denials := array.concat(
-	[reason("audience_mismatch", msg_audience_mismatch) | audience_mismatch],
-	[reason("insufficient_scope", msg_insufficient_scope) | insufficient_scope],
+	array.concat(
+		[reason("audience_mismatch", msg_audience_mismatch) | audience_mismatch],
+		[object.union(reason("insufficient_scope", msg_insufficient_scope), {"scope": concat(" ", route_scopes)}) | insufficient_scope],
+	),
+	mcp_denials,
 )
 
 checked_result := out if {
@@ -214,7 +253,7 @@ checked_result := out if {
 	allow := count(denials) == 0
 	out := {
 		"decision": decision_text(allow),
-		"status": status(allow),
+		"status": checked_status(allow, denials),
 		"challenge": null,
 		"route": route_out,
 		# On allow, the decide's informational reasons (scope_narrowed).
@@ -231,6 +270,12 @@ decision_text(false) := "deny"
 status(true) := 200
 
 status(false) := 403
+
+checked_status(allow, denials) := 400 if {
+	not allow
+	some d in denials
+	d.code == "mcp_request_invalid"
+} else := status(allow)
 
 # --- results of the early steps --------------------------------------------------
 
@@ -284,6 +329,8 @@ revoked_at_text := t if {
 	t := revocation.revoked_at
 	is_string(t)
 } else := util.to_text(object.get(revocation, "revoked_at_epoch", null))
+
+msg_mcp_unchecked := concat("", [route_text, " is an MCP route and the request was not judged against it."])
 
 msg_audience_mismatch := concat("", ["The token's audience does not include '", route_resource, "'."])
 

@@ -543,6 +543,7 @@ test_insufficient_scope if {
 		"code": "insufficient_scope",
 		"message": "The token holds none of the scopes Route 'payments-read' requires (payments.read, payments.admin).",
 		"policy_id": null,
+		"scope": "payments.read payments.admin",
 	}
 }
 
@@ -708,4 +709,65 @@ test_decide_entrypoint_unaffected if {
 	r := fx.decide(fx.req({"scopes": ["payments.read", "hr.read"]}), [])
 	r.grant.scopes == ["payments.read"]
 	fx.codes(r) == ["scope_narrowed"]
+}
+
+# --- MCP routes ----------------------------------------------------------------------
+
+mcp_routes := {"default": "deny", "routes": [{
+	"id": "mcp", "methods": ["POST", "GET", "DELETE"], "path": "/mcp",
+	"resource": "api://payments", "mcp": {"tools": {"get_invoice": {"scopes": ["payments.read"]}}},
+}]}
+
+mcp_call(checks) := object.union(at(base, "POST", "/mcp"), {
+	"request": {"mcp": {"method": "tools/call", "name": "get_invoice", "arguments": {"id": "1"}}},
+	"mcp_checks": checks,
+})
+
+mcp_reason(code) := {"code": code, "message": "m", "policy_id": null}
+
+test_mcp_route_passes_with_an_empty_verdict if {
+	r := gw_with(mcp_call({"mcp": []}), mcp_routes, [])
+	r.status == 200
+	r.decision == "allow"
+}
+
+test_mcp_route_denies_with_the_service_verdict if {
+	r := gw_with(mcp_call({"mcp": [mcp_reason("tool_not_permitted")]}), mcp_routes, [])
+	r.status == 403
+	fx.codes(r) == ["tool_not_permitted"]
+}
+
+test_mcp_invalid_body_is_400 if {
+	r := gw_with(mcp_call({"mcp": [mcp_reason("mcp_request_invalid")]}), mcp_routes, [])
+	r.status == 400
+	fx.codes(r) == ["mcp_request_invalid"]
+}
+
+# A verdict for another route, or none at all, is no verdict: refused (fail closed).
+test_mcp_route_without_verdict_is_refused if {
+	r := gw_with(mcp_call({"other": []}), mcp_routes, [])
+	r.status == 400
+	fx.codes(r) == ["mcp_request_invalid"]
+	r2 := gw_with(at(base, "POST", "/mcp"), mcp_routes, [])
+	r2.status == 400
+}
+
+# Without a token the route still asks for one first.
+test_mcp_route_without_token_is_401 if {
+	inp := object.union(mcp_call({"mcp": []}), {"token": null})
+	r := gw_with(inp, mcp_routes, [])
+	r.status == 401
+	r.route.id == "mcp"
+}
+
+# Each message of a batch goes through the decide rules (here: a disabled agent denies them all).
+test_mcp_batch_runs_the_decide_rules if {
+	inp := object.union(mcp_call({"mcp": []}), {"request": {"mcp_batch": [
+		{"method": "ping", "name": null},
+		{"method": "tools/call", "name": "get_invoice", "arguments": {}},
+	]}})
+	gw_with(inp, mcp_routes, []).status == 200
+	disabled := object.union(inp, {"directory": {"agent": {"enabled": false}}})
+	r := gw_with(disabled, mcp_routes, [])
+	r.status == 403
 }

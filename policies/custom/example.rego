@@ -23,3 +23,16 @@ obligations contains {"maxTokenTtlSeconds": 900} if {
 }
 
 used_mfa if "mfa" in input.request.user.amr
+
+# MCP tool calls through the gateway (input.request.mcp): agents never pay an
+# invoice of 500 or more without a user present; the route's argument schema
+# already caps every payment at 1,000.
+deny contains {
+	"code": "payment_needs_user",
+	"message": "Payments of 500 or more need a user on whose behalf the agent acts.",
+} if {
+	input.request.mcp.method == "tools/call"
+	input.request.mcp.name == "pay_invoice"
+	input.request.mcp.arguments.amount >= 500
+	not input.request.user.id
+}

@@ -53,3 +53,20 @@ test_obo_with_mfa_not_capped if {
 test_autonomous_not_capped if {
 	decide(fx.input_base).grant.ttl_seconds == 3600
 }
+
+pay(amount, user) := object.union(fx.input_base, {"request": object.union(
+	{"mcp": {"method": "tools/call", "name": "pay_invoice", "arguments": {"id": "INV-1", "amount": amount}}},
+	user,
+)})
+
+test_large_payment_without_user_denied if {
+	custom.deny == {{
+		"code": "payment_needs_user",
+		"message": "Payments of 500 or more need a user on whose behalf the agent acts.",
+	}} with input as pay(500, {})
+}
+
+test_small_payment_or_with_user_allowed if {
+	count(custom.deny) == 0 with input as pay(499, {})
+	count(custom.deny) == 0 with input as pay(900, {"user": {"id": "u-42"}})
+}

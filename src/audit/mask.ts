@@ -1,4 +1,5 @@
 import { PdpError } from '../errors';
+import { MAX_MCP_BATCH } from '../mcp/messages';
 
 /**
  * Always erased, whatever the configuration: every place in a policy input that can carry a
@@ -20,6 +21,9 @@ export const DEFAULT_ERASED_POINTERS: readonly string[] = Object.freeze([
   '/input/request/headers/proxy-authorization',
   '/input/request/headers/cookie',
   '/input/token/raw',
+  // MCP tool and prompt arguments (the tool name stays): a batch holds at most MAX_MCP_BATCH.
+  '/input/request/mcp/arguments',
+  ...Array.from({ length: MAX_MCP_BATCH }, (_, i) => `/input/request/mcp_batch/${i}/arguments`),
 ]);
 
 /** As OPA: only the input and the result can be masked; the envelope stays intact. */

@@ -173,6 +173,12 @@ export class AgentTokenVerifier {
     return this.issuers.size > 0;
   }
 
+  /** The one tenant every trusted issuer names, or undefined (none, or several). */
+  get soleTenant(): string | undefined {
+    const tenants = new Set([...this.issuers.values()].map((i) => i.config.tenant));
+    return tenants.size === 1 ? [...tenants][0] : undefined;
+  }
+
   async verify(token: string): Promise<AgentToken> {
     if (token.length > this.opts.maxTokenBytes) throw invalid('The token is too large');
     const now = this.opts.clock();

@@ -1,10 +1,14 @@
-import type { AgentTokenVerifier } from '../auth/agent-tokens';
+import type { AgentToken, AgentTokenVerifier } from '../auth/agent-tokens';
 import type { PolicyEngine } from '../engine/policy-engine';
 import { PdpError } from '../errors';
+import type { BodySource } from '../http/forwarded-body';
 import type { OriginalRequest } from '../http/original-request';
+import { checkMcp, type McpReason } from '../mcp/check';
+import { readMcpBody, type McpBody, type McpMessage } from '../mcp/messages';
+import { mcpCandidates, mcpRouteAt, type McpRoute } from '../mcp/route-index';
 import { UNAVAILABLE } from '../store/snapshot';
 import type { SignalSnapshot, SignalStore } from '../store/types';
-import { runDecision, type DecisionObserver, type GatewayDecision } from './run';
+import { runDecision, type DecisionObserver, type GatewayDecision, type McpSubject } from './run';
 
 export interface GatewayDeps {
   engine: PolicyEngine;
@@ -17,6 +21,41 @@ export interface GatewayDeps {
 
 /** No token: nothing to read, and nothing missing either (public routes need no signals). */
 const NO_SIGNALS: SignalSnapshot = { ...UNAVAILABLE, unavailable: false };
+const NO_ROUTES: readonly McpRoute[] = [];
+
+/** A check's decision, with the MCP body it judged (null when no MCP route could match). */
+export interface GatewayOutcome {
+  decision: GatewayDecision;
+  mcp: McpBody | null;
+  /** The MCP routes the request may have matched (the policy's is among them when it is one). */
+  mcpRoutes: readonly McpRoute[];
+}
+
+function view(m: McpMessage): Record<string, unknown> {
+  return m.arguments === undefined
+    ? { method: m.method, name: m.name }
+    : { method: m.method, name: m.name, arguments: m.arguments };
+}
+
+/** What the policy sees of an MCP body: `request.mcp` (the first message), the batch, each candidate's verdict. */
+function mcpSubject(
+  routes: readonly McpRoute[],
+  method: string,
+  body: McpBody | null,
+  token: AgentToken | null,
+): McpSubject {
+  const held = new Set<string>(token === null ? [] : [...token.scopes, ...token.roles]);
+  // Keyed by route ids from the data: no prototype.
+  const checks = Object.create(null) as Record<string, McpReason[]>;
+  for (const r of routes) checks[r.id] ??= checkMcp(r, method, body, held);
+  const messages = body?.ok === true ? body.messages : [];
+  const first = messages[0];
+  return {
+    request: first === undefined ? undefined : view(first),
+    batch: body?.ok === true && body.batch ? messages.map(view) : undefined,
+    checks,
+  };
+}
 
 /** Inline authorization: verify the token (jose), read the agent's signals, decide (run.ts). */
 export class GatewayService {
@@ -34,12 +73,55 @@ export class GatewayService {
     bearer: string | undefined,
     caller: string | null = null,
   ): Promise<GatewayDecision> {
+    return (await this.check(named, original, bearer, caller)).decision;
+  }
+
+  /**
+   * The tenant of a request that names none and carries no valid token (public routes, the 401
+   * that points an MCP client at its metadata): the one tenant the trusted issuers name, else
+   * "default".
+   */
+  get defaultTenant(): string {
+    return this.deps.verifier.soleTenant ?? 'default';
+  }
+
+  private tenantMcpRoutes(tenant: string): readonly McpRoute[] {
+    const tenants = this.deps.engine.current?.tenants;
+    if (tenants === undefined || !Object.hasOwn(tenants, tenant)) return NO_ROUTES;
+    return tenants[tenant]?.mcpRoutes ?? NO_ROUTES;
+  }
+
+  /** The MCP routes of `tenant` that may match this request, in the serving revision. */
+  mcpRoutes(tenant: string, original: OriginalRequest): readonly McpRoute[] {
+    const routes = this.tenantMcpRoutes(tenant);
+    return routes.length === 0 ? NO_ROUTES : mcpCandidates(routes, original.method, original.path);
+  }
+
+  /** The MCP route whose protected resource metadata `path` asks for (resource-metadata.ts). */
+  mcpRouteAt(tenant: string, path: string): McpRoute | undefined {
+    return mcpRouteAt(this.tenantMcpRoutes(tenant), path);
+  }
+
+  /**
+   * As authorize (`named` as there), reading the forwarded body when an MCP route of the resolved
+   * tenant may match (never otherwise). Throws
+   * PdpError('payload_too_large') for a body over the limit.
+   */
+  async check(
+    named: string | undefined,
+    original: OriginalRequest,
+    bearer: string | undefined,
+    caller: string | null = null,
+    body?: BodySource,
+  ): Promise<GatewayOutcome> {
     const startedNs = process.hrtime.bigint();
     const token = bearer === undefined ? null : await this.deps.verifier.verify(bearer);
     if (token !== null && named !== undefined && token.tenant !== named) {
       throw new PdpError('invalid_token', 'The token issuer is not trusted for this tenant');
     }
-    const tenant = named ?? token?.tenant ?? 'default';
+    const tenant = named ?? token?.tenant ?? this.defaultTenant;
+    const mayBeMcp = this.mcpRoutes(tenant, original).length > 0;
+    const bytes = mayBeMcp && original.method === 'POST' && body !== undefined ? await body() : null;
     const signals =
       token === null
         ? NO_SIGNALS
@@ -49,10 +131,22 @@ export class GatewayService {
             userId: token.user_id ?? undefined,
             agentUser: token.flow === 'agent_user',
           });
-    return runDecision(
+    // Judged against the revision that evaluates next (nothing awaits in between): a reload
+    // during the reads above cannot pair one revision's routes with another's verdicts.
+    const routes = mayBeMcp ? this.mcpRoutes(tenant, original) : NO_ROUTES;
+    const mcp = routes.length > 0 && bytes !== null ? readMcpBody(bytes) : null;
+    const decision = runDecision(
       this.deps,
-      { kind: 'gateway', tenant, original, token, signals },
+      {
+        kind: 'gateway',
+        tenant,
+        original,
+        token,
+        signals,
+        ...(routes.length > 0 && { mcp: mcpSubject(routes, original.method, mcp, token) }),
+      },
       { endpoint: 'authorize', caller, now: this.deps.clock(), startedNs },
     );
+    return { decision, mcp, mcpRoutes: routes };
   }
 }

@@ -2,6 +2,7 @@ import type { AgentToken } from '../auth/agent-tokens';
 import type { OriginalRequest } from '../http/original-request';
 import type { DecideRequest } from '../schemas/requests';
 import { parseRfc3339 } from '../schemas/rfc3339';
+import type { McpSubject } from './run';
 import type { AgentRecord, SignalSnapshot } from '../store/types';
 
 /** The policy input (policies/README.md). WASM has no time builtins: `now` travels in the input. */
@@ -86,10 +87,16 @@ export function buildGatewayInput(
   token: AgentToken | null,
   signals: SignalSnapshot,
   nowMs: number,
+  mcp?: McpSubject,
 ): object {
+  const request = gatewayRequest(tenant, original, token);
+  if (mcp !== undefined) {
+    if (mcp.request !== undefined) request['mcp'] = mcp.request;
+    if (mcp.batch !== undefined) request['mcp_batch'] = mcp.batch;
+  }
   return {
     now: nowOf(nowMs),
-    request: gatewayRequest(tenant, original, token),
+    request,
     token,
     directory: {
       agent:
@@ -111,6 +118,7 @@ export function buildGatewayInput(
       degraded: signals.degraded,
       unavailable: signals.unavailable,
     },
+    ...(mcp !== undefined && { mcp_checks: mcp.checks }),
   };
 }
 

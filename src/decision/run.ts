@@ -59,8 +59,8 @@ export interface TokenDecision extends DecisionBase {
 /** A gateway check's decision (/v1/authorize). */
 export interface GatewayDecision extends DecisionBase {
   kind: 'gateway';
-  /** The HTTP status the gateway answers with. */
-  status: 200 | 401 | 403;
+  /** The HTTP status the gateway answers with (400: an MCP body that is not a valid request). */
+  status: 200 | 400 | 401 | 403;
   challenge: 'invalid_token' | 'insufficient_claims' | null;
   route: { id: string; resource?: string; public?: boolean } | null;
   agent_id: string | null;
@@ -92,6 +92,16 @@ export interface RunContext {
   startedNs: bigint;
 }
 
+/**
+ * What the policy sees of an MCP body (src/decision/gateway.ts): `request.mcp` (the first message),
+ * `request.mcp_batch` (every message of a batch) and `mcp_checks` (each candidate route's denials).
+ */
+export interface McpSubject {
+  request: object | undefined;
+  batch: object[] | undefined;
+  checks: Record<string, object[]>;
+}
+
 /** What is decided: a token request, or a gateway's check request. */
 export type DecisionSubject =
   | {
@@ -108,6 +118,7 @@ export type DecisionSubject =
       original: OriginalRequest;
       token: AgentToken | null;
       signals: SignalSnapshot;
+      mcp?: McpSubject;
     };
 
 interface TokenOutput {
@@ -165,7 +176,7 @@ export function runDecision(deps: RunDeps, subject: DecisionSubject, ctx: RunCon
     entrypoint = subject.entrypoint;
     tenant = built.request.tenant;
   } else {
-    input = buildGatewayInput(subject.tenant, subject.original, subject.token, signals, ctx.now);
+    input = buildGatewayInput(subject.tenant, subject.original, subject.token, signals, ctx.now, subject.mcp);
     entrypoint = 'agent/gateway/result';
     tenant = subject.tenant;
   }
@@ -222,7 +233,7 @@ export function runDecision(deps: RunDeps, subject: DecisionSubject, ctx: RunCon
     const out = result as GatewayOutput;
     // Fail closed: only an explicit allow with status 200 passes.
     const allow = out.decision === 'allow' && out.status === 200;
-    const status = allow ? 200 : out.status === 401 ? 401 : 403;
+    const status = allow ? 200 : out.status === 401 ? 401 : out.status === 400 ? 400 : 403;
     const { token } = subject;
     decision = {
       kind: 'gateway',

@@ -19,6 +19,7 @@ import {
 } from './ca-model';
 import { normalisePolicy } from './ca-normalise';
 import { withLiteralPrefixes } from './route-prefix';
+import { compileMcpRoutes, type McpRoute } from '../mcp/route-index';
 
 export type { CompiledPolicy, NamedLocation } from './ca-model';
 
@@ -60,6 +61,13 @@ interface LoadedLocation {
   gpsLookup: boolean;
 }
 
+/**
+ * Each tenant's compiled MCP routes (validators are functions, so they stay out of TenantData, which
+ * is serialised for the WASM engine); read into the tenant's summary.
+ */
+const MCP_ROUTES = new WeakMap<TenantData, readonly McpRoute[]>();
+const NO_MCP_ROUTES: readonly McpRoute[] = Object.freeze([]);
+
 export class TenantDataCompiler {
   private readonly validatePolicy: ValidateFunction;
   private readonly validateIpLocation: ValidateFunction;
@@ -97,6 +105,7 @@ export class TenantDataCompiler {
     collectBundle(bundleData, raw, details);
     if (dataDir !== null) await collectDir(dataDir, raw, details);
 
+    let mcpAjv: ReturnType<typeof createAjv> | undefined;
     // Keyed by tenant names from the data: no prototype, so no name can reach Object.prototype.
     const tenants = Object.create(null) as Record<string, TenantData>;
     for (const [tenant, t] of [...raw.entries()].sort(([a], [b]) => a.localeCompare(b))) {
@@ -120,6 +129,12 @@ export class TenantDataCompiler {
       if (t.gatewayRoutes !== null) {
         if (this.validateRoutes(t.gatewayRoutes.doc)) {
           data.gateway_routes = withLiteralPrefixes(t.gatewayRoutes.doc as { routes: object[] });
+          const doc = t.gatewayRoutes.doc as { routes: object[] };
+          if (doc.routes.some((r) => Object.hasOwn(r, 'mcp'))) {
+            // A fresh Ajv per load: argument schemas may reuse an `$id` from the last one.
+            mcpAjv ??= createAjv();
+            MCP_ROUTES.set(data, compileMcpRoutes(doc, mcpAjv, t.gatewayRoutes.file, details));
+          }
           const routes = (t.gatewayRoutes.doc as { routes: { id: string }[] }).routes;
           repeatedIds(routes, '/routes', t.gatewayRoutes.file, 'route', details);
         } else {
@@ -640,6 +655,8 @@ export interface TenantSummary {
   readonly named_locations: readonly { id: string; displayName: string; trusted: boolean }[];
   /** The number of gateway routes. */
   readonly gateway_routes: number;
+  /** The gateway routes with an `mcp` section, compiled (src/mcp/route-index.ts); not listed on the API. */
+  readonly mcpRoutes: readonly McpRoute[];
 }
 
 /** Compiled tenants in the form a revision keeps them. */
@@ -689,6 +706,7 @@ function summarise(data: TenantData): TenantSummary {
       Object.freeze({ id: l.id, displayName: l.displayName, trusted: l.isTrusted ?? false }),
     ),
     gateway_routes: routes?.length ?? 0,
+    mcpRoutes: MCP_ROUTES.get(data) ?? NO_MCP_ROUTES,
   });
 }
 

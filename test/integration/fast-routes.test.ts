@@ -444,7 +444,7 @@ describe('the hot routes answer as the express routes do', () => {
         auth: createCallerAuth({ apiKeys }),
         logger: silentLogger,
         bodyLimitBytes: 65536,
-        gatewayRoute: { pathPrefix: '/v1/authorize', trustedProxyHops: 1 },
+        gatewayRoute: { pathPrefix: '/v1/authorize', trustedProxyHops: 1, mcpBodyLimitBytes: 262144 },
       },
       (req, res) => {
         fellThrough++;

@@ -94,6 +94,21 @@ describe('the tenant of a gateway check', () => {
     expect(res.status).toBe(403);
   });
 
+  it("without a token and a header, uses the one tenant the trusted issuers name (401 for its route, not the default's 403)", async () => {
+    const data = await mkdtemp(path.join(tmpdir(), 'pdp-sole-'));
+    await cp(path.join(EXAMPLE_DATA, 'default'), path.join(data, 'contoso'), { recursive: true });
+    const single = await makeApp({
+      engine: await makeEngine({ dataDir: data }),
+      trustedIssuers: [contoso.trusted({ tenant: 'contoso' })],
+    });
+    const res = await request(single.api)
+      .get('/v1/authorize')
+      .set('x-original-method', 'GET')
+      .set('x-original-uri', '/payments/42');
+    expect(res.status).toBe(401);
+    expect(res.headers['www-authenticate']).toMatch(/^Bearer/);
+  });
+
   it('refuses one issuer listed for two tenants, in the settings and in the verifier', () => {
     const entry = {
       issuer: 'https://login.agents.example/x/v2.0',

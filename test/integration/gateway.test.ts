@@ -80,6 +80,27 @@ describe.each<Dialect>(['envoy', 'nginx', 'traefik'])('/v1/authorize, %s dialect
     expect(res.headers['x-user-id']).toBe('u-42');
   });
 
+  it('challenges an on-behalf-of token without MFA with insufficient_user_authentication (RFC 9470)', async () => {
+    const res = await ask(
+      t,
+      dialect,
+      'GET',
+      '/payments/42',
+      await issuer.oboToken('u-42', { amr: ['pwd'] }),
+    ).expect(403);
+    expect(res.body.reasons.map((r: { code: string }) => r.code)).toContain('ca_grant_unsatisfied');
+    expect(res.headers['www-authenticate']).toMatch(
+      /^Bearer error="insufficient_user_authentication", error_description="[^"]+"$/,
+    );
+  });
+
+  it('challenges a missing route scope with insufficient_scope and the scopes (RFC 6750)', async () => {
+    const res = await ask(t, dialect, 'POST', '/payments/42', await issuer.token()).expect(403);
+    expect(res.headers['www-authenticate']).toMatch(
+      /^Bearer error="insufficient_scope", scope="payments\.write", error_description="[^"]+"$/,
+    );
+  });
+
   it('denies (403) a write without the write scope, a disabled agent and an unknown route', async () => {
     const write = await ask(t, dialect, 'POST', '/payments/42', await issuer.token()).expect(403);
     expect(write.body.reasons.map((r: { code: string }) => r.code)).toContain('insufficient_scope');

@@ -1,4 +1,4 @@
-import { JsonDocumentError, parseJsonBytes, parseJsonText } from '../../src/strict-json';
+import { JsonDocumentError, parseJsonBytes, parseJsonText, scanJsonText } from '../../src/strict-json';
 
 const LIMITS = { maxBytes: 1024 * 1024, maxDepth: 8 };
 
@@ -93,5 +93,21 @@ describe('strict JSON for the data channels', () => {
 
   it('reports invalid JSON with its position', () => {
     expect(problem('{"a":}').message).toMatch(/^is not valid JSON: /);
+  });
+
+  it('finds the end of strings whose escapes end in backslashes or quotes', () => {
+    // An even run of backslashes before a quote ends the string; an odd one escapes it.
+    expect(scanJsonText('{"a\\\\":1,"a\\\\":2}')).toEqual({
+      kind: 'duplicateKey',
+      pointer: '/a\\',
+      key: 'a\\',
+    });
+    expect(scanJsonText('{"x":"\\\\\\"","y":{"x":1},"x2":1}')).toBeNull();
+    expect(scanJsonText('{"x":"q\\"","x":1}')).toEqual({ kind: 'duplicateKey', pointer: '/x', key: 'x' });
+    expect(scanJsonText(`{"m":"${'z'.repeat(5000)}","m":1}`)).toEqual({
+      kind: 'duplicateKey',
+      pointer: '/m',
+      key: 'm',
+    });
   });
 });
