@@ -1,6 +1,11 @@
 import { once } from 'node:events';
 import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server as HttpServer } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server as HttpServer,
+  type ServerResponse,
+} from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -9,6 +14,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { OAuthProtectedResourceMetadataSchema } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { z } from 'zod';
+import { toolFilter, type Caller } from '../../examples/mcp/tool-filter';
 import { EXAMPLE_DATA, ROOT } from '../helpers/app';
 import { NGINX_MCP_EXAMPLE, NginxGateway } from '../helpers/nginx';
 import { PdpProcess } from '../helpers/pdp-process';
@@ -17,11 +23,21 @@ import { TestIssuer } from '../helpers/tokens';
 
 const NJS_MODULE = '/usr/lib/nginx/modules/ngx_http_js_module.so';
 
-/** An MCP server of the official SDK with three tools, stateless Streamable HTTP (no session id generator) at /mcp. */
-function mcpServer(seen: string[]): HttpServer {
+/**
+ * An MCP server of the official SDK with three tools, stateless Streamable HTTP (no session id
+ * generator) at /mcp. It offers each agent only the tools the example middleware
+ * (examples/mcp/tool-filter.ts) finds permitted for the agent NGINX names in X-Agent-Id.
+ */
+function mcpServer(seen: string[], permitted: (caller: Caller) => Promise<Set<string>>): HttpServer {
   return createServer((req, res) => {
+    void serve(req, res);
+  });
+
+  async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const allowed = await permitted({ agentId: req.headers['x-agent-id'] });
     const server = new McpServer({ name: 'invoices', version: '1.0.0' });
     const tool = (name: string, inputSchema: z.ZodRawShape) => {
+      if (!allowed.has(name)) return;
       server.registerTool(name, { inputSchema }, (args: Record<string, unknown>) => {
         seen.push(`${name} agent=${String(req.headers['x-agent-id'])}`);
         return { content: [{ type: 'text', text: `${name}: ${JSON.stringify(args)}` }] };
@@ -39,7 +55,7 @@ function mcpServer(seen: string[]): HttpServer {
       () => transport.handleRequest(req, res),
       () => res.destroy(),
     );
-  });
+  }
 }
 
 describe('an MCP SDK client and server behind a real NGINX with njs, agent-pdp deciding on each body', () => {
@@ -70,7 +86,15 @@ describe('an MCP SDK client and server behind a real NGINX with njs, agent-pdp d
       PDP_TRUSTED_ISSUERS: JSON.stringify([{ ...trusted, jwks_file: path.join(data, 'jwks.json') }]),
     });
     const upstreamPort = await freePort();
-    upstream = mcpServer(seen);
+    const route = (
+      JSON.parse(routes) as {
+        routes: { id: string; mcp?: { tools: Record<string, { scopes: string[] }> } }[];
+      }
+    ).routes.find((r) => r.id === 'invoices-mcp');
+    upstream = mcpServer(
+      seen,
+      toolFilter({ pdpUrl: pdp.url('/'), resource: 'api://invoices', tools: route?.mcp?.tools ?? {} }),
+    );
     upstream.listen(upstreamPort, '127.0.0.1');
     await once(upstream, 'listening');
     nginx = await NginxGateway.start({
@@ -138,6 +162,49 @@ describe('an MCP SDK client and server behind a real NGINX with njs, agent-pdp d
     // The ids the client used, answered.
     expect([typeof scope.id, typeof unknown.id, typeof args.id]).toEqual(['number', 'number', 'number']);
     expect(seen).toHaveLength(1);
+    await client.close();
+  });
+
+  it('lists, through the example middleware, only the tools the agent may use (AuthZEN action search)', async () => {
+    // An agent whose blueprint may only read invoices.
+    const put = (route: string, body: object) =>
+      fetch(pdp.url(`/v1/tenants/default/${route}`), {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    expect(
+      (
+        await put('blueprints/bp-reader', {
+          display_name: 'Invoice readers',
+          enabled: true,
+          permissions: { 'api://invoices': ['invoices.read'] },
+        })
+      ).status,
+    ).toBe(200);
+    expect(
+      (
+        await put('agents/agt-reader', {
+          blueprint_id: 'bp-reader',
+          display_name: 'reader',
+          enabled: true,
+          sponsors: ['u-1'],
+        })
+      ).status,
+    ).toBe(200);
+    const token = await issuer.token({
+      azp: 'agt-reader',
+      xms_par_app_azp: 'bp-reader',
+      aud: 'api://invoices',
+      roles: ['invoices.read'],
+    });
+    const client = new Client({ name: 'reader', version: '1.0.0' });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${base}/mcp`), {
+        requestInit: { headers: { authorization: `Bearer ${token}` } },
+      }),
+    );
+    expect((await client.listTools()).tools.map((t) => t.name)).toEqual(['list_invoices', 'get_invoice']);
     await client.close();
   });
 
