@@ -1,15 +1,25 @@
 import { LRUCache } from 'lru-cache';
 
-/** Bounds of one policy instance's memo (PDP_EVAL_MEMO_ENTRIES, PDP_EVAL_MEMO_INPUT_BYTES). */
+/** Bounds of one policy instance's memo (entries: PDP_EVAL_MEMO_ENTRIES). */
 export interface MemoLimits {
-  /** Results kept; 0 turns the memo off. */
+  /** Results kept per entrypoint; 0 turns the memo off. */
   entries: number;
   /** Serialised inputs longer than this (UTF-16 code units) are evaluated, never remembered. */
   maxInputLength: number;
+  /** Per entrypoint: the inputs' length plus RESULT_ALLOWANCE per entry stays within this. */
+  maxSize: number;
 }
 
-// Worst case per worker: 4096 inputs of 4 KiB and their results, about 30 MB; a typical input is 1–2 KiB.
-export const DEFAULT_MEMO_LIMITS: MemoLimits = { entries: 4096, maxInputLength: 4096 };
+/** What a result is counted as, beside its input: a decide result of a dozen policies is ~1–2 KiB. */
+const RESULT_ALLOWANCE = 2048;
+
+// An MCP call's input carries its arguments (a 2 KiB tools/call makes a ~5 KiB input); the size
+// budget, not the entry count, bounds memory: at most 16 MiB per entrypoint.
+export const DEFAULT_MEMO_LIMITS: MemoLimits = {
+  entries: 4096,
+  maxInputLength: 16_384,
+  maxSize: 16 * 2 ** 20,
+};
 
 /**
  * Results of one policy instance by entrypoint and exact serialised input. A compiled policy with
@@ -44,7 +54,11 @@ export class EvaluationMemo {
     if (typeof value !== 'object' || value === null) return value;
     let cache = this.byEntrypoint.get(entrypoint);
     if (cache === undefined) {
-      cache = new LRUCache<string, object>({ max: this.limits.entries });
+      cache = new LRUCache<string, object>({
+        max: this.limits.entries,
+        maxSize: this.limits.maxSize,
+        sizeCalculation: (_value, key) => key.length + RESULT_ALLOWANCE,
+      });
       this.byEntrypoint.set(entrypoint, cache);
     }
     cache.set(json, deepFreeze(value));

@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import request from 'supertest';
 import { BENCH_NOW, decideInput, writeDataDir } from '../../bench/lib/fixtures';
 import type { PolicyInput } from '../../src/decision/input';
+import { EvaluationMemo } from '../../src/engine/evaluation-memo';
 import type { PolicyEngine } from '../../src/engine/policy-engine';
 import { createEngine } from '../../src/services';
 import { MemoryStore } from '../../src/store/memory-store';
@@ -87,7 +88,7 @@ describe('the memo of policy results', () => {
 
     const off = await engineWith(0);
     const large = decideInput();
-    (large.request as unknown as Record<string, unknown>)['note'] = 'x'.repeat(10_000);
+    (large.request as unknown as Record<string, unknown>)['note'] = 'x'.repeat(20_000);
     const offPolicy = off.current!.policy;
     off.evaluate('agent/decide/result', large);
     expect(offPolicy.memoSize).toBe(0);
@@ -98,6 +99,15 @@ describe('the memo of policy results', () => {
     p.evaluate('agent/decide/result', JSON.stringify(decideInput()));
     p.evaluate('agent/decide/result', decideInput(), 'default');
     expect(p.memoSize).toBe(0);
+  });
+
+  it('holds its size budget whatever the entry count allows', () => {
+    // Room for three entries of a 1,000-character input (each counted with a 2 KiB result allowance).
+    const m = new EvaluationMemo({ entries: 100, maxInputLength: 16_384, maxSize: 3 * (1000 + 2048) });
+    for (let i = 0; i < 5; i++) m.set(0, String(i).padEnd(1000, 'x'), { i });
+    expect(m.size).toBe(3);
+    expect(m.get(0, '4'.padEnd(1000, 'x'))).toEqual({ i: 4 });
+    expect(m.get(0, '0'.padEnd(1000, 'x'))).toBeUndefined();
   });
 
   it('starts empty with every new revision', async () => {
