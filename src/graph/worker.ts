@@ -58,9 +58,11 @@ export class GraphSyncWorker {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.timer = null;
+      const started = this.opts.clock();
       this.running = this.tick().finally(() => {
         this.running = null;
-        this.schedule(this.tickMs);
+        // Ticks keep their period from their start, so cycles start every interval, not interval + duration.
+        this.schedule(Math.max(0, this.tickMs - (this.opts.clock() - started)));
       });
     }, ms);
     this.timer.unref();
@@ -91,7 +93,9 @@ export class GraphSyncWorker {
       const requested = await redis.get(requestKey(tenant));
       if (requested !== null) await redis.del(requestKey(tenant));
       const now = clock();
-      if (requested === null && now - this.lastCycleAt < this.opts.intervalMs) return;
+      // A tick a few ms early still counts: timers drift, and a missed tick would double the period.
+      if (requested === null && now - this.lastCycleAt < this.opts.intervalMs - Math.min(25, this.tickMs / 4))
+        return;
       const state = await this.opts.sync.loadState();
       const lastFull = state.last_full_at === null ? 0 : Date.parse(state.last_full_at);
       const kind: CycleKind =
