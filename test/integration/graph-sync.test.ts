@@ -567,3 +567,209 @@ describe('Graph sync', () => {
     expect(new Set(cycles.map((c) => c.replica))).toEqual(new Set(['a', 'b']));
   });
 });
+
+/** A small seeded PRNG (mulberry32): the soak's faults and changes replay from GRAPH_SOAK_SEED. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+type Obj = Record<string, unknown>;
+
+/** What the store must hold for the stand-in's state, written independently of src/graph/map.ts. */
+function expected(): Map<string, Map<string, Obj>> {
+  const s = g.state;
+  const out = new Map<string, Map<string, Obj>>();
+  const put = (kind: string, id: string, record: Obj): void => {
+    if (!out.has(kind)) out.set(kind, new Map());
+    out.get(kind)?.set(id, record);
+  };
+  for (const app of s.blueprints) {
+    const appId = String(app['appId']);
+    const principal = s.principals.find((p) => p['appId'] === appId);
+    const permissions: Record<string, string[]> = {};
+    for (const p of s.inheritable.get(String(app['id'])) ?? []) {
+      permissions[String(p['resourceAppId'])] = (p['inheritableScopes'] as { scopes: string[] }).scopes;
+    }
+    put('blueprint', appId, {
+      id: appId,
+      display_name: app['displayName'],
+      enabled: principal?.['accountEnabled'] === true,
+      permissions,
+      max_ttl_seconds: null,
+      ...(principal !== undefined && { principal_id: principal['id'] }),
+      attributes: {},
+    });
+  }
+  for (const a of s.agents) {
+    const id = String(a['id']);
+    put('agent', id, {
+      id,
+      blueprint_id: a['agentIdentityBlueprintId'],
+      display_name: a['displayName'],
+      enabled: a['accountEnabled'] === true,
+      sponsors: s.sponsors.get(id) ?? [],
+      attributes: {},
+    });
+  }
+  for (const u of s.agentUsers) {
+    put('agent-user', String(u['id']), {
+      id: u['id'],
+      agent_id: u['identityParentId'],
+      display_name: u['displayName'],
+      enabled: u['accountEnabled'] === true,
+    });
+  }
+  for (const r of s.riskyAgents) {
+    const state = String(r['riskState']);
+    const closed = ['confirmedSafe', 'dismissed', 'remediated'].includes(state);
+    put('risk:agent', String(r['id']), {
+      level: closed ? 'none' : state === 'confirmedCompromised' ? 'high' : r['riskLevel'],
+      state,
+      ...(r['riskDetail'] !== 'none' && { risk_detail: r['riskDetail'] }),
+      updated_at: r['riskLastUpdatedDateTime'],
+    });
+  }
+  for (const r of s.riskyUsers) {
+    put('risk:user', String(r['id']), { level: r['riskLevel'], updated_at: r['riskLastUpdatedDateTime'] });
+  }
+  return out;
+}
+
+const SOAK_CYCLES = Number(process.env['GRAPH_SOAK_CYCLES'] ?? '30');
+
+describe('Graph sync soak', () => {
+  test(`${SOAK_CYCLES} sync cycles with random faults leave the store equal to the stand-in's state`, async () => {
+    const seed = Number(process.env['GRAPH_SOAK_SEED'] ?? '20261205');
+    const rnd = prng(seed);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
+    // Cycles only when asked: the soak counts them.
+    const r = await replica('soak', { graphSyncIntervalSeconds: 3600, graphFullSyncIntervalSeconds: 3600 });
+    await firstSync(r);
+    const s = g.state;
+    const blueprintIds = s.blueprints.map((b) => String(b['appId']));
+    const paths = [
+      'identityProtection/riskyAgents',
+      'identityProtection/riskyUsers',
+      'servicePrincipals/microsoft.graph.agentIdentity',
+      'servicePrincipals/microsoft.graph.agentIdentityBlueprintPrincipal',
+      'applications/microsoft.graph.agentIdentityBlueprint',
+      'users/microsoft.graph.agentUser',
+      'servicePrincipals/delta',
+      'users/delta',
+      'identity/conditionalAccess/policies',
+    ];
+    const outcomes: Record<string, number> = {};
+    for (let i = 0; i < SOAK_CYCLES; i++) {
+      for (let k = 0; k < 3; k++) {
+        const change = Math.floor(rnd() * 8);
+        const agent = s.agents.length > 0 ? pick(s.agents) : null;
+        if (change === 0) {
+          const id = `agt-soak-${i}-${k}`;
+          s.agents.push({
+            id,
+            displayName: id,
+            accountEnabled: rnd() < 0.7,
+            agentIdentityBlueprintId: pick(blueprintIds),
+          });
+          s.sponsors.set(id, rnd() < 0.8 ? [`u-sponsor-${i}`] : []);
+          g.touch('servicePrincipals', id);
+        } else if (change === 1 && agent !== null) {
+          const id = String(agent['id']);
+          s.agents = s.agents.filter((a) => a !== agent);
+          g.touch('servicePrincipals', id, true);
+          for (const u of s.agentUsers.filter((x) => x['identityParentId'] === id)) {
+            s.agentUsers = s.agentUsers.filter((x) => x !== u);
+            g.touch('users', String(u['id']), true);
+          }
+        } else if (change === 2 && agent !== null) {
+          agent['accountEnabled'] = agent['accountEnabled'] !== true;
+          g.touch('servicePrincipals', String(agent['id']));
+        } else if (
+          change === 3 &&
+          agent !== null &&
+          !s.agentUsers.some((u) => u['identityParentId'] === agent['id'])
+        ) {
+          const id = `au-soak-${i}-${k}`;
+          s.agentUsers.push({ id, displayName: id, accountEnabled: true, identityParentId: agent['id'] });
+          g.touch('users', id);
+        } else if (change === 4 && agent !== null) {
+          const state = pick(['atRisk', 'confirmedCompromised', 'confirmedSafe', 'dismissed']);
+          s.riskyAgents = s.riskyAgents.filter((x) => x['id'] !== agent['id']);
+          s.riskyAgents.push({
+            '@odata.type': '#microsoft.graph.riskyAgentIdentity',
+            id: agent['id'],
+            riskLevel:
+              state === 'atRisk'
+                ? pick(['low', 'medium', 'high'])
+                : state === 'confirmedCompromised'
+                  ? 'high'
+                  : 'none',
+            riskState: state,
+            riskDetail: state === 'confirmedCompromised' ? 'adminConfirmedAgentCompromised' : 'none',
+            riskLastUpdatedDateTime: new Date(Date.UTC(2026, 11, 5, 0, i, k)).toISOString(),
+          });
+        } else if (change === 5 && s.riskyAgents.length > 0) {
+          s.riskyAgents = s.riskyAgents.filter((x) => x !== pick(s.riskyAgents));
+        } else if (change === 6) {
+          const id = `u-soak-${Math.floor(rnd() * 5)}`;
+          s.riskyUsers = s.riskyUsers.filter((x) => x['id'] !== id);
+          if (rnd() < 0.7) {
+            s.riskyUsers.push({
+              id,
+              riskLevel: pick(['low', 'medium', 'high']),
+              riskState: 'atRisk',
+              riskLastUpdatedDateTime: new Date(Date.UTC(2026, 11, 5, 1, i, k)).toISOString(),
+            });
+          }
+        } else if (change === 7) {
+          const p = pick(s.principals);
+          p['accountEnabled'] = p['accountEnabled'] !== true;
+        }
+      }
+      if (rnd() < 0.6) {
+        const status = pick([429, 503, 500, 500]);
+        g.faults.push({
+          path: pick(paths),
+          status,
+          ...(status !== 500 && { retryAfterSeconds: 0 }),
+          ...(rnd() < 0.5 && { page: Math.floor(rnd() * 2) }),
+          times: 1 + Math.floor(rnd() * 4),
+        });
+      }
+      const st = await cycle(r, rnd() < 0.2 ? 'full' : 'incremental');
+      const outcome = st.last_cycle?.outcome ?? 'none';
+      outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+    }
+    // The faults that are left go, and one more cycle catches up what a failed one left behind.
+    g.faults.length = 0;
+    await cycle(r, 'incremental');
+    console.log(
+      `soak: ${SOAK_CYCLES} cycles (seed ${seed}), outcomes ${JSON.stringify(outcomes)}; ${s.agents.length} agents, ${s.agentUsers.length} agent users, ${s.riskyAgents.length} risky agents`,
+    );
+    expect(outcomes['partial'] ?? 0).toBeGreaterThan(0);
+
+    const want = expected();
+    for (const [kind, records] of want) {
+      const synced = new Set(await r.store.members('default', `graph:${kind}`));
+      expect({ kind, ids: [...synced].sort() }).toEqual({ kind, ids: [...records.keys()].sort() });
+      for (const [id, record] of records) {
+        const got = (await r.store.get(kind as 'agent', 'default', id)) as Obj | null;
+        const { updated_at: _u, ...rest } = got ?? {};
+        const compare = kind.startsWith('risk:') ? got : { ...rest, id };
+        const { updated_at: _w, ...wantRest } = record;
+        expect({ kind, id, record: compare }).toEqual({
+          kind,
+          id,
+          record: kind.startsWith('risk:') ? record : wantRest,
+        });
+      }
+    }
+  });
+});
