@@ -7,8 +7,10 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { createApp } from '../../src/app';
+import request from 'supertest';
+import { createAdminApp, createApp } from '../../src/app';
 import type { Config } from '../../src/config';
 import { createValidators } from '../../src/decision/validators';
 import type { DecisionService } from '../../src/decision/service';
@@ -17,6 +19,7 @@ import { createGraphSync, graphRedis, type GraphSyncRuntime } from '../../src/gr
 import { GraphDocumentStore } from '../../src/graph/documents';
 import type { SyncState } from '../../src/graph/sync';
 import { Metrics } from '../../src/metrics';
+import { localBackend } from '../../src/ops/backend';
 import type { DecideRequest } from '../../src/schemas/requests';
 import { buildServices, createEngine, type Services } from '../../src/services';
 import { MemoryStore } from '../../src/store/memory-store';
@@ -565,6 +568,93 @@ describe('Graph sync', () => {
     );
     expect(takeover - killedAt).toBeLessThanOrEqual(LEASE_S * 1000 + tick);
     expect(new Set(cycles.map((c) => c.replica))).toEqual(new Set(['a', 'b']));
+  });
+});
+
+const sha = (key: string): string => createHash('sha256').update(key).digest('hex');
+
+describe('Graph sync: operations and credentials', () => {
+  test('admin endpoint: state and trigger (role admin), /readyz detail and metrics', async () => {
+    const r = await replica('a', {
+      apiKeys: [
+        { name: 'ops', sha256: sha('k-admin'), roles: ['admin'] },
+        { name: 'issuer', sha256: sha('k-decide'), roles: ['decide'] },
+      ],
+      graphSyncIntervalSeconds: 3600,
+    });
+    await firstSync(r);
+    const api = createApp(r.services).express;
+    await request(api).get('/v1/graph/sync').set('x-api-key', 'k-decide').expect(403);
+    const got = await request(api).get('/v1/graph/sync').set('x-api-key', 'k-admin').expect(200);
+    expect(got.body.last_cycle.outcome).toBe('success');
+    expect(got.body.resources.riskyAgents.objects).toBe(1);
+    expect(got.body.policy_set.policies).toBe(g.state.policies.length);
+    const bad = await request(api)
+      .post('/v1/graph/sync')
+      .set('x-api-key', 'k-admin')
+      .send({ full: 'yes' })
+      .expect(400);
+    expect(bad.body.error.code).toBe('invalid_request');
+    expect(bad.body.error.details[0].pointer).toBe('/full');
+    const asked = Date.now();
+    const posted = await request(api)
+      .post('/v1/graph/sync')
+      .set('x-api-key', 'k-admin')
+      .send({ full: true })
+      .expect(202);
+    expect(posted.body.requested).toBe('full');
+    await until('the requested full cycle', async () => {
+      const c = (await state(r)).last_cycle;
+      return c?.kind === 'full' && Date.parse(c.started_at) >= asked - 5 && c.finished_at !== null;
+    });
+
+    const adminApp = createAdminApp(
+      r.services,
+      localBackend(r.engine, r.store, r.metrics, () => false, r.graph.control),
+    );
+    const ready = await request(adminApp).get('/readyz').expect(200);
+    expect(ready.body.graph.tenant).toBe('default');
+    expect(ready.body.graph.leader_here).toBe(true);
+    expect(ready.body.graph.resources.riskyAgents.failing).toBe(false);
+    expect(ready.body.graph.resources.riskyAgents.staleness_seconds).toBeLessThan(5);
+    expect(JSON.stringify(ready.body.graph)).not.toMatch(/last_error/);
+    const metrics = await r.metrics.registry.metrics();
+    expect(metrics).toMatch(
+      /pdp_graph_sync_last_success_timestamp_seconds\{resource="agentIdentities"\} \d+/,
+    );
+    expect(metrics).toMatch(/pdp_graph_sync_staleness_seconds\{resource="riskyUsers"\} \d/);
+    expect(metrics).toMatch(
+      /pdp_graph_sync_total\{resource="conditionalAccessPolicies",outcome="success"\} [1-9]/,
+    );
+    expect(metrics).toMatch(/pdp_graph_sync_leader 1/);
+  });
+
+  test('a client secret is accepted; a wrong one fails every resource and deletes nothing', async () => {
+    const secretStandIn = new GraphStandIn(TENANT_ID, CLIENT_ID, { secret: 's3cret' });
+    await secretStandIn.start();
+    open.push(() => secretStandIn.stop());
+    loadStandIn(secretStandIn, exampleDirectory());
+    const over = {
+      graphClientCertificate: null,
+      graphClientKey: null,
+      graphAuthorityUrl: secretStandIn.authorityUrl,
+      graphBaseUrl: secretStandIn.baseUrl,
+      graphSyncIntervalSeconds: 3600,
+    };
+    const r = await replica('a', { ...over, graphClientSecret: 's3cret' });
+    await firstSync(r);
+    expect(await r.store.get('agent', 'default', 'agt-7f3a')).not.toBeNull();
+    await r.services.close(100);
+    open.pop();
+    r.clients.commands.disconnect();
+    r.clients.subscriber.disconnect();
+
+    secretStandIn.state.agents = [];
+    const wrong = await replica('b', { ...over, graphClientSecret: 'wrong' });
+    const s = await cycle(wrong, 'full');
+    expect(s.last_cycle?.outcome).toBe('failed');
+    expect(s.resources.agentIdentities.last_error).toMatch(/401/);
+    expect(await wrong.store.get('agent', 'default', 'agt-7f3a')).not.toBeNull();
   });
 });
 
