@@ -496,6 +496,13 @@ export const SETTINGS = {
     schema: { type: 'number', minimum: 0.05, maximum: 604800 },
     doc: 'Full resync period: every collection listed whole, delta links restarted.',
   }),
+  graphDelta: setting({
+    env: 'PDP_GRAPH_DELTA',
+    default: 'true',
+    parse: (raw) => text(raw) !== 'false',
+    schema: { type: 'boolean' },
+    doc: 'Track agent identities and agent users with delta queries (needs `Application.Read.All` and `User.Read.All`); `false`: list them whole every cycle with the narrower agent permissions.',
+  }),
   graphLeaseSeconds: setting({
     env: 'PDP_GRAPH_LEASE_SECONDS',
     ...numeric(30),

@@ -27,6 +27,7 @@ export type GraphSettings = Pick<
   | 'graphBaseUrl'
   | 'graphSyncIntervalSeconds'
   | 'graphFullSyncIntervalSeconds'
+  | 'graphDelta'
   | 'graphLeaseSeconds'
   | 'graphTimeoutMs'
   | 'graphConcurrency'
@@ -131,6 +132,7 @@ export function createGraphSync(
     logger,
     isLeader: () => worker?.isLeader ?? false,
     concurrency: settings.graphConcurrency,
+    delta: settings.graphDelta,
     hooks: {
       onResource: (resource, outcome, objects, at) => metrics?.graphSynced(resource, outcome, objects, at),
     },

@@ -153,6 +153,8 @@ export interface GraphSyncDeps {
   hooks?: SyncHooks;
   /** Graph requests for per-object reads (inheritable permissions, sponsors, delta items) in flight at once. */
   concurrency: number;
+  /** Delta queries for agent identities and agent users; false: a full listing every cycle. */
+  delta: boolean;
 }
 
 /** A desired record set for one kind, and what the listing allows to delete. */
@@ -440,15 +442,15 @@ export class GraphSync {
     const { graph, redis, tenant } = this.deps;
     const recordKind: RecordKind = resource === 'agentUsers' ? 'agent-user' : 'agent';
     const spec = DELTA[resource];
-    const stored = kind === 'incremental' ? await redis.get(deltaKey(tenant, resource)) : null;
+    const stored =
+      kind === 'incremental' && this.deps.delta ? await redis.get(deltaKey(tenant, resource)) : null;
     const d: Desired = { records: new Map(), complete: false, keep: new Set(), removed: new Set() };
     let rejected = 0;
     let nextLink: string | null;
     let seen: number;
     if (stored === null) {
       // The link first: a change made while the listing runs is then in the next delta.
-      const latest = await graph.page(`${spec.delta}&$deltatoken=latest`);
-      nextLink = latest.deltaLink;
+      nextLink = this.deps.delta ? (await graph.page(`${spec.delta}&$deltatoken=latest`)).deltaLink : null;
       const { items } = await graph.list(GRAPH_PATHS[resource]);
       for (const item of await this.withSponsors(resource, items)) {
         this.collect(d, this.mapDirectory(resource, item), () => (rejected += 1));

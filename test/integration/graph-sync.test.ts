@@ -506,6 +506,16 @@ describe('Graph sync', () => {
     expect((await r.decisions.decide(allowSafe)).reasons.map((x) => x.code)).toContain('agent_disabled');
   });
 
+  test('PDP_GRAPH_DELTA=false: every cycle lists agents and agent users whole, no delta query', async () => {
+    const r = await replica('a', { graphDelta: false, graphSyncIntervalSeconds: 3600 });
+    await firstSync(r);
+    g.state.agents = g.state.agents.filter((a) => a['id'] !== 'agt-research-1');
+    const s = await cycle(r, 'incremental');
+    expect(s.resources.agentIdentities.mode).toBe('listing');
+    expect(g.log.some((e) => e.path.endsWith('/delta'))).toBe(false);
+    expect(await r.store.get('agent', 'default', 'agt-research-1')).toBeNull();
+  });
+
   test('a policy set that fails validation is refused with policy id and pointer; the last good set keeps deciding', async () => {
     const r = await replica('a');
     await firstSync(r);
