@@ -95,8 +95,9 @@ export class GraphClient {
     const seen = new Set<string>();
     while (link !== null) {
       // A nextLink that loops would list forever.
-      if (seen.has(link)) throw new GraphError(`${shortPath(path)}: @odata.nextLink repeats`, null);
-      seen.add(link);
+      const url = this.resolve(link);
+      if (seen.has(url)) throw new GraphError(`${shortPath(path)}: @odata.nextLink repeats`, null);
+      seen.add(url);
       const page = await this.page(link);
       yield page;
       link = page.nextLink;
@@ -125,7 +126,8 @@ export class GraphClient {
       try {
         const res = await this.send(url);
         if (res.ok) return await readJson(res, url);
-        await res.body?.cancel().catch(() => undefined);
+        // Read to the end (error bodies are small): the connection goes back to the pool.
+        await res.arrayBuffer().catch(() => undefined);
         if (res.status === 401 && !refreshed) {
           // An expired or revoked token: one fresh one, not counted as a retry.
           refreshed = true;

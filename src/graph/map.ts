@@ -182,7 +182,8 @@ export function mapRiskyUser(v: Validators, o: unknown): Mapped<UserRiskRecord> 
   const id = objectId(o);
   if (id === null) return { ok: false, id: null, problem: 'id missing or not a usable id' };
   const state = str(o, 'riskState');
-  const lvl = state !== null && CLOSED.has(state) ? 'none' : level(o);
+  const lvl =
+    state !== null && CLOSED.has(state) ? 'none' : state === 'confirmedCompromised' ? 'high' : level(o);
   const mapped = checked(v.userRisk, id, { level: lvl });
   if (!mapped.ok) return { ok: false, id, problem: mapped.problem };
   const updated = str(o, 'riskLastUpdatedDateTime');

@@ -222,6 +222,8 @@ export class GraphSync {
       resources: GraphResource[],
       work: () => Promise<Partial<Record<GraphResource, [number, number, ResourceStatus['mode']]>>>,
     ): Promise<void> => {
+      // A leader that lost the lease stops at the next step, not only at the next write.
+      if (!run.lost && !this.deps.isLeader()) run.lost = true;
       if (run.lost) return;
       const at = this.iso();
       for (const r of resources) state.resources[r].last_attempt_at = at;

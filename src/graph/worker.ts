@@ -100,13 +100,16 @@ export class GraphSyncWorker {
       const lastFull = state.last_full_at === null ? 0 : Date.parse(state.last_full_at);
       const kind: CycleKind =
         requested === 'full' || now - lastFull >= this.opts.fullIntervalMs ? 'full' : 'incremental';
-      await this.cycle(kind);
+      const outcome = await this.cycle(kind);
+      // A requested cycle cut short by a lost lease is asked for again, for whoever holds it next.
+      if (requested !== null && outcome === 'lease_lost')
+        await redis.set(requestKey(tenant), requested, 'PX', 600_000, 'NX');
     } catch (err) {
       this.opts.logger.error({ err: describeThrown(err) }, 'Graph sync cycle failed');
     }
   }
 
-  private async cycle(kind: CycleKind): Promise<void> {
+  private async cycle(kind: CycleKind): Promise<string | undefined> {
     this.lastCycleAt = this.opts.clock();
     const renew = setInterval(() => {
       void this.opts.lease.acquire().then(
@@ -125,6 +128,7 @@ export class GraphSyncWorker {
         { kind, outcome: state.last_cycle?.outcome, policy_set: state.policy_set.hash?.slice(0, 12) ?? null },
         'Graph sync cycle done',
       );
+      return state.last_cycle?.outcome;
     } finally {
       this.opts.onCycle?.('end', kind);
       clearInterval(renew);

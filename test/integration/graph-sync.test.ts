@@ -36,7 +36,8 @@ jest.setTimeout(120_000);
 const TENANT_ID = 'contoso-test';
 const CLIENT_ID = 'pdp-graph-sync';
 const INTERVAL_S = 0.3;
-const LEASE_S = 1.2;
+/** Long enough that a loaded machine's paused event loop does not lose it mid-cycle. */
+const LEASE_S = 3;
 
 let redis: RedisProcess;
 let admin: Redis;
@@ -135,7 +136,8 @@ const cycles: { replica: string; event: 'start' | 'end'; at: number }[] = [];
 /** One PDP replica as the worker wires it: Redis store, engine fed by the Graph documents, the sync worker. */
 async function replica(name: string, over: Partial<Config> = {}): Promise<Replica> {
   const config = graphConfig(over);
-  const store = await redisStore(redis.url);
+  // A generous read budget: a loaded CI machine must not turn a slow read into signals_unavailable.
+  const store = await redisStore(redis.url, { readBudgetMs: 2000 });
   const clients = await graphRedis(config);
   const metrics = new Metrics({ defaultMetrics: false });
   const engine = createEngine(config, {
@@ -209,7 +211,7 @@ async function state(r: Replica): Promise<SyncState> {
   return (await r.graph.control.state()) as SyncState;
 }
 
-/** Asks for a cycle and waits for it to finish; returns its state. */
+/** Asks for a cycle and waits for it to finish; returns its state (use with periodic cycles off: one could follow at once). */
 async function cycle(r: Replica, kind: 'full' | 'incremental' = 'incremental'): Promise<SyncState> {
   const asked = Date.now();
   await r.graph.control.request(kind);
@@ -434,7 +436,7 @@ describe('Graph sync', () => {
   });
 
   test('429 and 503 with Retry-After are honoured: the retry waits at least that long', async () => {
-    const r = await replica('a');
+    const r = await replica('a', { graphSyncIntervalSeconds: 3600 });
     await firstSync(r);
     g.faults.push({ path: 'identityProtection/riskyUsers', status: 429, retryAfterSeconds: 1 });
     g.faults.push({ path: 'identityProtection/riskyAgents', status: 503, retryAfterSeconds: 1 });
@@ -457,7 +459,7 @@ describe('Graph sync', () => {
   });
 
   test('a failed page deletes nothing; a complete listing then does', async () => {
-    const r = await replica('a');
+    const r = await replica('a', { graphSyncIntervalSeconds: 3600 });
     await firstSync(r);
     expect(await r.store.get('agent', 'default', 'agt-orphan')).not.toBeNull();
     // Gone from Graph, and the listing fails on its second page (after every retry).
@@ -490,7 +492,7 @@ describe('Graph sync', () => {
   });
 
   test('delta: a changed agent is re-read, an @removed one deleted, without a full listing', async () => {
-    const r = await replica('a');
+    const r = await replica('a', { graphSyncIntervalSeconds: 3600 });
     await firstSync(r);
     g.log.length = 0;
     const agent = g.state.agents.find((a) => a['id'] === 'agt-7f3a') as Record<string, unknown>;
@@ -517,7 +519,7 @@ describe('Graph sync', () => {
   });
 
   test('a policy set that fails validation is refused with policy id and pointer; the last good set keeps deciding', async () => {
-    const r = await replica('a');
+    const r = await replica('a', { graphSyncIntervalSeconds: 3600 });
     await firstSync(r);
     const revision = r.engine.current?.revision;
     g.state.policies = [
