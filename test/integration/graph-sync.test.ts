@@ -177,6 +177,10 @@ async function replica(name: string, over: Partial<Config> = {}): Promise<Replic
     metrics,
     decisions: createApp(services).decisions,
     kill() {
+      // A cycle it was running ends here for the record: its Redis connection is gone, and its
+      // remaining writes are refused by the lease check (held for at most the TTL from its last renewal).
+      const last = cycles.filter((c) => c.replica === name).at(-1);
+      if (last?.event === 'start') cycles.push({ replica: name, event: 'end', at: Date.now() });
       alive = false;
       graph.worker.halt();
       clients.commands.disconnect();
