@@ -507,7 +507,7 @@ export const SETTINGS = {
     env: 'PDP_GRAPH_LEASE_SECONDS',
     ...numeric(30),
     schema: { type: 'number', minimum: 0.2, maximum: 3600 },
-    doc: 'Redis lease of the one syncing replica; another takes over within this long of its death.',
+    doc: 'Redis lease of the one syncing replica; another takes over within this long (plus one tick, at most a second) of its death.',
   }),
   graphTimeoutMs: setting({
     env: 'PDP_GRAPH_TIMEOUT_MS',
