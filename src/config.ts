@@ -106,6 +106,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'more than one worker needs a shared Redis (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES)',
     );
   }
+  if (config.graphTenantId !== null) {
+    if (config.graphClientId === null) fail('PDP_GRAPH_CLIENT_ID', 'is required with PDP_GRAPH_TENANT_ID');
+    const cert = config.graphClientCertificate !== null || config.graphClientKey !== null;
+    if (cert && (config.graphClientCertificate === null || config.graphClientKey === null)) {
+      fail(
+        'PDP_GRAPH_CLIENT_CERTIFICATE',
+        'PDP_GRAPH_CLIENT_CERTIFICATE and PDP_GRAPH_CLIENT_KEY go together',
+      );
+    }
+    if (cert === (config.graphClientSecret !== null)) {
+      fail(
+        'PDP_GRAPH_CLIENT_SECRET',
+        'set either a client secret or a certificate and key, not both or neither',
+      );
+    }
+    if (!hasRedis(config)) fail('PDP_GRAPH_TENANT_ID', 'the Graph sync needs a shared Redis (REDIS_URL)');
+  }
   const authenticated =
     config.apiKeys.length > 0 || config.callerIssuer !== null || config.tlsClientCa !== null;
   if (!LOOPBACK.has(config.host) && !authenticated) {

@@ -26,6 +26,14 @@ export class Metrics {
   readonly bundleInfo: Gauge<'revision'>;
   readonly bundleLoads: Counter<'outcome'>;
   readonly decisionLogRecords: Counter<'outcome'>;
+  readonly graphLastSuccess: Gauge<'resource'>;
+  readonly graphObjects: Gauge<'resource'>;
+  readonly graphSyncs: Counter<'resource' | 'outcome'>;
+  readonly graphThrottles: Counter<'status'>;
+  readonly graphStaleness: Gauge<'resource'>;
+  readonly graphLeader: Gauge;
+  /** Epoch ms of each Graph resource's last successful sync, for the staleness gauge. */
+  private readonly graphSuccessAt = new Map<string, number>();
 
   constructor(opts: { defaultMetrics?: boolean; labels?: Record<string, string> } = {}) {
     this.registry = new Registry();
@@ -106,6 +114,49 @@ export class Metrics {
       labelNames: ['outcome'],
       registers,
     });
+    this.graphLastSuccess = new Gauge({
+      name: 'pdp_graph_sync_last_success_timestamp_seconds',
+      help: 'When each Microsoft Graph resource last synced successfully (Unix seconds). Across workers: the latest.',
+      labelNames: ['resource'],
+      aggregator: 'max',
+      registers,
+    });
+    this.graphObjects = new Gauge({
+      name: 'pdp_graph_sync_objects',
+      help: 'Objects the last successful sync of each Graph resource read (changed objects for a delta). Across workers: the largest.',
+      labelNames: ['resource'],
+      aggregator: 'max',
+      registers,
+    });
+    this.graphSyncs = new Counter({
+      name: 'pdp_graph_sync_total',
+      help: 'Graph resource syncs by resource and outcome (success, failure).',
+      labelNames: ['resource', 'outcome'],
+      registers,
+    });
+    this.graphThrottles = new Counter({
+      name: 'pdp_graph_throttled_total',
+      help: 'Graph answers that asked the sync to slow down (429, 503), by status.',
+      labelNames: ['status'],
+      registers,
+    });
+    const successAt = this.graphSuccessAt;
+    this.graphStaleness = new Gauge({
+      name: 'pdp_graph_sync_staleness_seconds',
+      help: 'Seconds since each Graph resource last synced successfully, on the syncing replica. Across workers: the smallest.',
+      labelNames: ['resource'],
+      aggregator: 'min',
+      registers,
+      collect() {
+        const now = Date.now();
+        for (const [resource, at] of successAt) this.set({ resource }, Math.max(0, (now - at) / 1000));
+      },
+    });
+    this.graphLeader = new Gauge({
+      name: 'pdp_graph_sync_leader',
+      help: 'This process holds the Graph sync lease: 1, else 0. Across workers: how many (0 or 1 per deployment).',
+      registers,
+    });
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'pdp_' });
   }
 
@@ -115,6 +166,15 @@ export class Metrics {
     for (const state of ['closed', 'open', 'half_open'] as const) {
       this.storeBreakerState.set({ state }, state === breaker ? 1 : 0);
     }
+  }
+
+  /** One Graph resource's sync outcome. */
+  graphSynced(resource: string, outcome: 'success' | 'failure', objects: number, at: number): void {
+    this.graphSyncs.inc({ resource, outcome });
+    if (outcome !== 'success') return;
+    this.graphSuccessAt.set(resource, at);
+    this.graphLastSuccess.set({ resource }, at / 1000);
+    this.graphObjects.set({ resource }, objects);
   }
 
   /** Marks `revision` as the only active one. */

@@ -9,7 +9,9 @@ import { PROJECT_ROOT, hasRedis, type Config } from './config';
 import { decisionIds } from './decision/ids';
 import { decisionLogHook, type DecisionSinks } from './decision/observer';
 import { createValidators, type Validators } from './decision/validators';
-import { PolicyEngine } from './engine/policy-engine';
+import { PolicyEngine, type ExternalDocuments } from './engine/policy-engine';
+import { createGraphSync, graphRedis, type GraphSyncRuntime } from './graph';
+import { GraphDocumentStore } from './graph/documents';
 import { Metrics } from './metrics';
 import { MemoryStore } from './store/memory-store';
 import { createRedisClient } from './store/redis-connection';
@@ -38,6 +40,8 @@ export interface Services extends AdminServices {
   readonly verifier: AgentTokenVerifier;
   readonly store: SignalStore;
   readonly engine: PolicyEngine;
+  /** The Microsoft Graph sync (PDP_GRAPH_TENANT_ID), or null when not configured. */
+  readonly graph: GraphSyncRuntime | null;
   /** The decision log built from PDP_DECISION_LOG; null when `log` was given instead. */
   readonly decisionLog: DecisionLog | null;
   /** Where real decisions are recorded (the decision log's hook, or the override). */
@@ -61,6 +65,8 @@ export interface ServiceOverrides {
   engine?: PolicyEngine;
   /** Replaces the decision log built from PDP_DECISION_LOG: a hook that sees each real decision, or null for none. */
   log?: NonNullable<DecisionSinks['log']> | null;
+  /** The Graph sync runtime (tests); otherwise built from the config when PDP_GRAPH_TENANT_ID is set. */
+  graph?: GraphSyncRuntime | null;
   /** A cluster worker: its file decision log gets the worker id appended. */
   clustered?: boolean;
 }
@@ -87,7 +93,7 @@ export function buildAdminServices(config: Config, overrides: { logger?: Logger 
 /** The policy engine as the config asks for it, its loads and swaps counted in `metrics`. */
 export function createEngine(
   config: Config,
-  deps: { logger: Logger; clock: () => number; metrics?: Metrics },
+  deps: { logger: Logger; clock: () => number; metrics?: Metrics; documents?: ExternalDocuments },
 ): PolicyEngine {
   const { metrics } = deps;
   const engine = new PolicyEngine({
@@ -100,6 +106,7 @@ export function createEngine(
     verifyKey: config.bundleVerifyKey,
     residentTenantBytes: config.tenantHeapMib * 2 ** 20,
     memoEntries: config.evalMemoEntries,
+    documents: deps.documents,
     ...(metrics !== undefined && {
       onLoad: (outcome) => {
         metrics.bundleLoads.inc({ outcome });
@@ -232,9 +239,17 @@ export async function buildServices(config: Config, overrides: ServiceOverrides 
   const decisionLog = built?.decisionLog ?? null;
   const log = decisionLog === null ? (overrides.log ?? undefined) : decisionLogHook(decisionLog);
   const store = overrides.store ?? (await createStore(config, { logger, metrics, clock, validators }));
+  // The Graph sync's Redis connections; its documents are part of every load of the engine.
+  const graphClients =
+    overrides.graph === undefined && config.graphTenantId !== null ? await graphRedis(config) : null;
   let engine = overrides.engine;
   if (engine === undefined) {
-    engine = createEngine(config, { logger, clock, metrics });
+    engine = createEngine(config, {
+      logger,
+      clock,
+      metrics,
+      ...(graphClients !== null && { documents: new GraphDocumentStore(graphClients.commands) }),
+    });
     await engine.reload().catch((err: unknown) => {
       logger.error({ err: String(err) }, 'no policy bundle active; decisions answer 503 until one loads');
     });
@@ -245,10 +260,32 @@ export async function buildServices(config: Config, overrides: ServiceOverrides 
     cacheMaxEntries: config.tokenCacheMaxEntries,
     clock,
   });
+  const graph =
+    overrides.graph !== undefined
+      ? overrides.graph
+      : graphClients === null
+        ? null
+        : createGraphSync(config, { store, validators, logger, clock, metrics, redis: graphClients });
   const close = async (flushMs: number): Promise<void> => {
+    await graph?.close();
+    graphClients?.commands.disconnect();
+    graphClients?.subscriber.disconnect();
     await decisionLog?.close(flushMs);
     built?.connection?.disconnect();
     await store.close();
   };
-  return { ...admin, clock, newId, validators, metrics, verifier, store, engine, decisionLog, log, close };
+  return {
+    ...admin,
+    clock,
+    newId,
+    validators,
+    metrics,
+    verifier,
+    store,
+    engine,
+    graph,
+    decisionLog,
+    log,
+    close,
+  };
 }

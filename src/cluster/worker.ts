@@ -33,6 +33,9 @@ export async function runWorker(config: Config, opts: { clustered: boolean }): P
   const services = await buildServices(config, { clustered: opts.clustered });
   const { logger, engine, store, metrics } = services;
   const stopWatching = engine.watch(config.bundlePollSeconds, config.dataPollSeconds);
+  // Every worker contends for the Graph sync lease; the holder syncs, all reload new policy sets.
+  services.graph?.start(() => engine.reloadIfDocumentsChanged());
+  const graphControl = services.graph?.control ?? null;
 
   let draining = false;
   const server = apiServer(config, createApp(services).api);
@@ -46,7 +49,7 @@ export async function runWorker(config: Config, opts: { clustered: boolean }): P
       config,
       createAdminApp(
         services,
-        localBackend(engine, store, metrics, () => draining),
+        localBackend(engine, store, metrics, () => draining, graphControl),
       ),
     );
     guardServer(admin, { bodyLimitBytes: config.bodyLimitBytes });
@@ -107,7 +110,7 @@ export async function runWorker(config: Config, opts: { clustered: boolean }): P
       }
       const reply = async (): Promise<unknown> =>
         message.type === 'pdp:status'
-          ? localStatus(engine, store, () => draining)
+          ? localStatus(engine, store, () => draining, graphControl)
           : metrics.registry.getMetricsAsJSON();
       void reply().then(
         (payload) => {

@@ -6,6 +6,7 @@ import type { BundleSignature, BundleVerifier } from './bundle-signature';
 import {
   packTenants,
   unsupportedNotices,
+  type ExternalTenantDocs,
   type TenantDataCompiler,
   type TenantSummary,
   type UnsupportedNotice,
@@ -47,6 +48,8 @@ export interface RevisionSettings {
   /** See EvaluationMemo; undefined for its default. */
   memoEntries?: number | undefined;
   compiler: TenantDataCompiler;
+  /** Documents of the Graph sync, by tenant (merged between the bundle's and the data directory's). */
+  external?: ReadonlyMap<string, ExternalTenantDocs> | undefined;
   /** Epoch ms, for `loadedAt`. */
   now: number;
 }
@@ -83,7 +86,7 @@ export async function loadRevision(
   previous: { active: ActiveRevision | null; module: CompiledModule | null },
   settings: RevisionSettings,
 ): Promise<LoadedRevision> {
-  const tenants = await settings.compiler.compile(bundle.data, settings.dataDir);
+  const tenants = await settings.compiler.compile(bundle.data, settings.dataDir, settings.external);
   const wasmHash = createHash('sha256').update(bundle.wasm).digest('hex');
   const bundleRevision = bundle.manifest.revision !== '' ? bundle.manifest.revision : wasmHash.slice(0, 12);
   const packed = packTenants(tenants, bundle.data);

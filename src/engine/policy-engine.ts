@@ -12,7 +12,7 @@ import {
 } from './load-revision';
 import { localPrint, type SourcePrint } from './source-print';
 import { pollRemote, watchLocal, type CheckDepth } from './source-triggers';
-import { TenantDataCompiler } from './tenant-data';
+import { TenantDataCompiler, type ExternalTenantDocs } from './tenant-data';
 import type { Entrypoint, PolicyInputValue } from './wasm-policy';
 
 export type { ActiveRevision } from './load-revision';
@@ -42,8 +42,18 @@ export interface EngineOptions {
   residentTenantBytes?: number | undefined;
   /** Results each instance remembers by input (EvaluationMemo); 0: none; default DEFAULT_MEMO_LIMITS. */
   memoEntries?: number | undefined;
+  /** Documents of the Graph sync; read at every load. */
+  documents?: ExternalDocuments | undefined;
   /** Called once per load attempt, with the revision serving afterwards (null when none). */
   onLoad?: ((outcome: LoadOutcome, revision: string | null) => void) | undefined;
+}
+
+/**
+ * Documents held outside the bundle and data directory (the Graph sync's, in Redis). `print`
+ * identifies the content: an equal print means nothing to reload.
+ */
+export interface ExternalDocuments {
+  read(): Promise<{ print: string; sets: ReadonlyMap<string, ExternalTenantDocs> }>;
 }
 
 export interface ReloadResult {
@@ -74,6 +84,12 @@ export class PolicyEngine {
   private readonly source: BundleSource;
   private readonly verifier: BundleVerifier | null;
   private readonly timers: Timers;
+  /** The external documents of the last load that went into service, and their print. */
+  private external: { print: string; sets: ReadonlyMap<string, ExternalTenantDocs> } = {
+    print: '',
+    sets: new Map(),
+  };
+  private attemptedPrint = '';
 
   /** Throws `PdpError('config_invalid')` for an unusable verification key or bundle URL. */
   constructor(private readonly opts: EngineOptions) {
@@ -161,6 +177,8 @@ export class PolicyEngine {
       print.roots === this.loadedPrint.roots &&
       print.files === this.loadedPrint.files;
     this.loadedPrint = print;
+    const external = await this.readExternal();
+    this.attemptedPrint = external.print;
     try {
       let read = await this.source.read();
       if (read.status === 'unchanged' && this.lastBundle === null) {
@@ -174,6 +192,7 @@ export class PolicyEngine {
       if (
         read.status === 'unchanged' &&
         localUnchanged &&
+        external.print === this.external.print &&
         this.active !== null &&
         this.lastErrorValue === null
       ) {
@@ -199,10 +218,12 @@ export class PolicyEngine {
           residentTenantBytes: this.opts.residentTenantBytes,
           memoEntries: this.opts.memoEntries,
           compiler: this.compiler,
+          external: external.sets,
           now: this.opts.clock(),
         },
       );
       this.lastBundle = accepted;
+      this.external = external;
       if (read.status === 'files') read.commit();
       this.lastErrorValue = null;
       if (loaded.status === 'unchanged') {
@@ -245,6 +266,28 @@ export class PolicyEngine {
       this.emitLoad('failure', this.active?.revision ?? null);
       throw error;
     }
+  }
+
+  /** The external documents now; when they cannot be read, the ones in service (logged). */
+  private async readExternal(): Promise<{ print: string; sets: ReadonlyMap<string, ExternalTenantDocs> }> {
+    if (this.opts.documents === undefined) return this.external;
+    try {
+      return await this.opts.documents.read();
+    } catch (err) {
+      this.opts.logger.warn(
+        { err: describeThrown(err) },
+        'external policy documents unreadable: keeping those in service',
+      );
+      return this.external;
+    }
+  }
+
+  /** Reloads when the external documents changed since the last load (the Graph sync's trigger). */
+  async reloadIfDocumentsChanged(): Promise<void> {
+    if (this.opts.documents === undefined) return;
+    const now = await this.opts.documents.read();
+    // Against the last attempt: a set that failed to load is not retried until it changes.
+    if (now.print !== this.attemptedPrint) await this.reload();
   }
 
   private emitLoad(outcome: LoadOutcome, revision: string | null): void {

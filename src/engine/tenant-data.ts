@@ -40,9 +40,23 @@ interface Source {
   at: string;
 }
 
+/**
+ * A tenant's documents from outside the bundle and the data directory (the Microsoft Graph sync):
+ * Graph's `conditionalAccessPolicy` and named-location JSON as Graph served it. `source` names it
+ * in error details (e.g. `graph:<tenant>`). Precedence per policy id and per location id:
+ * bundle < external < data directory.
+ */
+export interface ExternalTenantDocs {
+  readonly policies: readonly unknown[];
+  readonly named_locations: readonly unknown[];
+  readonly source: string;
+}
+
 /** Raw documents of one tenant, with where each came from for error messages. */
 interface RawTenant {
   policies: Map<string, Source>;
+  /** Named locations from an external source, merged under the data directory's by id. */
+  externalLocations: { doc: unknown; file: string } | null;
   /** Policy ids from the data directory: one id in two files is an error (the bundle's it overrides). */
   dirPolicyIds: Map<string, string>;
   namedLocations: { doc: unknown; file: string } | null;
@@ -99,10 +113,12 @@ export class TenantDataCompiler {
   async compile(
     bundleData: Record<string, unknown>,
     dataDir: string | null,
+    external: ReadonlyMap<string, ExternalTenantDocs> = new Map(),
   ): Promise<Record<string, TenantData>> {
     const raw = new Map<string, RawTenant>();
     const details: ErrorDetail[] = [];
     collectBundle(bundleData, raw, details);
+    collectExternal(external, raw, details);
     if (dataDir !== null) await collectDir(dataDir, raw, details);
 
     let mcpAjv: ReturnType<typeof createAjv> | undefined;
@@ -110,9 +126,12 @@ export class TenantDataCompiler {
     const tenants = Object.create(null) as Record<string, TenantData>;
     for (const [tenant, t] of [...raw.entries()].sort(([a], [b]) => a.localeCompare(b))) {
       const locations =
-        t.namedLocations === null
+        t.externalLocations === null
           ? new Map<string, LoadedLocation>()
-          : this.compileLocations(t.namedLocations, details);
+          : this.compileLocations(t.externalLocations, details);
+      if (t.namedLocations !== null) {
+        for (const [id, l] of this.compileLocations(t.namedLocations, details)) locations.set(id, l);
+      }
       const policies: CompiledPolicy[] = [];
       for (const [id, source] of [...t.policies.entries()].sort(([a], [b]) => a.localeCompare(b))) {
         const compiled = this.compilePolicy(id, source, details);
@@ -349,7 +368,13 @@ function checkLocationRefs(
 function tenantOf(raw: Map<string, RawTenant>, tenant: string): RawTenant {
   let t = raw.get(tenant);
   if (t === undefined) {
-    t = { policies: new Map(), dirPolicyIds: new Map(), namedLocations: null, gatewayRoutes: null };
+    t = {
+      policies: new Map(),
+      externalLocations: null,
+      dirPolicyIds: new Map(),
+      namedLocations: null,
+      gatewayRoutes: null,
+    };
     raw.set(tenant, t);
   }
   return t;
@@ -440,6 +465,49 @@ function collectBundle(
     if (own(value, 'gateway_routes') !== undefined) {
       t.gatewayRoutes = { doc: own(value, 'gateway_routes'), file };
     }
+  }
+}
+
+/**
+ * Documents from an external source (the Graph sync), located as `<source>/policies` and
+ * `<source>/namedLocations` with the item's `/value/<i>` pointer, like a Graph collection file.
+ */
+function collectExternal(
+  external: ReadonlyMap<string, ExternalTenantDocs>,
+  raw: Map<string, RawTenant>,
+  details: ErrorDetail[],
+): void {
+  for (const [tenant, docs] of [...external.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+    if (!TENANT_PATTERN.test(tenant)) {
+      details.push({ file: docs.source, pointer: '', message: 'is not a valid tenant name' });
+      continue;
+    }
+    const t = tenantOf(raw, tenant);
+    const file = `${docs.source}/policies`;
+    const seen = new Set<string>();
+    docs.policies.forEach((doc, i) => {
+      const id = policyIdOf(doc);
+      if (!isPlainObject(doc) || id === undefined) {
+        details.push({ file, pointer: `/value/${i}/id`, message: 'is required', keyword: 'required' });
+        return;
+      }
+      if (seen.has(id)) {
+        details.push({
+          file,
+          policy_id: id,
+          pointer: `/value/${i}/id`,
+          message: 'repeats a policy id',
+          keyword: 'uniqueId',
+        });
+        return;
+      }
+      seen.add(id);
+      t.policies.set(id, { doc, file, at: `/value/${i}` });
+    });
+    t.externalLocations = {
+      doc: { value: [...docs.named_locations] },
+      file: `${docs.source}/namedLocations`,
+    };
   }
 }
 

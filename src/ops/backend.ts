@@ -1,5 +1,6 @@
 import type { PolicyEngine } from '../engine/policy-engine';
 import type { Metrics } from '../metrics';
+import type { GraphSyncControl } from '../graph/worker';
 import type { SignalStore, StoreHealth } from '../store/types';
 
 /** One process's view: what /readyz and /v1/policies report, gathered per worker in cluster mode. */
@@ -11,6 +12,51 @@ export interface WorkerStatus {
   store: StoreHealth;
   /** Null for a worker that could not answer (starting, hung, dying). */
   policies: PoliciesView | null;
+  /** The Graph sync as /readyz shows it (no error texts: /readyz is unauthenticated); null when off. */
+  graph?: GraphReadiness | null;
+}
+
+export interface GraphReadiness {
+  tenant: string;
+  leader_here: boolean;
+  last_cycle: { kind: string; started_at: string; finished_at: string | null; outcome: string } | null;
+  policy_set: { hash: string | null; rejected: boolean } | null;
+  /** Per resource: when it last synced, seconds since, and whether its last attempt failed. */
+  resources: Record<
+    string,
+    { last_success_at: string | null; staleness_seconds: number | null; failing: boolean }
+  >;
+}
+
+/** The shared sync state reduced to what an unauthenticated probe may see. */
+export async function graphReadiness(control: GraphSyncControl, now: number): Promise<GraphReadiness | null> {
+  const state = await control.state().catch(() => null);
+  if (state === null) return null;
+  const resources: GraphReadiness['resources'] = {};
+  if ('resources' in state) {
+    for (const [name, r] of Object.entries(state.resources)) {
+      const at = r.last_success_at === null ? null : Date.parse(r.last_success_at);
+      resources[name] = {
+        last_success_at: r.last_success_at,
+        staleness_seconds: at === null ? null : Math.max(0, Math.round((now - at) / 1000)),
+        failing: r.last_error !== null,
+      };
+    }
+  }
+  const c = state.last_cycle;
+  return {
+    tenant: state.tenant,
+    leader_here: state.leader_here,
+    last_cycle:
+      c === null
+        ? null
+        : { kind: c.kind, started_at: c.started_at, finished_at: c.finished_at, outcome: c.outcome },
+    policy_set:
+      'policy_set' in state
+        ? { hash: state.policy_set.hash, rejected: state.policy_set.rejected !== null }
+        : null,
+    resources,
+  };
 }
 
 export interface PoliciesView {
@@ -73,8 +119,10 @@ export async function localStatus(
   engine: PolicyEngine,
   store: SignalStore,
   draining: () => boolean,
+  graph: GraphSyncControl | null = null,
 ): Promise<WorkerStatus> {
   const storeHealth = await store.health();
+  const graphView = graph === null ? null : await graphReadiness(graph, Date.now());
   return {
     pid: process.pid,
     ready: engine.ready && !draining(),
@@ -82,6 +130,7 @@ export async function localStatus(
     revision: engine.current?.revision ?? null,
     store: storeHealth,
     policies: policiesView(engine),
+    graph: graphView,
   };
 }
 
@@ -91,9 +140,10 @@ export function localBackend(
   store: SignalStore,
   metrics: Metrics,
   draining: () => boolean = () => false,
+  graph: GraphSyncControl | null = null,
 ): OpsBackend {
   return {
-    statuses: async () => [await localStatus(engine, store, draining)],
+    statuses: async () => [await localStatus(engine, store, draining, graph)],
     metrics: async () => ({
       contentType: metrics.registry.contentType,
       body: await metrics.registry.metrics(),

@@ -32,6 +32,8 @@ export function opsRoutes(backend: OpsBackend, auth: CallerAuth): Router {
       ready,
       revision: workers[0]?.revision ?? null,
       store: storeDetail(workers),
+      // Detail, not readiness: the last good data keeps deciding while Graph is away.
+      graph: workers.find((w) => w.graph !== undefined && w.graph !== null)?.graph ?? null,
       workers: workers.map((w) => ({
         pid: w.pid,
         ready: w.ready,

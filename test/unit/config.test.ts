@@ -43,6 +43,26 @@ describe('loadConfig', () => {
       { PDP_STORE_BREAKER_HALF_OPEN_MS: '5000', PDP_STORE_BREAKER_HALF_OPEN_MAX_MS: '1000' },
       /^PDP_STORE_BREAKER_HALF_OPEN_MAX_MS: must not be below PDP_STORE_BREAKER_HALF_OPEN_MS/,
     ],
+    [{ PDP_GRAPH_TENANT_ID: 'contoso' }, /^PDP_GRAPH_CLIENT_ID: is required with PDP_GRAPH_TENANT_ID/],
+    [
+      { PDP_GRAPH_TENANT_ID: 'contoso', PDP_GRAPH_CLIENT_ID: 'app', REDIS_URL: 'redis://x:1' },
+      /^PDP_GRAPH_CLIENT_SECRET: set either a client secret or a certificate and key, not both or neither/,
+    ],
+    [
+      {
+        PDP_GRAPH_TENANT_ID: 'contoso',
+        PDP_GRAPH_CLIENT_ID: 'app',
+        PDP_GRAPH_CLIENT_CERTIFICATE: '-----BEGIN CERTIFICATE-----',
+      },
+      /^PDP_GRAPH_CLIENT_CERTIFICATE: PDP_GRAPH_CLIENT_CERTIFICATE and PDP_GRAPH_CLIENT_KEY go together/,
+    ],
+    [
+      { PDP_GRAPH_TENANT_ID: 'contoso', PDP_GRAPH_CLIENT_ID: 'app', PDP_GRAPH_CLIENT_SECRET: 's' },
+      /^PDP_GRAPH_TENANT_ID: the Graph sync needs a shared Redis/,
+    ],
+    [{ PDP_GRAPH_TENANT_ID: 'bad/tenant' }, /^PDP_GRAPH_TENANT_ID: must match pattern/],
+    [{ PDP_GRAPH_BASE_URL: 'ftp://graph' }, /^PDP_GRAPH_BASE_URL: must match pattern/],
+    [{ PDP_GRAPH_LEASE_SECONDS: '0' }, /^PDP_GRAPH_LEASE_SECONDS: must be >= 0.2/],
     [{ PDP_DATA_POLL_SECONDS: '-5' }, /^PDP_DATA_POLL_SECONDS: must be >= 0/],
     [{ REDIS_URL: 'http://x' }, /^REDIS_URL: must match pattern/],
     [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL: must be equal to one of/],
