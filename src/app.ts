@@ -11,6 +11,7 @@ import { authzenSearch } from './routes/authzen-search';
 import { decideRoutes } from './routes/decide';
 import { directoryRoutes } from './routes/directory';
 import { gatewayRoutes } from './routes/gateway';
+import { governanceTrailRoutes } from './routes/governance-trail';
 import { graphSyncRoutes } from './routes/graph-sync';
 import { opsRoutes } from './routes/ops';
 import type { AdminServices, Services } from './services';
@@ -70,6 +71,7 @@ export function createApp(services: Services): Apps {
   api.use(decideRoutes(decisions, validators, auth));
   api.use(authzenRoutes(authzen, authzenSearch(authzen, store), auth, { baseUrl: config.publicBaseUrl }));
   api.use(directoryRoutes(store, validators, auth, clock));
+  api.use(governanceTrailRoutes(store, auth));
   api.use(graphSyncRoutes(services.graph?.control ?? null, auth));
   api.use(notFound);
   api.use(errorHandler(services.logger));

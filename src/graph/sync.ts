@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import type { Validators } from '../decision/validators';
 import { PdpError, describeThrown, type ErrorDetail } from '../errors';
 import type { TenantDataCompiler } from '../engine/tenant-data';
-import { RISKY_INDEX, writeRisk } from '../routes/entra-directory';
+import type { AuditContext } from '../governance/trail';
+import { RISKY_INDEX, agentsOf, writeRisk } from '../routes/entra-directory';
 import { recordLinks } from '../store/links';
 import type { RedisClient } from '../store/redis-connection';
 import type { RecordKind, SignalStore, WriteOp } from '../store/types';
@@ -18,6 +19,9 @@ import {
   own,
   type Mapped,
 } from './map';
+
+/** The governance trail's actor for what the sync writes. */
+export const GRAPH_ACTOR = 'system:graph-sync';
 
 /** The collections the sync reads, each with its own status, metrics and (where Graph has one) delta link. */
 export const GRAPH_RESOURCES = [
@@ -360,13 +364,20 @@ export class GraphSync {
       ) {
         this.guard();
         if (kind === 'risk:user') await store.put('risk:user', tenant, id, record as never);
-        else await writeRisk(store, tenant, kind, id, record as never);
+        else
+          await writeRisk(store, tenant, kind, id, record as never, {
+            actor: GRAPH_ACTOR,
+            at: this.deps.clock(),
+            action: old === null ? 'create' : 'update',
+            before: old,
+          });
       }
       if (!synced.has(id)) await store.index(tenant, index, id, true);
     }
     for (const id of this.deletions(synced, d)) {
       this.guard();
-      await store.delete(kind, tenant, id);
+      const old = await store.get(kind, tenant, id);
+      await store.write(tenant, [{ kind, id, value: null }], this.audit(kind, id, 'delete', old, null));
       if (kind !== 'risk:user') await store.index(tenant, RISKY_INDEX, `${kind}|${id}`, false);
       await store.index(tenant, index, id, false);
     }
@@ -509,6 +520,17 @@ export class GraphSync {
     });
   }
 
+  /** The governance trail's entry for one synced write. */
+  private audit(kind: RecordKind, id: string, action: string, before: unknown, after: unknown): AuditContext {
+    return {
+      actor: GRAPH_ACTOR,
+      at: this.deps.clock(),
+      changes: [
+        { target: { type: kind, id }, action, agents: agentsOf(kind, id, before, after), before, after },
+      ],
+    };
+  }
+
   /** Writes what changed (record and lookup links, one MULTI each, published), deletes what went. */
   private async reconcile(kind: RecordKind, d: Desired): Promise<void> {
     const { store, tenant } = this.deps;
@@ -520,18 +542,22 @@ export class GraphSync {
       if (!same(old === null ? null : { ...old, id }, next)) {
         this.guard();
         const record = { ...next, updated_at: stamp };
-        await store.write(tenant, [
-          { kind, id, value: record },
-          ...recordLinks(kind, id, record),
-          ...staleLinks(kind, old, record),
-        ]);
+        await store.write(
+          tenant,
+          [{ kind, id, value: record }, ...recordLinks(kind, id, record), ...staleLinks(kind, old, record)],
+          this.audit(kind, id, old === null ? 'create' : 'update', old, record),
+        );
       }
       if (!synced.has(id)) await store.index(tenant, index, id, true);
     }
     for (const id of this.deletions(synced, d)) {
       this.guard();
       const old = await store.get(kind, tenant, id);
-      await store.write(tenant, [{ kind, id, value: null }, ...staleLinks(kind, old, null)]);
+      await store.write(
+        tenant,
+        [{ kind, id, value: null }, ...staleLinks(kind, old, null)],
+        this.audit(kind, id, 'delete', old, null),
+      );
       await store.index(tenant, index, id, false);
     }
   }

@@ -4,7 +4,7 @@ import type { Validate, Validators } from '../decision/validators';
 import { PdpError } from '../errors';
 import { PRINCIPAL_ID_PATTERN as ID_PATTERN, TENANT_PATTERN as TENANT_ID_PATTERN } from '../vocabulary';
 import type { RecordKind, RecordOf, SignalStore } from '../store/types';
-import { entraDirectoryRoutes } from './entra-directory';
+import { actorOf, agentsOf, entraDirectoryRoutes } from './entra-directory';
 
 const TENANT = new RegExp(TENANT_ID_PATTERN);
 const ID = new RegExp(ID_PATTERN);
@@ -43,9 +43,23 @@ export function directoryRoutes(
     router.put(path, admin, async (req, res) => {
       const { tenant, id } = params(req);
       const body = validate(req.body);
-      const record = { ...body, id, updated_at: new Date(clock()).toISOString() } as Record<string, unknown>;
+      const at = clock();
+      const record = { ...body, id, updated_at: new Date(at).toISOString() } as Record<string, unknown>;
       if (kind === 'agent' || kind === 'blueprint') record['attributes'] ??= {};
-      await store.put(kind, tenant, id, record as unknown as RecordOf[typeof kind]);
+      const old = await store.get(kind, tenant, id);
+      await store.write(tenant, [{ kind, id, value: record }], {
+        actor: actorOf(res),
+        at,
+        changes: [
+          {
+            target: { type: kind, id },
+            action: old === null ? 'create' : 'update',
+            agents: agentsOf(kind, id),
+            before: old,
+            after: record,
+          },
+        ],
+      });
       res.json(record);
     });
     router.get(path, admin, async (req, res) => {
@@ -56,9 +70,21 @@ export function directoryRoutes(
     });
     router.delete(path, admin, async (req, res) => {
       const { tenant, id } = params(req);
-      if (!(await store.delete(kind, tenant, id))) {
-        throw new PdpError('not_found', `No ${kind} record for ${id} in tenant ${tenant}`);
-      }
+      const old = await store.get(kind, tenant, id);
+      if (old === null) throw new PdpError('not_found', `No ${kind} record for ${id} in tenant ${tenant}`);
+      await store.write(tenant, [{ kind, id, value: null }], {
+        actor: actorOf(res),
+        at: clock(),
+        changes: [
+          {
+            target: { type: kind, id },
+            action: 'delete',
+            agents: agentsOf(kind, id),
+            before: old,
+            after: null,
+          },
+        ],
+      });
       res.status(204).end();
     });
   };
@@ -78,7 +104,21 @@ export function directoryRoutes(
       revoked_at_epoch: Math.floor(now / 1000),
       ...(reason !== undefined && { reason }),
     };
-    await store.put('revoked:agent', tenant, id, record);
+    const old = await store.get('revoked:agent', tenant, id);
+    await store.write(tenant, [{ kind: 'revoked:agent', id, value: record }], {
+      actor: actorOf(res),
+      at: now,
+      changes: [
+        {
+          target: { type: 'revoked:agent', id },
+          action: 'revoke',
+          agents: [id],
+          before: old,
+          after: record,
+          ...(reason !== undefined && { reason }),
+        },
+      ],
+    });
     res.status(201).json(record);
   });
   router.get(revocation, admin, async (req, res) => {
@@ -89,9 +129,15 @@ export function directoryRoutes(
   });
   router.delete(revocation, admin, async (req, res) => {
     const { tenant, id } = params(req);
-    if (!(await store.delete('revoked:agent', tenant, id))) {
-      throw new PdpError('not_found', `Agent ${id} in tenant ${tenant} is not revoked`);
-    }
+    const old = await store.get('revoked:agent', tenant, id);
+    if (old === null) throw new PdpError('not_found', `Agent ${id} in tenant ${tenant} is not revoked`);
+    await store.write(tenant, [{ kind: 'revoked:agent', id, value: null }], {
+      actor: actorOf(res),
+      at: clock(),
+      changes: [
+        { target: { type: 'revoked:agent', id }, action: 'delete', agents: [id], before: old, after: null },
+      ],
+    });
     res.status(204).end();
   });
 

@@ -1,4 +1,5 @@
-import type { RequestHandler, Router } from 'express';
+import type { RequestHandler, Response, Router } from 'express';
+import { callerName } from '../auth/caller-auth';
 import type { Validators } from '../decision/validators';
 import { PdpError } from '../errors';
 import { TENANT_PATTERN as TENANT_ID_PATTERN } from '../vocabulary';
@@ -50,15 +51,54 @@ export function atRisk(record: unknown): boolean {
   return level !== null && level !== 'none' && (state === 'atRisk' || state === 'confirmedCompromised');
 }
 
-/** Writes a risk record and keeps the risky index in step with it. */
+/** Who changes a risk record, and why: the trail's entry for the write. */
+export interface RiskChange {
+  actor: string;
+  at: number;
+  action: string;
+  /** The prior record, when the caller has read it (else it is read here). */
+  before?: AgentRiskRecord | null;
+  reason?: string;
+}
+
+/** The agents a record of `kind` concerns, for the governance trail's per-agent query. */
+export function agentsOf(kind: string, id: string, ...records: unknown[]): string[] {
+  if (kind === 'agent' || kind === 'risk:agent' || kind === 'revoked:agent') return [id];
+  if (kind === 'agent-user' || kind === 'risk:agent-user')
+    return [...new Set(records.map((r) => ownString(r, 'agent_id')).filter((a): a is string => a !== null))];
+  return [];
+}
+
+/** The caller, as the governance trail names the actor. */
+export function actorOf(res: Response): string {
+  return callerName(res) ?? 'anonymous';
+}
+
+/** Writes a risk record (with its governance trail entry) and keeps the risky index in step with it. */
 export async function writeRisk(
   store: SignalStore,
   tenant: string,
   kind: RiskKind,
   id: string,
   record: AgentRiskRecord,
+  change: RiskChange,
 ): Promise<void> {
-  await store.put(kind, tenant, id, record);
+  const before = change.before !== undefined ? change.before : await store.get(kind, tenant, id);
+  const agentUser = kind === 'risk:agent-user' ? await store.get('agent-user', tenant, id) : null;
+  await store.write(tenant, [{ kind, id, value: record }], {
+    actor: change.actor,
+    at: change.at,
+    changes: [
+      {
+        target: { type: kind, id },
+        action: change.action,
+        agents: agentsOf(kind, id, agentUser),
+        before,
+        after: record,
+        ...(change.reason !== undefined && { reason: change.reason }),
+      },
+    ],
+  });
   await store.index(tenant, RISKY_INDEX, `${kind}|${id}`, atRisk(record));
 }
 
@@ -86,7 +126,6 @@ export function entraDirectoryRoutes(
   params: Params,
   clock: () => number,
 ): void {
-  const stamp = (): string => new Date(clock()).toISOString();
   const notFound = (kind: string, id: string, tenant: string): PdpError =>
     new PdpError('not_found', `No ${kind} record for ${id} in tenant ${tenant}`);
 
@@ -104,10 +143,23 @@ export function entraDirectoryRoutes(
     const path = `/v1/tenants/:tenant/${route}`;
     router.put(path, admin, async (req, res) => {
       const { tenant, id } = params(req);
-      const record = { ...validate(req.body), id, updated_at: stamp() };
+      const at = clock();
+      const record = { ...validate(req.body), id, updated_at: new Date(at).toISOString() };
       const old = await store.get(kind, tenant, id);
       const ops = await links(tenant, id, record, old);
-      await store.write(tenant, [{ kind, id, value: record }, ...ops]);
+      await store.write(tenant, [{ kind, id, value: record }, ...ops], {
+        actor: actorOf(res),
+        at,
+        changes: [
+          {
+            target: { type: kind, id },
+            action: old === null ? 'create' : 'update',
+            agents: agentsOf(kind, id, old, record),
+            before: old,
+            after: record,
+          },
+        ],
+      });
       res.json(record);
     });
     router.get(path, admin, async (req, res) => {
@@ -121,7 +173,19 @@ export function entraDirectoryRoutes(
       const old = await store.get(kind, tenant, id);
       if (old === null) throw notFound(kind, id, tenant);
       const ops = await links(tenant, id, null, old);
-      await store.write(tenant, [{ kind, id, value: null }, ...ops]);
+      await store.write(tenant, [{ kind, id, value: null }, ...ops], {
+        actor: actorOf(res),
+        at: clock(),
+        changes: [
+          {
+            target: { type: kind, id },
+            action: 'delete',
+            agents: agentsOf(kind, id, old),
+            before: old,
+            after: null,
+          },
+        ],
+      });
       res.status(204).end();
     });
   };
@@ -202,8 +266,12 @@ export function entraDirectoryRoutes(
     const path = `/v1/tenants/:tenant/signals/${route}/:id/risk`;
     router.put(path, admin, async (req, res) => {
       const { tenant, id } = params(req);
-      const record = { ...validators.agentRisk(req.body), updated_at: stamp() } as unknown as AgentRiskRecord;
-      await writeRisk(store, tenant, kind, id, record);
+      const at = clock();
+      const record = {
+        ...validators.agentRisk(req.body),
+        updated_at: new Date(at).toISOString(),
+      } as unknown as AgentRiskRecord;
+      await writeRisk(store, tenant, kind, id, record, { actor: actorOf(res), at, action: 'update' });
       res.json(record);
     });
     router.get(path, admin, async (req, res) => {
@@ -214,7 +282,22 @@ export function entraDirectoryRoutes(
     });
     router.delete(path, admin, async (req, res) => {
       const { tenant, id } = params(req);
-      if (!(await store.delete(kind, tenant, id))) throw notFound(kind, id, tenant);
+      const old = await store.get(kind, tenant, id);
+      if (old === null) throw notFound(kind, id, tenant);
+      const agentUser = kind === 'risk:agent-user' ? await store.get('agent-user', tenant, id) : null;
+      await store.write(tenant, [{ kind, id, value: null }], {
+        actor: actorOf(res),
+        at: clock(),
+        changes: [
+          {
+            target: { type: kind, id },
+            action: 'delete',
+            agents: agentsOf(kind, id, agentUser),
+            before: old,
+            after: null,
+          },
+        ],
+      });
       await store.index(tenant, RISKY_INDEX, `${kind}|${id}`, false);
       res.status(204).end();
     });
@@ -257,21 +340,29 @@ export function entraDirectoryRoutes(
       // All or nothing: an unknown id refuses the whole action before anything is written.
       if (unknown.length > 0)
         throw new PdpError('not_found', 'Some agentIds are not in the directory', unknown);
-      const now = stamp();
+      const at = clock();
+      const now = new Date(at).toISOString();
       for (const target of targets) {
         if (target === null) continue;
         const prior = await store.get(target.kind, tenant, target.id);
         const detections = Array.isArray(prior?.detections) ? prior.detections : [];
-        await writeRisk(store, tenant, target.kind, target.id, {
-          level: outcome.level,
-          state: outcome.state,
-          risk_detail: outcome.detail,
-          detections:
-            outcome.state === 'confirmedCompromised'
-              ? [...detections, outcome.detail].slice(-100)
-              : detections,
-          updated_at: now,
-        });
+        await writeRisk(
+          store,
+          tenant,
+          target.kind,
+          target.id,
+          {
+            level: outcome.level,
+            state: outcome.state,
+            risk_detail: outcome.detail,
+            detections:
+              outcome.state === 'confirmedCompromised'
+                ? [...detections, outcome.detail].slice(-100)
+                : detections,
+            updated_at: now,
+          },
+          { actor: actorOf(res), at, action, before: prior },
+        );
       }
       res.status(204).end();
     });

@@ -22,3 +22,13 @@ export const AGENTS_INDEX = 'agents';
 export function indexKey(tenant: string, name: string): string {
   return `pdp:{${tenant}}:index:${name}`;
 }
+
+/** `pdp:{tenant}:trail`: the tenant's governance trail (a Redis stream, trimmed). */
+export function trailKey(tenant: string): string {
+  return `pdp:{${tenant}}:trail`;
+}
+
+/** `pdp:{tenant}:trail:agent:<id>`: the changes that concern one agent. */
+export function agentTrailKey(tenant: string, agentId: string): string {
+  return `pdp:{${tenant}}:trail:agent:${agentId}`;
+}

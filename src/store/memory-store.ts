@@ -1,4 +1,11 @@
-import { AGENTS_INDEX, indexKey, recordKey } from './keys';
+import {
+  TRAIL_MAX_EVENTS,
+  eventsOf,
+  type AuditContext,
+  type GovernanceEvent,
+  type TrailQuery,
+} from '../governance/trail';
+import { AGENTS_INDEX, agentTrailKey, indexKey, recordKey, trailKey } from './keys';
 import { serialise } from './serialise';
 import { assemble, planQuery } from './snapshot';
 import type {
@@ -20,6 +27,9 @@ export class MemoryStore implements SignalStore {
   readonly kind = 'memory' as const;
   private readonly values = new Map<string, string>();
   private readonly sets = new Map<string, Set<string>>();
+  /** Trail streams: serialised events, oldest first; `seq` numbers them like stream ids. */
+  private readonly streams = new Map<string, { id: string; json: string }[]>();
+  private seq = 0;
 
   readSignals(q: SignalsQuery): Promise<SignalSnapshot> {
     const plan = planQuery(q);
@@ -50,8 +60,9 @@ export class MemoryStore implements SignalStore {
     return Promise.resolve(this.values.delete(recordKey(tenant, kind, id)));
   }
 
-  write(tenant: string, ops: readonly WriteOp[]): Promise<void> {
+  write(tenant: string, ops: readonly WriteOp[], audit?: AuditContext): Promise<void> {
     const values = ops.map((op) => (op.value === null ? null : serialise(op.value)));
+    const events = audit === undefined ? [] : eventsOf(tenant, audit).map((e) => ({ e, json: serialise(e) }));
     ops.forEach((op, i) => {
       const key = recordKey(tenant, op.kind, op.id);
       const value = values[i];
@@ -59,7 +70,32 @@ export class MemoryStore implements SignalStore {
       else this.values.set(key, value);
       if (op.kind === 'agent') this.mark(tenant, AGENTS_INDEX, op.id, op.value !== null);
     });
+    for (const { e, json } of events) {
+      const id = `${audit?.at ?? 0}-${++this.seq}`;
+      this.append(trailKey(tenant), id, json);
+      for (const agent of new Set(e.agents)) this.append(agentTrailKey(tenant, agent), id, json);
+    }
     return Promise.resolve();
+  }
+
+  trail(tenant: string, query: TrailQuery): Promise<GovernanceEvent[]> {
+    const key = query.agentId === undefined ? trailKey(tenant) : agentTrailKey(tenant, query.agentId);
+    const stream = this.streams.get(key) ?? [];
+    const out: GovernanceEvent[] = [];
+    for (let i = stream.length - 1; i >= 0 && out.length < query.limit; i--) {
+      const entry = stream[i];
+      if (entry === undefined) continue;
+      if (query.before !== undefined && !olderId(entry.id, query.before)) continue;
+      out.push({ ...(JSON.parse(entry.json) as Omit<GovernanceEvent, 'id'>), id: entry.id });
+    }
+    return Promise.resolve(out);
+  }
+
+  private append(key: string, id: string, json: string): void {
+    const stream = this.streams.get(key) ?? [];
+    stream.push({ id, json });
+    if (stream.length > TRAIL_MAX_EVENTS) stream.splice(0, stream.length - TRAIL_MAX_EVENTS);
+    this.streams.set(key, stream);
   }
 
   members(tenant: string, index: string): Promise<string[]> {
@@ -91,4 +127,12 @@ export class MemoryStore implements SignalStore {
     const raw = this.values.get(key);
     return raw === undefined ? null : (JSON.parse(raw) as unknown);
   }
+}
+
+/** Stream-id order (`<ms>-<seq>`): true when `id` is older than `than`. */
+export function olderId(id: string, than: string): boolean {
+  const [ms, seq] = id.split('-').map(Number);
+  const [thanMs, thanSeq] = than.split('-').map(Number);
+  if (ms === undefined || seq === undefined || thanMs === undefined || thanSeq === undefined) return false;
+  return ms < thanMs || (ms === thanMs && seq < thanSeq);
 }

@@ -1,7 +1,14 @@
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { PdpError, describeThrown } from '../errors';
-import { AGENTS_INDEX, INVALIDATION_CHANNEL, indexKey, recordKey } from './keys';
+import {
+  TRAIL_MAX_EVENTS,
+  eventsOf,
+  type AuditContext,
+  type GovernanceEvent,
+  type TrailQuery,
+} from '../governance/trail';
+import { AGENTS_INDEX, INVALIDATION_CHANNEL, agentTrailKey, indexKey, recordKey, trailKey } from './keys';
 import { serialise } from './serialise';
 import { OutageLog } from './outage-log';
 import { createRedisClient, type RedisClient, type RedisTopology } from './redis-connection';
@@ -348,13 +355,21 @@ export class RedisStore implements SignalStore {
     return typeof deleted === 'number' && deleted > 0;
   }
 
-  async write(tenant: string, ops: readonly WriteOp[]): Promise<void> {
-    if (ops.length === 0) return;
+  async write(tenant: string, ops: readonly WriteOp[], audit?: AuditContext): Promise<void> {
+    const events = audit === undefined ? [] : eventsOf(tenant, audit);
+    if (ops.length === 0 && events.length === 0) return;
     const keys = ops.map((op) => recordKey(tenant, op.kind, op.id));
     // Serialised before the command: a value that cannot be is the caller's fault, not Redis's.
     const values = ops.map((op) => (op.value === null ? null : serialise(op.value)));
+    const trail = events.map((e) => ({ agents: [...new Set(e.agents)], json: serialise(e) }));
     await this.command(() => {
       const multi = this.client.multi();
+      // The trail first, in the same MULTI: the changes and their record are applied together.
+      const cap = ['MAXLEN', '~', String(TRAIL_MAX_EVENTS)] as const;
+      for (const e of trail) {
+        multi.xadd(trailKey(tenant), ...cap, '*', 'e', e.json);
+        for (const agent of e.agents) multi.xadd(agentTrailKey(tenant, agent), ...cap, '*', 'e', e.json);
+      }
       keys.forEach((key, i) => {
         const value = values[i];
         if (value === null || value === undefined) multi.del(key);
@@ -370,6 +385,29 @@ export class RedisStore implements SignalStore {
       return multi.exec();
     });
     for (const key of keys) this.evict(key);
+  }
+
+  async trail(tenant: string, query: TrailQuery): Promise<GovernanceEvent[]> {
+    const key = query.agentId === undefined ? trailKey(tenant) : agentTrailKey(tenant, query.agentId);
+    // XREVRANGE's end is inclusive: an exclusive "(" bound pages past the cursor.
+    const end = query.before === undefined ? '+' : `(${query.before}`;
+    const entries = await this.command(() =>
+      this.client.xrevrange(key, end, '-', 'COUNT', String(query.limit)),
+    );
+    const events: GovernanceEvent[] = [];
+    for (const [id, fields] of entries) {
+      const at = fields.indexOf('e');
+      const json = at >= 0 ? fields[at + 1] : undefined;
+      if (json === undefined) continue;
+      try {
+        const parsed = JSON.parse(json) as unknown;
+        if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed))
+          events.push({ ...(parsed as Omit<GovernanceEvent, 'id'>), id });
+      } catch {
+        // An entry written around the PDP is not a governance event: skip it, keep the rest.
+      }
+    }
+    return events;
   }
 
   async members(tenant: string, index: string): Promise<string[]> {

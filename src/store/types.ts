@@ -1,5 +1,6 @@
 /** Directory records and risk signals, as stored (JSON values under the keys of DESIGN §5). */
 
+import type { AuditContext, GovernanceEvent, TrailQuery } from '../governance/trail';
 import type { RiskLevel } from '../vocabulary';
 
 export type { RiskLevel };
@@ -177,8 +178,13 @@ export interface SignalStore {
   get<K extends RecordKind>(kind: K, tenant: string, id: string): Promise<RecordOf[K] | null>;
   put<K extends RecordKind>(kind: K, tenant: string, id: string, value: RecordOf[K]): Promise<void>;
   delete(kind: RecordKind, tenant: string, id: string): Promise<boolean>;
-  /** Several keys set (value) or deleted (null) at once, each published for invalidation. */
-  write(tenant: string, ops: readonly WriteOp[]): Promise<void>;
+  /**
+   * Several keys set (value) or deleted (null) at once, each published for invalidation; with
+   * `audit`, its changes are appended to the governance trail in the same transaction.
+   */
+  write(tenant: string, ops: readonly WriteOp[], audit?: AuditContext): Promise<void>;
+  /** The governance trail, newest first (src/governance/trail.ts). */
+  trail(tenant: string, query: TrailQuery): Promise<GovernanceEvent[]>;
   /** Members of a per-tenant index set (`pdp:{t}:index:<name>`). */
   members(tenant: string, index: string): Promise<string[]>;
   /** Adds (true) or removes (false) members of a per-tenant index set. */
