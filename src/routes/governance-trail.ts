@@ -11,6 +11,7 @@ const CURSOR = /^\d{1,15}-\d{1,15}$/;
 const LIMIT = /^[1-9]\d{0,3}$/;
 export const TRAIL_PAGE_MAX = 1000;
 const TRAIL_PAGE_DEFAULT = 100;
+const QUERY: ReadonlySet<string> = new Set(['agent_id', 'before', 'limit']);
 
 /** One query parameter as a single string (`?a=1&a=2` and `?a[b]=1` are refused, not coerced). */
 function single(req: Request, name: string, details: ErrorDetail[]): string | undefined {
@@ -38,6 +39,14 @@ export function governanceTrailRoutes(store: SignalStore, auth: CallerAuth): Rou
         message: `path parameter must match ${TENANT_PATTERN}`,
         keyword: 'path',
       });
+    for (const name of Object.keys(req.query)) {
+      if (!QUERY.has(name))
+        details.push({
+          pointer: `/${name}`,
+          message: 'is not a parameter of this query',
+          keyword: 'additionalProperties',
+        });
+    }
     const agentId = single(req, 'agent_id', details);
     if (agentId !== undefined && !ID.test(agentId))
       details.push({
