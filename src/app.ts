@@ -5,6 +5,7 @@ import { DecisionService } from './decision/service';
 import { createObserver } from './decision/observer';
 import type { OpsBackend } from './ops/backend';
 import { fastRoutes } from './http/fast-routes';
+import { BodyMemo, DEFAULT_BODY_MEMO_LIMITS, NO_BODY_MEMO } from './mcp/body-memo';
 import { errorHandler, jsonBody, notFound, refuseOptions, requireHost } from './http/middleware';
 import { authzenEvaluator, authzenRoutes } from './routes/authzen';
 import { authzenSearch } from './routes/authzen-search';
@@ -55,7 +56,16 @@ export function createApp(services: Services): Apps {
   const { config, engine, store, auth, clock, newId, validators, metrics, log } = services;
   const observe = createObserver(log === undefined ? { metrics } : { metrics, log });
   const decisions = new DecisionService({ engine, store, validators, clock, newId, observe });
-  const gateway = new GatewayService({ engine, store, verifier: services.verifier, clock, newId, observe });
+  const gateway = new GatewayService({
+    engine,
+    store,
+    verifier: services.verifier,
+    clock,
+    newId,
+    observe,
+    // With the memo of results off (PDP_EVAL_MEMO_ENTRIES=0), bodies are read afresh too.
+    bodyMemo: new BodyMemo(config.evalMemoEntries === 0 ? NO_BODY_MEMO : DEFAULT_BODY_MEMO_LIMITS),
+  });
 
   const api = base();
   // Before the body parser: a gateway's check request may carry the original body, not JSON for us.

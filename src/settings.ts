@@ -340,7 +340,7 @@ export const SETTINGS = {
     env: 'PDP_EVAL_MEMO_ENTRIES',
     ...numeric(4096),
     schema: { type: 'integer', minimum: 0, maximum: 1_000_000 },
-    doc: 'Policy results remembered per worker by exact input (the request, the records and signals read for it, the time to the second): a repeat within the second is not evaluated again. Exact, never stale: any changed record, signal or revision is a new input. `0`: off.',
+    doc: 'Policy results remembered per worker by exact input (the request, the records and signals read for it, the time to the second): a repeat within the second is not evaluated again. Exact, never stale: any changed record, signal or revision is a new input. MCP bodies are remembered by their bytes too (1,024 bodies, 8 MiB). `0`: both off.',
   }),
 
   redisUrl: setting({

@@ -3,8 +3,9 @@ import type { PolicyEngine } from '../engine/policy-engine';
 import { PdpError } from '../errors';
 import type { BodySource } from '../http/forwarded-body';
 import type { OriginalRequest } from '../http/original-request';
+import { BodyMemo, type ReadBody } from '../mcp/body-memo';
 import { checkMcp, type McpReason } from '../mcp/check';
-import { readMcpBody, type McpBody, type McpMessage } from '../mcp/messages';
+import type { McpBody } from '../mcp/messages';
 import { mcpCandidates, mcpRouteAt, type McpRoute } from '../mcp/route-index';
 import { UNAVAILABLE } from '../store/snapshot';
 import type { SignalSnapshot, SignalStore } from '../store/types';
@@ -17,6 +18,8 @@ export interface GatewayDeps {
   clock: () => number;
   newId: (now: number) => string;
   observe?: DecisionObserver;
+  /** Read MCP bodies by their bytes (default: DEFAULT_BODY_MEMO_LIMITS). */
+  bodyMemo?: BodyMemo;
 }
 
 /** No token: nothing to read, and nothing missing either (public routes need no signals). */
@@ -31,35 +34,49 @@ export interface GatewayOutcome {
   mcpRoutes: readonly McpRoute[];
 }
 
-function view(m: McpMessage): Record<string, unknown> {
-  return m.arguments === undefined
-    ? { method: m.method, name: m.name }
-    : { method: m.method, name: m.name, arguments: m.arguments };
+/** The token's permissions as a set, and as canonical text (BodyMemo's key), once per cached token. */
+const heldOf = new WeakMap<AgentToken, { set: ReadonlySet<string>; key: string }>();
+const NOTHING_HELD = { set: new Set<string>(), key: '' };
+
+function held(token: AgentToken | null): { set: ReadonlySet<string>; key: string } {
+  if (token === null) return NOTHING_HELD;
+  let known = heldOf.get(token);
+  if (known === undefined) {
+    const set = new Set<string>([...token.scopes, ...token.roles]);
+    known = { set, key: [...set].sort().join(' ') };
+    heldOf.set(token, known);
+  }
+  return known;
 }
 
 /** What the policy sees of an MCP body: `request.mcp` (the first message), the batch, each candidate's verdict. */
 function mcpSubject(
   routes: readonly McpRoute[],
   method: string,
-  body: McpBody | null,
+  read: ReadBody | null,
   token: AgentToken | null,
 ): McpSubject {
-  const held = new Set<string>(token === null ? [] : [...token.scopes, ...token.roles]);
+  const permissions = held(token);
   // Keyed by route ids from the data: no prototype.
-  const checks = Object.create(null) as Record<string, McpReason[]>;
-  for (const r of routes) checks[r.id] ??= checkMcp(r, method, body, held);
-  const messages = body?.ok === true ? body.messages : [];
-  const first = messages[0];
-  return {
-    request: first === undefined ? undefined : view(first),
-    batch: body?.ok === true && body.batch ? messages.map(view) : undefined,
-    checks,
-  };
+  const checks = Object.create(null) as Record<string, readonly McpReason[]>;
+  for (const r of routes) {
+    if (Object.hasOwn(checks, r.id)) continue;
+    checks[r.id] =
+      read === null
+        ? checkMcp(r, method, null, permissions.set)
+        : read.denials(r, method, permissions.set, permissions.key);
+  }
+  if (read === null) return { request: undefined, batch: undefined, checks };
+  return { request: read.first, batch: read.batch, checks, bodyId: read.id };
 }
 
 /** Inline authorization: verify the token (jose), read the agent's signals, decide (run.ts). */
 export class GatewayService {
-  constructor(private readonly deps: GatewayDeps) {}
+  private readonly bodies: BodyMemo;
+
+  constructor(private readonly deps: GatewayDeps) {
+    this.bodies = deps.bodyMemo ?? new BodyMemo();
+  }
 
   /**
    * Throws PdpError('invalid_token') for a bad token; everything else is a GatewayDecision.
@@ -134,7 +151,7 @@ export class GatewayService {
     // Judged against the revision that evaluates next (nothing awaits in between): a reload
     // during the reads above cannot pair one revision's routes with another's verdicts.
     const routes = mayBeMcp ? this.mcpRoutes(tenant, original) : NO_ROUTES;
-    const mcp = routes.length > 0 && bytes !== null ? readMcpBody(bytes) : null;
+    const read = routes.length > 0 && bytes !== null ? this.bodies.read(bytes) : null;
     const decision = runDecision(
       this.deps,
       {
@@ -143,10 +160,10 @@ export class GatewayService {
         original,
         token,
         signals,
-        ...(routes.length > 0 && { mcp: mcpSubject(routes, original.method, mcp, token) }),
+        ...(routes.length > 0 && { mcp: mcpSubject(routes, original.method, read, token) }),
       },
       { endpoint: 'authorize', caller, now: this.deps.clock(), startedNs },
     );
-    return { decision, mcp, mcpRoutes: routes };
+    return { decision, mcp: read?.body ?? null, mcpRoutes: routes };
   }
 }

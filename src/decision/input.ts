@@ -88,13 +88,9 @@ export function buildGatewayInput(
   signals: SignalSnapshot,
   nowMs: number,
   mcp?: McpSubject,
-): object {
+): Record<string, unknown> {
   const request = gatewayRequest(tenant, original, token);
-  if (mcp !== undefined) {
-    if (mcp.request !== undefined) request['mcp'] = mcp.request;
-    if (mcp.batch !== undefined) request['mcp_batch'] = mcp.batch;
-  }
-  return {
+  const input: Record<string, unknown> = {
     now: nowOf(nowMs),
     request,
     token,
@@ -118,8 +114,18 @@ export function buildGatewayInput(
       degraded: signals.degraded,
       unavailable: signals.unavailable,
     },
-    ...(mcp !== undefined && { mcp_checks: mcp.checks }),
   };
+  if (mcp !== undefined) addMcp(input, mcp);
+  return input;
+}
+
+/** Puts an MCP body's parts into a gateway input: `request.mcp`, `request.mcp_batch`, `mcp_checks`. */
+export function addMcp(input: Record<string, unknown>, mcp: McpSubject): void {
+  const request = input['request'] as Record<string, unknown>;
+  if (mcp.request !== undefined) request['mcp'] = mcp.request;
+  else delete request['mcp'];
+  if (mcp.batch !== undefined) request['mcp_batch'] = mcp.batch;
+  input['mcp_checks'] = mcp.checks;
 }
 
 function gatewayRequest(

@@ -6,7 +6,7 @@ import type { OriginalRequest } from '../http/original-request';
 import type { Endpoint } from '../metrics';
 import type { DecideRequest } from '../schemas/requests';
 import type { SignalSnapshot } from '../store/types';
-import { buildGatewayInput, buildInput, type PolicyInput } from './input';
+import { addMcp, buildGatewayInput, buildInput, type PolicyInput } from './input';
 import { policyResults, tenantPolicies, type PolicyResult, type Reason } from './service';
 
 /**
@@ -98,8 +98,13 @@ export interface RunContext {
  */
 export interface McpSubject {
   request: object | undefined;
-  batch: object[] | undefined;
-  checks: Record<string, object[]>;
+  batch: readonly object[] | undefined;
+  checks: Record<string, readonly object[]>;
+  /**
+   * The ReadBody all three come from (with the route candidates, the HTTP method and the token's
+   * permissions, all in the input): the memo key names the body by it (evaluateKeyed).
+   */
+  bodyId?: number;
 }
 
 /** What is decided: a token request, or a gateway's check request. */
@@ -169,6 +174,7 @@ export function runDecision(deps: RunDeps, subject: DecisionSubject, ctx: RunCon
   let input: object;
   let entrypoint: Entrypoint;
   let tenant: string;
+  let memoKey: string | undefined;
   if (subject.kind === 'token') {
     const built = buildInput(subject.request, signals, ctx.now);
     subject.adjust?.(built);
@@ -176,13 +182,28 @@ export function runDecision(deps: RunDeps, subject: DecisionSubject, ctx: RunCon
     entrypoint = subject.entrypoint;
     tenant = built.request.tenant;
   } else {
-    input = buildGatewayInput(subject.tenant, subject.original, subject.token, signals, ctx.now, subject.mcp);
+    const { mcp } = subject;
+    if (mcp?.bodyId === undefined) {
+      input = buildGatewayInput(subject.tenant, subject.original, subject.token, signals, ctx.now, mcp);
+    } else {
+      // The memo key names the body by its id (with the route candidates, the HTTP method and
+      // the token, all in the input, it determines the MCP parts), then the parts go in.
+      const built = buildGatewayInput(subject.tenant, subject.original, subject.token, signals, ctx.now);
+      const request = built['request'] as Record<string, unknown>;
+      request['mcp'] = mcp.bodyId;
+      memoKey = JSON.stringify(built);
+      addMcp(built, mcp);
+      input = built;
+    }
     entrypoint = 'agent/gateway/result';
     tenant = subject.tenant;
   }
 
   const evalStart = process.hrtime.bigint();
-  const { result, revision } = deps.engine.evaluate(entrypoint, input);
+  const { result, revision } =
+    memoKey === undefined
+      ? deps.engine.evaluate(entrypoint, input)
+      : deps.engine.evaluateKeyed(entrypoint, input, memoKey);
   const evalNs = Number(process.hrtime.bigint() - evalStart);
   if (result === undefined || result === null || typeof result !== 'object') {
     throw new PdpError('policy_evaluation_failed', `${entrypoint} is undefined for this input`);

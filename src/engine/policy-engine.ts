@@ -142,6 +142,17 @@ export class PolicyEngine {
     return { result: active.policy.evaluate(entrypoint, input, tenant), revision: active };
   }
 
+  /** As `evaluate`, with the result remembered under `key` (WasmPolicy.evaluateKeyed). */
+  evaluateKeyed(
+    entrypoint: Entrypoint,
+    input: object,
+    key: string,
+  ): { result: unknown; revision: ActiveRevision } {
+    const active = this.active;
+    if (active === null) throw new PdpError('not_ready', 'No policy bundle is loaded');
+    return { result: active.policy.evaluateKeyed(entrypoint, input, key), revision: active };
+  }
+
   /**
    * Loads bundle + data and swaps them in. Concurrent calls coalesce: one reload runs at a time and
    * a request arriving during it schedules exactly one more. A failure leaves the active revision

@@ -96,6 +96,31 @@ export class WasmPolicy {
     if (id === undefined) {
       throw new PdpError('policy_evaluation_failed', `bundle has no entrypoint ${entrypoint}`);
     }
+    return this.evaluateId(id, input, tenant);
+  }
+
+  /**
+   * As `evaluate`, remembering the result under `key` instead of the input's text: the caller's
+   * promise is that `key` determines `input` exactly within this instance (an MCP input names its
+   * body by a ReadBody id rather than by the body's content, so a repeated call neither serialises
+   * nor digests its arguments). These keys have their own namespace: never compared with an
+   * input's text. On a miss `input` itself is evaluated.
+   */
+  evaluateKeyed(entrypoint: Entrypoint, input: object, key: string): unknown {
+    const id = this.ids.get(entrypoint);
+    if (id === undefined) {
+      throw new PdpError('policy_evaluation_failed', `bundle has no entrypoint ${entrypoint}`);
+    }
+    if (!this.memo.enabled) return this.evaluateId(id, input, undefined);
+    const slot = id + KEYED_SLOTS;
+    const known = this.memo.get(slot, key);
+    if (known !== undefined) return known;
+    const json = JSON.stringify(input);
+    const result = this.run(id, encoder.encode(json).buffer, tenantOf(input));
+    return this.memo.admits(json) ? this.memo.set(slot, key, result) : result;
+  }
+
+  private evaluateId(id: number, input: PolicyInputValue, tenant: string | undefined): unknown {
     // Only an object input whose own tenant is used is remembered: its text is the whole key.
     if (tenant !== undefined || !this.memo.enabled || !isPlainInput(input)) {
       return this.run(id, serialised(input), tenant ?? tenantOf(input));
@@ -165,6 +190,9 @@ function isPlainInput(input: PolicyInputValue): input is object {
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
+
+/** Memo slots of evaluateKeyed: past every entrypoint id. */
+const KEYED_SLOTS = 1 << 16;
 
 /** opa-wasm takes an object (and stringifies it) or JSON bytes in an ArrayBuffer. */
 function serialised(input: PolicyInputValue): object | ArrayBuffer {

@@ -102,12 +102,19 @@ describe('the memo of policy results', () => {
   });
 
   it('holds its size budget whatever the entry count allows', () => {
-    // Room for three entries of a 1,000-character input (each counted with a 2 KiB result allowance).
-    const m = new EvaluationMemo({ entries: 100, maxInputLength: 16_384, maxSize: 3 * (1000 + 2048) });
-    for (let i = 0; i < 5; i++) m.set(0, String(i).padEnd(1000, 'x'), { i });
+    // Room for three entries of a 200-character input (each counted with a 2 KiB result allowance).
+    const m = new EvaluationMemo({ entries: 100, maxInputLength: 16_384, maxSize: 3 * (200 + 2048) });
+    for (let i = 0; i < 5; i++) m.set(0, String(i).padEnd(200, 'x'), { i });
     expect(m.size).toBe(3);
-    expect(m.get(0, '4'.padEnd(1000, 'x'))).toEqual({ i: 4 });
-    expect(m.get(0, '0'.padEnd(1000, 'x'))).toBeUndefined();
+    expect(m.get(0, '4'.padEnd(200, 'x'))).toEqual({ i: 4 });
+    expect(m.get(0, '0'.padEnd(200, 'x'))).toBeUndefined();
+    // Longer inputs are kept under their digest: exact still, one character apart is another key.
+    const d = new EvaluationMemo({ entries: 100, maxInputLength: 16_384, maxSize: 1 << 20 });
+    const long = 'y'.repeat(4000);
+    d.set(0, `${long}a`, { a: 1 });
+    expect(d.get(0, `${long}a`)).toEqual({ a: 1 });
+    expect(d.get(0, `${long}b`)).toBeUndefined();
+    expect(d.get(0, `b${long}`)).toBeUndefined();
   });
 
   it('starts empty with every new revision', async () => {
