@@ -14,6 +14,8 @@ export interface AgentRecord {
   attributes: Record<string, unknown>;
   custom_security_attributes?: CustomSecurityAttributes;
   expires_at?: string | null;
+  /** Direct grants to this agent (resource → scopes), added to its blueprint's. */
+  permissions?: Record<string, string[]>;
   updated_at?: string;
 }
 
@@ -86,7 +88,11 @@ export type RecordKind =
   | 'resource-uri'
   | 'blueprint-principal'
   | 'risk:agent-user'
-  | 'risk:blueprint';
+  | 'risk:blueprint'
+  | 'access-package'
+  | 'assignment'
+  | 'grants:agent'
+  | 'grants:shared';
 
 export interface RecordOf {
   agent: AgentRecord;
@@ -101,6 +107,65 @@ export interface RecordOf {
   'blueprint-principal': LinkRecord;
   'risk:agent-user': AgentRiskRecord;
   'risk:blueprint': AgentRiskRecord;
+  'access-package': AccessPackageRecord;
+  assignment: AssignmentRecord;
+  'grants:agent': GrantsRecord;
+  'grants:shared': GrantsRecord;
+}
+
+/** An access package (src/governance/access.ts): resources an assignment grants, and its rules. */
+export interface AccessPackageRecord {
+  id: string;
+  display_name: string;
+  resources: Record<string, string[]>;
+  max_duration_seconds: number;
+  requestors: ('sponsor' | 'agent' | 'admin')[];
+  /** No sponsors and no users: assignments need no approval. */
+  approvers: { sponsors: boolean; users: string[] };
+  justification_required: boolean;
+  updated_at?: string;
+}
+
+export type AssignmentTarget = { agent_id: string } | { blueprint_id: string } | { all_agents: true };
+
+/** Stored states; `expired` is derived from `expires_at_epoch` when read, never written. */
+export type AssignmentState = 'requested' | 'active' | 'denied' | 'revoked';
+
+export interface AssignmentRecord {
+  id: string;
+  package_id: string;
+  target: AssignmentTarget;
+  state: AssignmentState;
+  duration_seconds: number;
+  justification?: string;
+  requested_by: string;
+  requested_at: string;
+  decided_by?: string;
+  decided_at?: string;
+  expires_at?: string;
+  expires_at_epoch?: number;
+  revoked_by?: string;
+  revoked_at?: string;
+}
+
+/** What an active assignment grants, as decisions read it (input.directory.grants). */
+export interface Entitlement {
+  assignment_id: string;
+  package_id: string;
+  permissions: Record<string, string[]>;
+  expires_at: string;
+  expires_at_epoch: number;
+  /** Shared entitlements only: whom they grant to. */
+  target?: AssignmentTarget;
+}
+
+/**
+ * The entitlements of one agent (`grants:agent`, id the agent's) or of a tenant's blueprint- and
+ * all-agents-targeted assignments (`grants:shared`, id SHARED_GRANTS_ID). Expired entries may
+ * linger until the next write: decisions compare `expires_at_epoch` with `now`.
+ */
+export interface GrantsRecord {
+  entitlements: Entitlement[];
 }
 
 /** One write of a multi-key change: a value to set, or null to delete. */
@@ -140,6 +205,8 @@ export interface SignalSnapshot {
   resourceAgent: ResourceAgent | null;
   userRisk: UserRiskRecord | null;
   revocation: RevocationRecord | null;
+  /** The agent's entitlements and the shared ones targeting it (its blueprint, all agents); expired ones included. */
+  grants: Entitlement[];
   /** Some value came from cache past its TTL because the store failed (stale-if-error). */
   degraded: boolean;
   /** The store failed and nothing usable was cached: the decision must deny. */
