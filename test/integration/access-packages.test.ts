@@ -298,6 +298,40 @@ describe('access packages (memory store)', () => {
     expect(bad.body.error.details[0].pointer).toBe('/permissions/api:~1~1invoices');
   });
 
+  it('AuthZEN search finds scopes and resources from every source of effective permissions', async () => {
+    await as(t, 'alice')
+      .put(`${T}/agents/agt-acc`, { ...AGENT, permissions: { 'api://ledger': ['ledger.read'] } })
+      .expect(200);
+    await assignTwoHours(t);
+    const search = async (kind: string, body: object): Promise<unknown> =>
+      (
+        await as(t, 'pdp')
+          .post(`/access/v1/search/${kind}`, {
+            subject: { type: 'agent', id: 'agt-acc' },
+            context: { tenant: TENANT },
+            ...body,
+          })
+          .expect(200)
+      ).body.results;
+    expect(await search('action', { resource: { type: 'api', id: 'api://payments' } })).toEqual([
+      { name: 'payments.write' },
+    ]);
+    expect(await search('action', { resource: { type: 'api', id: 'api://ledger' } })).toEqual([
+      { name: 'ledger.read' },
+    ]);
+    for (const [scope, id] of [
+      ['payments.write', 'api://payments'],
+      ['ledger.read', 'api://ledger'],
+      ['invoices.read', 'api://invoices'],
+    ] as const) {
+      expect(await search('resource', { action: { name: scope }, resource: { type: 'api' } })).toEqual([
+        { type: 'api', id },
+      ]);
+    }
+    clock.advance(2 * HOUR * 1000);
+    expect(await search('action', { resource: { type: 'api', id: 'api://payments' } })).toEqual([]);
+  });
+
   it('grants blueprint- and all-agents-targeted assignments to exactly the agents they target', async () => {
     await as(t, 'alice')
       .put(`${T}/access-packages/pkg-open`, {
