@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto';
+import { Redis } from 'ioredis';
 import request from 'supertest';
 import type { ApiKeyEntry } from '../../src/config';
 import type { GovernanceEvent } from '../../src/governance/trail';
+import { INVALIDATION_CHANNEL, recordKey } from '../../src/store/keys';
 import { MemoryStore } from '../../src/store/memory-store';
+import { SHARED_GRANTS_ID } from '../../src/store/snapshot';
 import type { Role } from '../../src/vocabulary';
 import { TestClock, makeApp, redisStore, type TestApp } from '../helpers/app';
 import { RedisProcess } from '../helpers/redis-server';
@@ -528,5 +531,39 @@ describe('access packages on two replicas sharing one Redis', () => {
       ['approve', 'u-approver'],
       ['request', 'u-sponsor'],
     ]);
+  });
+
+  it('fails closed on grants records written around the API, and never grants from a hostile one', async () => {
+    const raw = new Redis(redis.url);
+    try {
+      const epoch = Math.floor(clock.ms / 1000) + HOUR;
+      const entitlement = { permissions: { 'api://payments': ['payments.write'] }, expires_at_epoch: epoch };
+      const cases: [string, string, string[]][] = [
+        [recordKey(TENANT, 'grants:agent', 'agt-acc'), '[1,2]', ['signals_unavailable']],
+        [recordKey(TENANT, 'grants:agent', 'agt-acc'), '{"entitlements":"x"}', ['resource_not_permitted']],
+        // A shared entitlement for another blueprint, and one whose target is not an object.
+        [
+          recordKey(TENANT, 'grants:shared', SHARED_GRANTS_ID),
+          JSON.stringify({
+            entitlements: [
+              { ...entitlement, target: { blueprint_id: 'bp-other' } },
+              { ...entitlement, target: 'all_agents' },
+              { ...entitlement, target: { all_agents: 1 } },
+            ],
+          }),
+          ['resource_not_permitted'],
+        ],
+      ];
+      for (const [key, value, codes] of cases) {
+        await raw.set(key, value);
+        await raw.publish(INVALIDATION_CHANNEL, key);
+        await new Promise((r) => setTimeout(r, 50));
+        for (const t of [a, b]) expect((await decide(t)).reasons.map((r) => r.code)).toEqual(codes);
+        await raw.del(key);
+        await raw.publish(INVALIDATION_CHANNEL, key);
+      }
+    } finally {
+      raw.disconnect();
+    }
   });
 });
