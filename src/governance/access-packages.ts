@@ -24,6 +24,7 @@ import type {
   AssignmentRecord,
   AssignmentTarget,
   Entitlement,
+  RecordRef,
   SignalStore,
   WriteOp,
 } from '../store/types';
@@ -92,43 +93,56 @@ export class AccessPackages {
     actor: Actor,
   ): Promise<AccessPackageRecord> {
     return this.serial(tenant, async () => {
-      const at = this.clock();
-      const record: AccessPackageRecord = {
-        id,
-        display_name: body.display_name,
-        resources: body.resources,
-        max_duration_seconds: body.max_duration_seconds,
-        requestors: body.requestors,
-        approvers: body.approvers,
-        justification_required: body.justification_required,
-        updated_at: iso(at),
-      };
-      const old = await this.store.get('access-package', tenant, id);
-      const ops: WriteOp[] = [{ kind: 'access-package', id, value: record }];
-      // Entra: a package's resources changed apply to its existing assignments.
-      const active = old === null ? [] : await this.activeAssignments(tenant, id, epochOf(at));
-      const agents = new Set<string>();
-      const grantKeys = new Map<string, Pick<WriteOp, 'kind' | 'id'>>();
-      for (const a of active) {
+      // Every assignment of the package and the grants records of their targets are read and
+      // guarded with the package: Entra applies a package's changed resources to its assignments.
+      const assignments = await this.assignmentsOf(tenant, id);
+      const grantKeys = new Map<string, RecordRef>();
+      for (const a of assignments) {
         const key = grantsKeyOf(a.target);
         grantKeys.set(`${key.kind}\n${key.id}`, key);
-        for (const agent of agentsOfTarget(a.target)) agents.add(agent);
       }
-      for (const key of grantKeys.values()) {
-        const current = await this.store.get(key.kind, tenant, key.id);
-        ops.push({ ...key, value: withPackagePermissions(current, id, record.resources, epochOf(at)) });
-      }
-      await this.store.write(
-        tenant,
-        ops,
-        this.audit(actor, at, {
-          target: { type: 'access-package', id },
-          action: old === null ? 'create' : 'update',
-          agents: [...agents],
-          before: old,
-          after: record,
-        }),
-      );
+      const reads: RecordRef[] = [
+        { kind: 'access-package', id },
+        ...assignments.map((a): RecordRef => ({ kind: 'assignment', id: a.id })),
+        ...grantKeys.values(),
+      ];
+      return this.store.transact(tenant, reads, (values) => {
+        const at = this.clock();
+        const old = (values[0] ?? null) as AccessPackageRecord | null;
+        const record: AccessPackageRecord = {
+          id,
+          display_name: body.display_name,
+          resources: body.resources,
+          max_duration_seconds: body.max_duration_seconds,
+          requestors: body.requestors,
+          approvers: body.approvers,
+          justification_required: body.justification_required,
+          updated_at: iso(at),
+        };
+        const current = values.slice(1, 1 + assignments.length) as (AssignmentRecord | null)[];
+        const agents = new Set<string>();
+        for (const a of current) {
+          if (a !== null && isActiveAt(a, epochOf(at)))
+            for (const agent of agentsOfTarget(a.target)) agents.add(agent);
+        }
+        const ops: WriteOp[] = [{ kind: 'access-package', id, value: record }];
+        [...grantKeys.values()].forEach((key, i) => {
+          const grants = values[1 + assignments.length + i];
+          ops.push({ ...key, value: withPackagePermissions(grants, id, record.resources, epochOf(at)) });
+        });
+        return {
+          ops,
+          audit: this.audit(actor, at, {
+            target: { type: 'access-package', id },
+            action: old === null ? 'create' : 'update',
+            agents: [...agents],
+            before: old,
+            after: record,
+          }),
+          result: record,
+        };
+      });
+    }).then(async (record) => {
       await this.store.index(tenant, PACKAGES_INDEX, id, true);
       return record;
     });
@@ -227,7 +241,7 @@ export class AccessPackages {
       );
     } else {
       // No approver: the request is granted as it is made.
-      stored = await this.serial(tenant, () => this.activate(tenant, pkg, requested, actor, at, change));
+      stored = await this.serial(tenant, () => this.activate(tenant, requested, null, actor, change));
     }
     await this.store.index(tenant, ASSIGNMENTS_INDEX, id, true);
     await this.store.index(tenant, packageAssignmentsIndex(packageId), id, true);
@@ -236,9 +250,8 @@ export class AccessPackages {
 
   async approve(tenant: string, id: string, actor: Actor, reason?: string): Promise<AssignmentView> {
     return this.serial(tenant, async () => {
-      const { assignment, pkg } = await this.decidable(tenant, id, actor);
-      const at = this.clock();
-      const active = await this.activate(tenant, pkg, assignment, actor, at, {
+      const { assignment } = await this.decidable(tenant, id, actor);
+      const active = await this.activate(tenant, assignment, 'requested', actor, {
         target: { type: 'assignment', id },
         action: 'approve',
         agents: agentsOfTarget(assignment.target),
@@ -246,74 +259,74 @@ export class AccessPackages {
         after: null,
         ...(reason !== undefined && { reason }),
       });
-      return viewOf(active, at);
+      return viewOf(active, this.clock());
     });
   }
 
   async deny(tenant: string, id: string, actor: Actor, reason?: string): Promise<AssignmentView> {
-    const { assignment } = await this.decidable(tenant, id, actor);
-    const at = this.clock();
-    const denied: AssignmentRecord = {
-      ...assignment,
-      state: 'denied',
-      decided_by: actor.name,
-      decided_at: iso(at),
-    };
-    await this.store.write(
-      tenant,
-      [{ kind: 'assignment', id, value: denied }],
-      this.audit(actor, at, {
-        target: { type: 'assignment', id },
-        action: 'deny',
-        agents: agentsOfTarget(assignment.target),
-        before: assignment,
-        after: denied,
-        ...(reason !== undefined && { reason }),
-      }),
-    );
-    return viewOf(denied, at);
+    await this.decidable(tenant, id, actor);
+    return this.store.transact(tenant, [{ kind: 'assignment', id }], (values) => {
+      const assignment = values[0] as AssignmentRecord | null;
+      const at = this.clock();
+      if (assignment?.state !== 'requested') throw stateConflict(id, assignment, at, 'denied');
+      const denied: AssignmentRecord = {
+        ...assignment,
+        state: 'denied',
+        decided_by: actor.name,
+        decided_at: iso(at),
+      };
+      return {
+        ops: [{ kind: 'assignment', id, value: denied }],
+        audit: this.audit(actor, at, {
+          target: { type: 'assignment', id },
+          action: 'deny',
+          agents: agentsOfTarget(assignment.target),
+          before: assignment,
+          after: denied,
+          ...(reason !== undefined && { reason }),
+        }),
+        result: viewOf(denied, at),
+      };
+    });
   }
 
   /** Admins and the package's approvers end an active assignment; the next decision no longer sees it. */
   async revoke(tenant: string, id: string, actor: Actor, reason?: string): Promise<AssignmentView> {
     return this.serial(tenant, async () => {
-      const assignment = await this.getAssignmentRecord(tenant, id);
-      const at = this.clock();
-      if (!isActiveAt(assignment, epochOf(at))) {
-        throw new PdpError(
-          'assignment_state_conflict',
-          `Assignment ${id} is ${viewOf(assignment, at).state}; only an active one can be revoked`,
-        );
-      }
-      const pkg = await this.store.get('access-package', tenant, assignment.package_id);
-      const agent = await this.targetAgent(tenant, assignment.target, false);
+      const found = await this.getAssignmentRecord(tenant, id);
+      const pkg = await this.store.get('access-package', tenant, found.package_id);
+      const agent = await this.targetAgent(tenant, found.target, false);
       if (!actor.admin && (pkg === null || !mayApprove(pkg, agent, actor))) {
         throw new PdpError('approver_not_permitted', `Caller ${actor.name} may not revoke assignment ${id}`);
       }
-      const revoked: AssignmentRecord = {
-        ...assignment,
-        state: 'revoked',
-        revoked_by: actor.name,
-        revoked_at: iso(at),
-      };
-      const key = grantsKeyOf(assignment.target);
-      const grants = await this.store.get(key.kind, tenant, key.id);
-      await this.store.write(
-        tenant,
-        [
-          { kind: 'assignment', id, value: revoked },
-          { ...key, value: withoutAssignment(grants, id, epochOf(at)) },
-        ],
-        this.audit(actor, at, {
-          target: { type: 'assignment', id },
-          action: 'revoke',
-          agents: agentsOfTarget(assignment.target),
-          before: assignment,
-          after: revoked,
-          ...(reason !== undefined && { reason }),
-        }),
-      );
-      return viewOf(revoked, at);
+      const key = grantsKeyOf(found.target);
+      return this.store.transact(tenant, [{ kind: 'assignment', id }, key], (values) => {
+        const assignment = values[0] as AssignmentRecord | null;
+        const at = this.clock();
+        if (assignment === null || !isActiveAt(assignment, epochOf(at)))
+          throw stateConflict(id, assignment, at, 'revoked');
+        const revoked: AssignmentRecord = {
+          ...assignment,
+          state: 'revoked',
+          revoked_by: actor.name,
+          revoked_at: iso(at),
+        };
+        return {
+          ops: [
+            { kind: 'assignment', id, value: revoked },
+            { ...key, value: withoutAssignment(values[1], id, epochOf(at)) },
+          ],
+          audit: this.audit(actor, at, {
+            target: { type: 'assignment', id },
+            action: 'revoke',
+            agents: agentsOfTarget(assignment.target),
+            before: assignment,
+            after: revoked,
+            ...(reason !== undefined && { reason }),
+          }),
+          result: viewOf(revoked, at),
+        };
+      });
     });
   }
 
@@ -331,48 +344,65 @@ export class AccessPackages {
 
   // --- internals ------------------------------------------------------------------------------
 
-  /** Writes the assignment active and its entitlement into the target's grants record, with `change`. */
+  /**
+   * Writes the assignment active and its entitlement into the target's grants record, with
+   * `change`; the assignment (in state `expected`, or absent when null), the package and the grants
+   * record are guarded, so a concurrent decision, package change or revocation is never lost.
+   */
   private async activate(
     tenant: string,
-    pkg: AccessPackageRecord,
     assignment: AssignmentRecord,
+    expected: AssignmentRecord['state'] | null,
     actor: Actor,
-    at: number,
     change: GovernanceChange,
   ): Promise<AssignmentRecord> {
-    const expiresEpoch = epochOf(at) + assignment.duration_seconds;
-    const active: AssignmentRecord = {
-      ...assignment,
-      state: 'active',
-      ...(change.action === 'approve' && { decided_by: actor.name, decided_at: iso(at) }),
-      expires_at: iso(expiresEpoch * 1000),
-      expires_at_epoch: expiresEpoch,
-    };
     const key = grantsKeyOf(assignment.target);
-    const grants = await this.store.get(key.kind, tenant, key.id);
-    if (activeEntitlements(grants, epochOf(at)).length >= this.maxActive) {
-      throw new PdpError(
-        'shared_assignments_limit',
-        `The target already holds ${this.maxActive} active assignments; revoke one first`,
-      );
-    }
-    const entitlement: Entitlement = {
-      assignment_id: assignment.id,
-      package_id: pkg.id,
-      permissions: pkg.resources,
-      expires_at: active.expires_at ?? '',
-      expires_at_epoch: expiresEpoch,
-      ...('agent_id' in assignment.target ? {} : { target: assignment.target }),
-    };
-    await this.store.write(
-      tenant,
-      [
-        { kind: 'assignment', id: assignment.id, value: active },
-        { ...key, value: withEntitlement(grants, entitlement, epochOf(at)) },
-      ],
-      this.audit(actor, at, { ...change, after: active }),
-    );
-    return active;
+    const reads: RecordRef[] = [
+      { kind: 'assignment', id: assignment.id },
+      { kind: 'access-package', id: assignment.package_id },
+      key,
+    ];
+    return this.store.transact(tenant, reads, (values) => {
+      const at = this.clock();
+      const current = (values[0] ?? null) as AssignmentRecord | null;
+      if (expected === null ? current !== null : current?.state !== expected)
+        throw stateConflict(assignment.id, current, at, 'active');
+      const pkg = (values[1] ?? null) as AccessPackageRecord | null;
+      if (pkg === null)
+        throw new PdpError('not_found', `No access package ${assignment.package_id} in tenant ${tenant}`);
+      const grants = values[2];
+      if (activeEntitlements(grants, epochOf(at)).length >= this.maxActive) {
+        throw new PdpError(
+          'shared_assignments_limit',
+          `The target already holds ${this.maxActive} active assignments; revoke one first`,
+        );
+      }
+      const expiresEpoch = epochOf(at) + assignment.duration_seconds;
+      const expiresAt = iso(expiresEpoch * 1000);
+      const active: AssignmentRecord = {
+        ...assignment,
+        state: 'active',
+        ...(change.action === 'approve' && { decided_by: actor.name, decided_at: iso(at) }),
+        expires_at: expiresAt,
+        expires_at_epoch: expiresEpoch,
+      };
+      const entitlement: Entitlement = {
+        assignment_id: assignment.id,
+        package_id: pkg.id,
+        permissions: pkg.resources,
+        expires_at: expiresAt,
+        expires_at_epoch: expiresEpoch,
+        ...('agent_id' in assignment.target ? {} : { target: assignment.target }),
+      };
+      return {
+        ops: [
+          { kind: 'assignment', id: assignment.id, value: active },
+          { ...key, value: withEntitlement(grants, entitlement, epochOf(at)) },
+        ],
+        audit: this.audit(actor, at, { ...change, after: active }),
+        result: active,
+      };
+    });
   }
 
   /** A pending assignment, its package, and the caller checked to be one of its approvers. */
@@ -382,12 +412,7 @@ export class AccessPackages {
     actor: Actor,
   ): Promise<{ assignment: AssignmentRecord; pkg: AccessPackageRecord }> {
     const assignment = await this.getAssignmentRecord(tenant, id);
-    if (assignment.state !== 'requested') {
-      throw new PdpError(
-        'assignment_state_conflict',
-        `Assignment ${id} is ${viewOf(assignment, this.clock()).state}; only a requested one can be approved or denied`,
-      );
-    }
+    if (assignment.state !== 'requested') throw stateConflict(id, assignment, this.clock(), 'decided');
     if (assignment.requested_by === actor.name) {
       throw new PdpError(
         'self_approval_forbidden',
@@ -439,14 +464,6 @@ export class AccessPackages {
     return records.filter((r): r is AssignmentRecord => r !== null);
   }
 
-  private async activeAssignments(
-    tenant: string,
-    packageId: string,
-    nowEpoch: number,
-  ): Promise<AssignmentRecord[]> {
-    return (await this.assignmentsOf(tenant, packageId)).filter((a) => isActiveAt(a, nowEpoch));
-  }
-
   private audit(actor: Actor, at: number, change: GovernanceChange): AuditContext {
     return { actor: actor.name, at, changes: [change] };
   }
@@ -462,6 +479,12 @@ export class AccessPackages {
     });
     return run;
   }
+}
+
+/** 409: the assignment is not in the state the step needs. */
+function stateConflict(id: string, current: AssignmentRecord | null, nowMs: number, step: string): PdpError {
+  const state = current === null ? 'absent' : viewOf(current, nowMs).state;
+  return new PdpError('assignment_state_conflict', `Assignment ${id} is ${state}; it cannot be ${step}`);
 }
 
 /** The package's requestors: a sponsor of the target agent, the agent itself, an admin. */

@@ -175,6 +175,19 @@ export interface WriteOp {
   value: unknown;
 }
 
+/** The writes a read-modify-write decided on (SignalStore.transact), and what it answers. */
+export interface Transaction<T> {
+  ops: readonly WriteOp[];
+  audit?: AuditContext;
+  result: T;
+}
+
+/** A record a transaction reads and guards. */
+export interface RecordRef {
+  kind: RecordKind;
+  id: string;
+}
+
 /** What request.resource names among the tenant's agents and blueprints (DESIGN §3, AllAgentIdResources). */
 export interface ResourceAgent {
   kind: 'agent' | 'blueprint';
@@ -250,6 +263,17 @@ export interface SignalStore {
    * `audit`, its changes are appended to the governance trail in the same transaction.
    */
   write(tenant: string, ops: readonly WriteOp[], audit?: AuditContext): Promise<void>;
+  /**
+   * Read-modify-write: `build` sees the current values of `reads` (parsed, null when absent) and
+   * returns the writes, applied as `write` applies them only if none of `reads` changed since
+   * they were read (otherwise read and built again, a few times, then 503). `build` must be pure:
+   * it may run more than once; what it throws is thrown.
+   */
+  transact<T>(
+    tenant: string,
+    reads: readonly RecordRef[],
+    build: (values: unknown[]) => Transaction<T>,
+  ): Promise<T>;
   /** The governance trail, newest first (src/governance/trail.ts). */
   trail(tenant: string, query: TrailQuery): Promise<GovernanceEvent[]>;
   /** Members of a per-tenant index set (`pdp:{t}:index:<name>`). */

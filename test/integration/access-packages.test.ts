@@ -566,4 +566,42 @@ describe('access packages on two replicas sharing one Redis', () => {
       raw.disconnect();
     }
   });
+
+  it('keeps every approval and every revocation when both replicas change one agent at once', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const res = await as(a, 'u-sponsor')
+        .post(`${T}/access-packages/pkg-pay/assignment-requests`, {
+          target: { agent_id: 'agt-acc' },
+          duration_seconds: HOUR,
+          justification: `run ${i}`,
+        })
+        .expect(201);
+      ids.push((res.body as { id: string }).id);
+    }
+    const [first, ...rest] = ids;
+    await as(a, 'u-approver')
+      .post(`${T}/assignments/${first ?? ''}/approve`)
+      .expect(200);
+    // Approvals on both replicas at once, and the first revoked meanwhile.
+    await Promise.all([
+      ...rest.map((id, i) =>
+        as(i % 2 === 0 ? a : b, 'u-approver')
+          .post(`${T}/assignments/${id}/approve`)
+          .expect(200),
+      ),
+      as(b, 'alice')
+        .post(`${T}/assignments/${first ?? ''}/revoke`)
+        .expect(200),
+    ]);
+    const raw = new Redis(redis.url);
+    try {
+      const stored = JSON.parse((await raw.get(recordKey(TENANT, 'grants:agent', 'agt-acc'))) ?? '{}') as {
+        entitlements: { assignment_id: string }[];
+      };
+      expect(stored.entitlements.map((e) => e.assignment_id).sort()).toEqual([...rest].sort());
+    } finally {
+      raw.disconnect();
+    }
+  });
 });

@@ -1,0 +1,57 @@
+import { Redis } from 'ioredis';
+import { PdpError } from '../../src/errors';
+import { recordKey } from '../../src/store/keys';
+import { MemoryStore } from '../../src/store/memory-store';
+import type { RedisStore } from '../../src/store/redis-store';
+import type { SignalStore } from '../../src/store/types';
+import { redisStore } from '../helpers/app';
+import { RedisProcess } from '../helpers/redis-server';
+
+const REF = { kind: 'grants:shared', id: 'shared' } as const;
+const audit = { actor: 'alice', at: Date.parse('2026-11-27T12:00:00Z'), changes: [] };
+
+describe('SignalStore.transact', () => {
+  let redis: RedisProcess;
+  let store: RedisStore;
+  let raw: Redis;
+  beforeAll(async () => {
+    redis = await RedisProcess.start();
+    store = await redisStore(redis.url);
+    raw = new Redis(redis.url);
+  });
+  afterAll(async () => {
+    raw.disconnect();
+    await store.close();
+    await redis.stop();
+  });
+
+  it('reads again and rebuilds when a watched key changes before the write (Redis)', async () => {
+    const key = recordKey('tx', REF.kind, REF.id);
+    await raw.set(key, JSON.stringify({ entitlements: ['a'] }));
+    const seen: unknown[] = [];
+    const result = await store.transact('tx', [REF], (values) => {
+      seen.push(values[0]);
+      if (seen.length === 1) void raw.set(key, JSON.stringify({ entitlements: ['a', 'b'] }));
+      return { ops: [{ ...REF, value: { entitlements: ['c'] } }], audit, result: seen.length };
+    });
+    // The first build raced an outside write: its EXEC was refused and the second saw the change.
+    expect(seen).toEqual([{ entitlements: ['a'] }, { entitlements: ['a', 'b'] }]);
+    expect(result).toBe(2);
+    expect(JSON.parse((await raw.get(key)) ?? 'null')).toEqual({ entitlements: ['c'] });
+  });
+
+  it.each<[string, () => SignalStore]>([
+    ['redis', () => store],
+    ['memory', () => new MemoryStore()],
+  ])('throws what build throws and writes nothing (%s)', async (_, of) => {
+    const s = of();
+    await expect(
+      s.transact('tx2', [REF], () => {
+        throw new PdpError('assignment_state_conflict', 'no');
+      }),
+    ).rejects.toMatchObject({ code: 'assignment_state_conflict' });
+    expect(await s.get(REF.kind, 'tx2', REF.id)).toBeNull();
+    await s.transact('tx2', [REF], () => ({ ops: [{ ...REF, value: { entitlements: [] } }], result: null }));
+    expect(await s.get(REF.kind, 'tx2', REF.id)).toEqual({ entitlements: [] });
+  });
+});
