@@ -2,9 +2,10 @@ import { Redis } from 'ioredis';
 import { PdpError } from '../../src/errors';
 import { recordKey } from '../../src/store/keys';
 import { MemoryStore } from '../../src/store/memory-store';
-import type { RedisStore } from '../../src/store/redis-store';
+import { RedisStore } from '../../src/store/redis-store';
 import type { SignalStore } from '../../src/store/types';
-import { redisStore } from '../helpers/app';
+import { redisStore, silentLogger } from '../helpers/app';
+import { RedisClusterProcess } from '../helpers/redis-cluster';
 import { RedisProcess } from '../helpers/redis-server';
 
 const REF = { kind: 'grants:shared', id: 'shared' } as const;
@@ -53,5 +54,53 @@ describe('SignalStore.transact', () => {
     expect(await s.get(REF.kind, 'tx2', REF.id)).toBeNull();
     await s.transact('tx2', [REF], () => ({ ops: [{ ...REF, value: { entitlements: [] } }], result: null }));
     expect(await s.get(REF.kind, 'tx2', REF.id)).toEqual({ entitlements: [] });
+  });
+});
+
+describe('SignalStore.transact on Redis Cluster', () => {
+  let cluster: RedisClusterProcess;
+  let store: RedisStore;
+  beforeAll(async () => {
+    cluster = await RedisClusterProcess.start(3);
+    store = await RedisStore.connect(
+      {
+        redisUrl: null,
+        redisSentinels: [],
+        redisSentinelMaster: null,
+        redisClusterNodes: cluster.ports.map((port) => ({ host: '127.0.0.1', port })),
+        redisPassword: null,
+        redisTls: false,
+      },
+      { cacheTtlMs: 60_000, staleIfErrorMs: 60_000, maxEntries: 1000, clock: Date.now, logger: silentLogger },
+    );
+    const deadline = Date.now() + 10_000;
+    while (!(await store.health()).reachable) {
+      if (Date.now() > deadline) throw new Error('the cluster client did not become ready');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }, 60_000);
+  afterAll(async () => {
+    await store.close();
+    await cluster.stop();
+  });
+
+  it('guards and writes a tenant’s keys, with its trail, in the tenant’s slot', async () => {
+    for (const tenant of ['t-a', 't-b', 't-c']) {
+      const n = await store.transact(tenant, [REF, { kind: 'assignment', id: 'asg-1' }], (values) => ({
+        ops: [{ ...REF, value: { entitlements: [values.length] } }],
+        audit: {
+          ...audit,
+          changes: [
+            { target: { type: 'x', id: '1' }, action: 'update', agents: ['agt'], before: null, after: 1 },
+          ],
+        },
+        result: values.length,
+      }));
+      expect(n).toBe(2);
+      expect(await store.get(REF.kind, tenant, REF.id)).toEqual({ entitlements: [2] });
+      expect((await store.trail(tenant, { agentId: 'agt', limit: 10 })).map((e) => e.actor)).toEqual([
+        'alice',
+      ]);
+    }
   });
 });
