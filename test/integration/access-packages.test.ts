@@ -283,6 +283,14 @@ describe('access packages (memory store)', () => {
     expect((await decide(t)).reasons.map((r) => r.code)).toEqual(['resource_not_permitted']);
   });
 
+  it('drops the entitlements of a deleted agent: one created again under its id starts without them', async () => {
+    await assignTwoHours(t);
+    expect((await decide(t)).decision).toBe('allow');
+    await as(t, 'alice').del(`${T}/agents/agt-acc`).expect(204);
+    await as(t, 'alice').put(`${T}/agents/agt-acc`, AGENT).expect(200);
+    expect((await decide(t)).reasons.map((r) => r.code)).toEqual(['resource_not_permitted']);
+  });
+
   it('adds direct agent permissions to the blueprint permissions', async () => {
     const both = { scopes: ['invoices.read', 'invoices.write'], resource: 'api://invoices' };
     expect((await decide(t, both)).grant?.scopes).toEqual(['invoices.read']);
