@@ -7,6 +7,7 @@ import type { OpsBackend } from './ops/backend';
 import { fastRoutes } from './http/fast-routes';
 import { BodyMemo, DEFAULT_BODY_MEMO_LIMITS, NO_BODY_MEMO } from './mcp/body-memo';
 import { errorHandler, jsonBody, notFound, refuseOptions, requireHost } from './http/middleware';
+import { accessPackageRoutes } from './routes/access-packages';
 import { authzenEvaluator, authzenRoutes } from './routes/authzen';
 import { authzenSearch } from './routes/authzen-search';
 import { decideRoutes } from './routes/decide';
@@ -82,6 +83,7 @@ export function createApp(services: Services): Apps {
   api.use(authzenRoutes(authzen, authzenSearch(authzen, store), auth, { baseUrl: config.publicBaseUrl }));
   api.use(directoryRoutes(store, validators, auth, clock));
   api.use(governanceTrailRoutes(store, auth));
+  api.use(accessPackageRoutes(store, auth, clock, () => newId()));
   api.use(graphSyncRoutes(services.graph?.control ?? null, auth));
   api.use(notFound);
   api.use(errorHandler(services.logger));

@@ -22,6 +22,12 @@ export type ErrorCode =
   | 'unauthenticated'
   | 'invalid_token'
   | 'forbidden'
+  | 'requestor_not_permitted'
+  | 'approver_not_permitted'
+  | 'self_approval_forbidden'
+  | 'assignment_state_conflict'
+  | 'shared_assignments_limit'
+  | 'package_in_use'
   | 'not_ready'
   | 'store_unavailable'
   | 'policy_evaluation_failed'
@@ -49,6 +55,12 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   unauthenticated: 401,
   invalid_token: 401,
   forbidden: 403,
+  requestor_not_permitted: 403,
+  approver_not_permitted: 403,
+  self_approval_forbidden: 403,
+  assignment_state_conflict: 409,
+  shared_assignments_limit: 409,
+  package_in_use: 409,
   not_ready: 503,
   store_unavailable: 503,
   policy_evaluation_failed: 500,

@@ -275,6 +275,7 @@ export function decideInput(tenant = 'default'): PolicyInput {
       agentRisk: { level: 'low' },
       userRisk: null,
       revocation: null,
+      grants: [],
       degraded: false,
       unavailable: false,
     },

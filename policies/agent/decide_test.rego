@@ -102,7 +102,7 @@ test_guardrail_messages if {
 	s := fx.decide(fx.with_agent({"sponsors": []}), []).reasons[0].message
 	s == "Agent 'agt-1' has no sponsor; every agent identity needs at least one."
 	p := fx.decide(fx.req({"resource": "api://hr"}), []).reasons[0].message
-	p == "Blueprint 'bp-pay' does not permit resource 'api://hr'."
+	p == "Agent 'agt-1' has no permission on resource 'api://hr' (from blueprint 'bp-pay', direct grants or active access-package assignments)."
 	n := fx.decide(fx.req({"scopes": ["payments.delete", "x"]}), []).reasons[0].message
 	n == "None of the requested scopes (payments.delete, x) is permitted for agent 'agt-1' on 'api://payments'."
 }

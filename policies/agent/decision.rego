@@ -36,16 +36,16 @@ result(enforced_indexes, policies) := out if {
 	enforced := [facts.policies[i] | some i in enforced_indexes]
 	failed := [facts.policies[i] | some i in enforced_indexes; ca.codes[i] == ca.enforced_failure_code]
 
-	# grant.scopes = requested (order kept, deduplicated) ∩ blueprint
-	# permissions for the resource ∩ each enforced allowedScopes ∩ each
-	# custom obligation's allowedScopes.
+	# grant.scopes = requested (order kept, deduplicated) ∩ effective
+	# permissions for the resource (blueprint, direct, active assignments) ∩
+	# each enforced allowedScopes ∩ each custom obligation's allowedScopes.
 	scope_sets := array.concat(
 		[{s | some s in scopes} | some p in enforced; scopes := p.agentControls.allowedScopes; is_array(scopes)],
 		custom_scope_sets,
 	)
 	granted := [s |
 		some s in facts.requested_scopes
-		s in guardrails.blueprint_scopes
+		s in guardrails.effective_scopes
 		every allowed in scope_sets {
 			s in allowed
 		}
@@ -63,11 +63,13 @@ result(enforced_indexes, policies) := out if {
 		),
 	)
 	allow := count(deny_reasons) == 0
+	base_ttl := ttl(enforced)
+	capped_ttl := min(array.concat([base_ttl], assignment_ttl_caps(granted)))
 
 	out := {
 		"decision": decision_text(allow),
-		"grant": grant(allow, granted, ttl(enforced)),
-		"reasons": reasons(allow, deny_reasons, granted),
+		"grant": grant(allow, granted, capped_ttl),
+		"reasons": array.concat(reasons(allow, deny_reasons, granted), assignment_expiring(allow, granted, base_ttl, capped_ttl)),
 		"required_controls": required_controls(allow, blocks, unsatisfied),
 		"policies": policies,
 		"signals": facts.signals_out,
@@ -125,6 +127,29 @@ blueprint_ttl_cap := [n] if {
 	is_number(n)
 	n > 0
 } else := []
+
+# A token never outlives the assignment that grants its scopes: a granted scope
+# held only through access-package assignments caps the lifetime at the
+# seconds left of the latest-expiring assignment granting it.
+assignment_ttl_caps(granted) := [left |
+	some s in granted
+	not s in guardrails.permanent_scopes
+	left := guardrails.grant_expiry[s] - facts.now
+]
+
+assignment_expiring(true, granted, base_ttl, capped_ttl) := [{
+	"code": "assignment_expiring",
+	"message": concat("", [
+		"Token lifetime for agent '", facts.agent_id, "' capped at ", format_int(capped_ttl, 10),
+		" seconds: access-package assignments granting ",
+		util.join([s | some s in granted; not s in guardrails.permanent_scopes]), " expire then.",
+	]),
+	"policy_id": null,
+}] if {
+	capped_ttl < base_ttl
+} else := []
+
+assignment_expiring(false, _, _, _) := []
 
 # --- custom Rego (package agent.custom) ----------------------------------------
 

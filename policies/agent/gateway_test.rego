@@ -600,7 +600,7 @@ test_resource_not_permitted_for_route_resource if {
 	r := gw(at(with_token(base, {"audiences": ["api://hr"], "scopes": ["hr.read"]}), "GET", "/hr/people"))
 	r.route == route_out("hr", "api://hr")
 	fx.codes(r) == ["resource_not_permitted"]
-	r.reasons[0].message == "Blueprint 'bp-pay' does not permit resource 'api://hr'."
+	r.reasons[0].message == "Agent 'agt-1' has no permission on resource 'api://hr' (from blueprint 'bp-pay', direct grants or active access-package assignments)."
 }
 
 block_hr := fx.policy({

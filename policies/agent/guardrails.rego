@@ -151,16 +151,44 @@ blueprint_mismatch if {
 	requested != blueprint_id
 }
 
-# A blueprint may list the resource under any name it goes by (appId,
-# identifier URI, or as requested): facts.resource_names.
-permitted_names := [n |
-	some n in facts.resource_names
-	is_array(facts.blueprint.permissions[n])
+# --- effective permissions (Entra: inherited + direct + access packages) -------
+# An agent's effective permissions are the union of its blueprint's (inherited
+# by every agent of the blueprint), its own direct grants (agent.permissions)
+# and the access-package assignments still active at `now`
+# (input.directory.grants, expires_at_epoch > now). Any of them may list the
+# resource under any name it goes by (appId, identifier URI, or as
+# requested): facts.resource_names.
+
+# Permanent sources: the blueprint's and the agent's own.
+permanent_permissions := [p |
+	some p in [object.get(facts.blueprint, "permissions", null), object.get(facts.agent, "permissions", null)]
+	is_object(p)
+]
+
+# Entitlements of active assignments. A missing `now` cannot prove one is
+# still active, so then none is.
+active_grants := [g |
+	some g in util.arr(object.get(input, "directory", {}), "grants")
+	is_object(g)
+	exp := g.expires_at_epoch
+	is_number(exp)
+	valid_at_now(exp)
+	is_object(g.permissions)
 ]
 
 default resource_permitted := false
 
-resource_permitted if count(permitted_names) > 0
+resource_permitted if {
+	some p in permanent_permissions
+	some n in facts.resource_names
+	is_array(p[n])
+}
+
+resource_permitted if {
+	some g in active_grants
+	some n in facts.resource_names
+	is_array(g.permissions[n])
+}
 
 default resource_not_permitted := false
 
@@ -169,8 +197,37 @@ resource_not_permitted if {
 	not resource_permitted
 }
 
-# Scopes the blueprint permits on the requested resource.
-blueprint_scopes := {s | some n in permitted_names; some s in facts.blueprint.permissions[n]}
+# Scopes on the requested resource from a source that does not expire.
+permanent_scopes := {s |
+	some p in permanent_permissions
+	some n in facts.resource_names
+	some s in util.arr(p, n)
+	is_string(s)
+}
+
+# Scopes the blueprint alone permits on the requested resource.
+blueprint_scopes := {s |
+	some n in facts.resource_names
+	some s in util.arr(object.get(facts.blueprint, "permissions", {}), n)
+	is_string(s)
+}
+
+# Scope → the latest expiry among the active assignments that grant it.
+grant_expiry[s] := max([exp |
+	some g in active_grants
+	some n in facts.resource_names
+	some s2 in util.arr(g.permissions, n)
+	s2 == s
+	exp := g.expires_at_epoch
+]) if {
+	some g in active_grants
+	some n in facts.resource_names
+	some s in util.arr(g.permissions, n)
+	is_string(s)
+}
+
+# Every scope the agent holds on the requested resource.
+effective_scopes := permanent_scopes | {s | some s, _ in grant_expiry}
 
 # --- messages ------------------------------------------------------------------
 
@@ -226,5 +283,6 @@ msg_blueprint_mismatch := concat("", [
 ])
 
 msg_resource_not_permitted := concat("", [
-	"Blueprint '", blueprint_id, "' does not permit resource '", facts.resource, "'.",
+	agent_text, " has no permission on resource '", facts.resource,
+	"' (from blueprint '", blueprint_id, "', direct grants or active access-package assignments).",
 ])

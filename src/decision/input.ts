@@ -15,6 +15,8 @@ export interface PolicyInput {
     agent_user: SignalSnapshot['agentUser'];
     resource: SignalSnapshot['resource'];
     resource_agent: SignalSnapshot['resourceAgent'];
+    /** Access-package entitlements of the agent, expired ones included (the policy compares with `now`). */
+    grants: SignalSnapshot['grants'];
   };
   signals: {
     agent_risk: SignalSnapshot['agentRisk'];
@@ -67,6 +69,7 @@ export function buildInput(request: DecideRequest, signals: SignalSnapshot, nowM
       agent_user: request.flow === 'agent_user' ? signals.agentUser : null,
       resource: signals.resource,
       resource_agent: signals.resourceAgent,
+      grants: signals.grants,
     },
     signals: {
       agent_risk: signals.agentRisk,
@@ -104,6 +107,7 @@ export function buildGatewayInput(
       // The gateway's resource is the route's, known only inside the policy: no registered record is read.
       resource: null,
       resource_agent: null,
+      grants: signals.grants,
     },
     signals: {
       agent_risk: signals.agentRisk,

@@ -15,7 +15,7 @@ import type { AuthzenEvaluator } from './authzen';
 /**
  * AuthZEN Authorization API 1.0 search (§8): which actions (scopes) an agent may use on a
  * resource, which resources it may use a scope on, which agents may use a scope on a resource.
- * Candidates come from the directory (the blueprint's permissions, the tenant's agents) and each
+ * Candidates come from the directory (the agent's effective permissions, the tenant's agents) and each
  * is decided by the Access Evaluation itself, so search and evaluation cannot disagree: a result is
  * exactly a candidate whose evaluation is a permit.
  */
@@ -154,10 +154,16 @@ export function authzenSearch(evaluator: AuthzenEvaluator, store: SignalStore): 
     const agentId = body.subject.id ?? '';
     const resource = body.resource.id;
     const signals = await store.readSignals({ tenant, agentId, ...(resource !== undefined && { resource }) });
-    const permissions = signals.blueprint?.permissions;
-    if (kind === 'action') return scopesOf(permissions, resource ?? '');
-    // Resource search: every resource the agent's blueprint names.
-    return isObject(permissions) ? Object.keys(permissions).sort() : [];
+    // Every source of the agent's effective permissions: its blueprint's, its direct grants, its
+    // access-package entitlements (an expired one is a candidate its evaluation then refuses).
+    const sources: unknown[] = [
+      signals.blueprint?.permissions,
+      signals.agent?.permissions,
+      ...signals.grants.map((g) => (isObject(g) ? g['permissions'] : undefined)),
+    ];
+    if (kind === 'action') return [...new Set(sources.flatMap((p) => scopesOf(p, resource ?? '')))].sort();
+    // Resource search: every resource a source names.
+    return [...new Set(sources.flatMap((p) => (isObject(p) ? Object.keys(p) : [])))].sort();
   }
 
   /** The Access Evaluation request a candidate stands for. */

@@ -3,7 +3,7 @@ import type { CallerAuth } from '../auth/caller-auth';
 import type { Validate, Validators } from '../decision/validators';
 import { PdpError } from '../errors';
 import { PRINCIPAL_ID_PATTERN as ID_PATTERN, TENANT_PATTERN as TENANT_ID_PATTERN } from '../vocabulary';
-import type { RecordKind, RecordOf, SignalStore } from '../store/types';
+import type { RecordKind, RecordOf, SignalStore, WriteOp } from '../store/types';
 import { actorOf, agentsOf, entraDirectoryRoutes } from './entra-directory';
 
 const TENANT = new RegExp(TENANT_ID_PATTERN);
@@ -72,7 +72,11 @@ export function directoryRoutes(
       const { tenant, id } = params(req);
       const old = await store.get(kind, tenant, id);
       if (old === null) throw new PdpError('not_found', `No ${kind} record for ${id} in tenant ${tenant}`);
-      await store.write(tenant, [{ kind, id, value: null }], {
+      const ops: WriteOp[] = [{ kind, id, value: null }];
+      // A deleted agent's access-package entitlements go with it: an agent created later under the
+      // same id does not inherit them.
+      if (kind === 'agent') ops.push({ kind: 'grants:agent', id, value: null });
+      await store.write(tenant, ops, {
         actor: actorOf(res),
         at: clock(),
         changes: [

@@ -42,6 +42,19 @@ export const customSecurityAttributes = {
   },
 } as const;
 
+/** resource → scopes: a blueprint's permissions, an agent's direct grants, an access package's resources. */
+export const permissionsSchema = {
+  type: 'object',
+  maxProperties: 256,
+  propertyNames: { minLength: 1, maxLength: 512 },
+  additionalProperties: {
+    type: 'array',
+    uniqueItems: true,
+    maxItems: 256,
+    items: { type: 'string', minLength: 1, maxLength: 256 },
+  },
+} as const;
+
 export const blueprintSchema = {
   $id: 'https://agent-pdp.dev/schemas/blueprint.json',
   type: 'object',
@@ -50,17 +63,7 @@ export const blueprintSchema = {
   properties: {
     display_name: { type: 'string', maxLength: 256 },
     enabled: { type: 'boolean' },
-    permissions: {
-      type: 'object',
-      maxProperties: 256,
-      propertyNames: { minLength: 1, maxLength: 512 },
-      additionalProperties: {
-        type: 'array',
-        uniqueItems: true,
-        maxItems: 256,
-        items: { type: 'string', minLength: 1, maxLength: 256 },
-      },
-    },
+    permissions: permissionsSchema,
     max_ttl_seconds: { type: ['integer', 'null'], minimum: 60, maximum: 31536000 },
     // The blueprint's service principal (Entra: agent identity blueprint principal); unique in a tenant.
     principal_id: { type: 'string', maxLength: 128, pattern: PRINCIPAL_ID_PATTERN },
@@ -89,6 +92,8 @@ export const agentSchema = {
     attributes,
     custom_security_attributes: customSecurityAttributes,
     expires_at: { type: ['string', 'null'], maxLength: 64, format: 'date-time' },
+    // Direct grants to this agent, added to those it inherits from its blueprint.
+    permissions: permissionsSchema,
   },
 } as const;
 

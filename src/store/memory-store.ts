@@ -15,6 +15,8 @@ import type {
   SignalStore,
   SignalsQuery,
   StoreHealth,
+  RecordRef,
+  Transaction,
   WriteOp,
 } from './types';
 import { blueprintIdOf } from './values';
@@ -76,6 +78,21 @@ export class MemoryStore implements SignalStore {
       for (const agent of new Set(e.agents)) this.append(agentTrailKey(tenant, agent), id, json);
     }
     return Promise.resolve();
+  }
+
+  /** Atomic as it is: reading, building and writing happen in one turn of the event loop. */
+  transact<T>(
+    tenant: string,
+    reads: readonly RecordRef[],
+    build: (values: unknown[]) => Transaction<T>,
+  ): Promise<T> {
+    try {
+      const tx = build(reads.map((r) => this.read(recordKey(tenant, r.kind, r.id))));
+      void this.write(tenant, tx.ops, tx.audit);
+      return Promise.resolve(tx.result);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
   trail(tenant: string, query: TrailQuery): Promise<GovernanceEvent[]> {

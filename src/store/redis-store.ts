@@ -1,3 +1,4 @@
+import type { ChainableCommander } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { PdpError, describeThrown } from '../errors';
@@ -23,9 +24,14 @@ import type {
   SignalStore,
   SignalsQuery,
   StoreHealth,
+  RecordRef,
+  Transaction,
   WriteOp,
 } from './types';
 import { CorruptValue, blueprintIdOf, parseRecord } from './values';
+
+/** Read-modify-write attempts before a transaction gives up (503). */
+const TRANSACT_ATTEMPTS = 5;
 
 /** Why a decision's read fell back to the cache or failed closed. */
 export type FallbackCause = 'breaker_open' | 'timeout' | 'error' | 'corrupt';
@@ -356,14 +362,72 @@ export class RedisStore implements SignalStore {
   }
 
   async write(tenant: string, ops: readonly WriteOp[], audit?: AuditContext): Promise<void> {
+    const queued = this.prepareWrite(tenant, ops, audit);
+    if (queued === null) return;
+    await this.command(() => {
+      const multi = this.client.multi();
+      queued.fill(multi);
+      return multi.exec();
+    });
+    for (const key of queued.keys) this.evict(key);
+  }
+
+  /**
+   * WATCH, MGET, build, MULTI/EXEC on a connection of its own (WATCH holds per connection, and the
+   * shared one carries other requests' commands), retried when a watched key changed.
+   */
+  async transact<T>(
+    tenant: string,
+    reads: readonly RecordRef[],
+    build: (values: unknown[]) => Transaction<T>,
+  ): Promise<T> {
+    const watched = reads.map((r) => recordKey(tenant, r.kind, r.id));
+    for (let attempt = 0; attempt < TRANSACT_ATTEMPTS; attempt++) {
+      const conn = this.client.duplicate();
+      try {
+        const raws = await this.command(async () => {
+          await conn.connect();
+          if (watched.length > 0) await conn.watch(...watched);
+          return watched.length === 0 ? [] : conn.mgetBuffer(...watched);
+        });
+        let values: unknown[];
+        try {
+          values = watched.map((key, i) => parseRecord(raws[i] ?? null, key));
+        } catch (err) {
+          throw new PdpError('store_unavailable', describeThrown(err));
+        }
+        // Outside the breaker: a refusal `build` throws is the caller's answer, not a store failure.
+        const tx = build(values);
+        const queued = this.prepareWrite(tenant, tx.ops, tx.audit);
+        const out = await this.command(() => {
+          const multi = conn.multi();
+          queued?.fill(multi);
+          return multi.exec();
+        });
+        // EXEC answers null when a watched key changed: nothing was applied, read again.
+        if (out === null) continue;
+        for (const key of queued?.keys ?? []) this.evict(key);
+        return tx.result;
+      } finally {
+        conn.disconnect();
+      }
+    }
+    throw new PdpError('store_unavailable', 'The records changed concurrently too often; retry');
+  }
+
+  /** The MULTI of a write: trail entries first, then each key set or deleted, published, indexed. */
+  private prepareWrite(
+    tenant: string,
+    ops: readonly WriteOp[],
+    audit?: AuditContext,
+  ): { keys: string[]; fill: (multi: ChainableCommander) => void } | null {
     const events = audit === undefined ? [] : eventsOf(tenant, audit);
-    if (ops.length === 0 && events.length === 0) return;
+    if (ops.length === 0 && events.length === 0) return null;
     const keys = ops.map((op) => recordKey(tenant, op.kind, op.id));
     // Serialised before the command: a value that cannot be is the caller's fault, not Redis's.
     const values = ops.map((op) => (op.value === null ? null : serialise(op.value)));
     const trail = events.map((e) => ({ agents: [...new Set(e.agents)], json: serialise(e) }));
-    await this.command(() => {
-      const multi = this.client.multi();
+    const fill = (multi: ChainableCommander): void => {
       // The trail first, in the same MULTI: the changes and their record are applied together.
       const cap = ['MAXLEN', '~', String(TRAIL_MAX_EVENTS)] as const;
       for (const e of trail) {
@@ -382,9 +446,8 @@ export class RedisStore implements SignalStore {
           else multi.sadd(agents, op.id);
         }
       });
-      return multi.exec();
-    });
-    for (const key of keys) this.evict(key);
+    };
+    return { keys, fill };
   }
 
   async trail(tenant: string, query: TrailQuery): Promise<GovernanceEvent[]> {

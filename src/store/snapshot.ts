@@ -1,3 +1,4 @@
+import { grantsOf } from './grants';
 import type { RecordKind, RecordOf, ResourceAgent, SignalSnapshot, SignalsQuery } from './types';
 
 /** The keys one decision reads, in a fixed order; the optional ones are appended when present. */
@@ -10,6 +11,8 @@ export interface QueryPlan {
   agentUserRiskIndex: number;
   /** resource, resource-uri, agent, blueprint, blueprint-principal keyed by request.resource; -1 without one. */
   resourceIndex: number;
+  /** grants:agent and grants:shared, always read (a fixed id: no derived read). */
+  grantsIndex: number;
 }
 
 export const RESOURCE_KINDS: readonly RecordKind[] = [
@@ -19,6 +22,9 @@ export const RESOURCE_KINDS: readonly RecordKind[] = [
   'blueprint',
   'blueprint-principal',
 ];
+
+/** The id of a tenant's one `grants:shared` record. */
+export const SHARED_GRANTS_ID = 'shared';
 
 export function planQuery(q: SignalsQuery): QueryPlan {
   const kinds: RecordKind[] = ['agent', 'risk:agent', 'revoked:agent'];
@@ -35,12 +41,23 @@ export function planQuery(q: SignalsQuery): QueryPlan {
     agentUserIndex = add('agent-user', q.userId);
     agentUserRiskIndex = add('risk:agent-user', q.userId);
   }
+  const grantsIndex = add('grants:agent', q.agentId);
+  add('grants:shared', SHARED_GRANTS_ID);
   let resourceIndex = -1;
   if (q.resource !== undefined) {
     resourceIndex = kinds.length;
     for (const kind of RESOURCE_KINDS) add(kind, q.resource);
   }
-  return { kinds, ids, userIndex, blueprintIndex, agentUserIndex, agentUserRiskIndex, resourceIndex };
+  return {
+    kinds,
+    ids,
+    userIndex,
+    blueprintIndex,
+    agentUserIndex,
+    agentUserRiskIndex,
+    resourceIndex,
+    grantsIndex,
+  };
 }
 
 /** The keys a read resolves through the agent record: its blueprint and the blueprint's risk. */
@@ -89,6 +106,7 @@ export function assemble(
     agent: (values[0] ?? null) as RecordOf['agent'] | null,
     agentRisk: (values[1] ?? null) as RecordOf['risk:agent'] | null,
     revocation: (values[2] ?? null) as RecordOf['revoked:agent'] | null,
+    grants: grantsOf(at(values, plan.grantsIndex), at(values, plan.grantsIndex + 1), values[0] ?? null),
     userRisk: at(values, plan.userIndex) as RecordOf['risk:user'] | null,
     agentUser: at(values, plan.agentUserIndex) as RecordOf['agent-user'] | null,
     agentUserRisk: at(values, plan.agentUserRiskIndex) as RecordOf['risk:agent-user'] | null,
@@ -112,6 +130,7 @@ export const UNAVAILABLE: Readonly<SignalSnapshot> = Object.freeze({
   resourceAgent: null,
   userRisk: null,
   revocation: null,
+  grants: [],
   degraded: false,
   unavailable: true,
 });

@@ -14,6 +14,8 @@ export interface AgentRecord {
   attributes: Record<string, unknown>;
   custom_security_attributes?: CustomSecurityAttributes;
   expires_at?: string | null;
+  /** Direct grants to this agent (resource → scopes), added to its blueprint's. */
+  permissions?: Record<string, string[]>;
   updated_at?: string;
 }
 
@@ -86,7 +88,11 @@ export type RecordKind =
   | 'resource-uri'
   | 'blueprint-principal'
   | 'risk:agent-user'
-  | 'risk:blueprint';
+  | 'risk:blueprint'
+  | 'access-package'
+  | 'assignment'
+  | 'grants:agent'
+  | 'grants:shared';
 
 export interface RecordOf {
   agent: AgentRecord;
@@ -101,6 +107,65 @@ export interface RecordOf {
   'blueprint-principal': LinkRecord;
   'risk:agent-user': AgentRiskRecord;
   'risk:blueprint': AgentRiskRecord;
+  'access-package': AccessPackageRecord;
+  assignment: AssignmentRecord;
+  'grants:agent': GrantsRecord;
+  'grants:shared': GrantsRecord;
+}
+
+/** An access package (src/governance/access.ts): resources an assignment grants, and its rules. */
+export interface AccessPackageRecord {
+  id: string;
+  display_name: string;
+  resources: Record<string, string[]>;
+  max_duration_seconds: number;
+  requestors: ('sponsor' | 'agent' | 'admin')[];
+  /** No sponsors and no users: assignments need no approval. */
+  approvers: { sponsors: boolean; users: string[] };
+  justification_required: boolean;
+  updated_at?: string;
+}
+
+export type AssignmentTarget = { agent_id: string } | { blueprint_id: string } | { all_agents: true };
+
+/** Stored states; `expired` is derived from `expires_at_epoch` when read, never written. */
+export type AssignmentState = 'requested' | 'active' | 'denied' | 'revoked';
+
+export interface AssignmentRecord {
+  id: string;
+  package_id: string;
+  target: AssignmentTarget;
+  state: AssignmentState;
+  duration_seconds: number;
+  justification?: string;
+  requested_by: string;
+  requested_at: string;
+  decided_by?: string;
+  decided_at?: string;
+  expires_at?: string;
+  expires_at_epoch?: number;
+  revoked_by?: string;
+  revoked_at?: string;
+}
+
+/** What an active assignment grants, as decisions read it (input.directory.grants). */
+export interface Entitlement {
+  assignment_id: string;
+  package_id: string;
+  permissions: Record<string, string[]>;
+  expires_at: string;
+  expires_at_epoch: number;
+  /** Shared entitlements only: whom they grant to. */
+  target?: AssignmentTarget;
+}
+
+/**
+ * The entitlements of one agent (`grants:agent`, id the agent's) or of a tenant's blueprint- and
+ * all-agents-targeted assignments (`grants:shared`, id SHARED_GRANTS_ID). Expired entries may
+ * linger until the next write: decisions compare `expires_at_epoch` with `now`.
+ */
+export interface GrantsRecord {
+  entitlements: Entitlement[];
 }
 
 /** One write of a multi-key change: a value to set, or null to delete. */
@@ -108,6 +173,19 @@ export interface WriteOp {
   kind: RecordKind;
   id: string;
   value: unknown;
+}
+
+/** The writes a read-modify-write decided on (SignalStore.transact), and what it answers. */
+export interface Transaction<T> {
+  ops: readonly WriteOp[];
+  audit?: AuditContext;
+  result: T;
+}
+
+/** A record a transaction reads and guards. */
+export interface RecordRef {
+  kind: RecordKind;
+  id: string;
 }
 
 /** What request.resource names among the tenant's agents and blueprints (DESIGN §3, AllAgentIdResources). */
@@ -140,6 +218,8 @@ export interface SignalSnapshot {
   resourceAgent: ResourceAgent | null;
   userRisk: UserRiskRecord | null;
   revocation: RevocationRecord | null;
+  /** The agent's entitlements and the shared ones targeting it (its blueprint, all agents); expired ones included. */
+  grants: Entitlement[];
   /** Some value came from cache past its TTL because the store failed (stale-if-error). */
   degraded: boolean;
   /** The store failed and nothing usable was cached: the decision must deny. */
@@ -183,6 +263,17 @@ export interface SignalStore {
    * `audit`, its changes are appended to the governance trail in the same transaction.
    */
   write(tenant: string, ops: readonly WriteOp[], audit?: AuditContext): Promise<void>;
+  /**
+   * Read-modify-write: `build` sees the current values of `reads` (parsed, null when absent) and
+   * returns the writes, applied as `write` applies them only if none of `reads` changed since
+   * they were read (otherwise read and built again, a few times, then 503). `build` must be pure:
+   * it may run more than once; what it throws is thrown.
+   */
+  transact<T>(
+    tenant: string,
+    reads: readonly RecordRef[],
+    build: (values: unknown[]) => Transaction<T>,
+  ): Promise<T>;
   /** The governance trail, newest first (src/governance/trail.ts). */
   trail(tenant: string, query: TrailQuery): Promise<GovernanceEvent[]>;
   /** Members of a per-tenant index set (`pdp:{t}:index:<name>`). */

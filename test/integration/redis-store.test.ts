@@ -96,6 +96,7 @@ describe('RedisStore against a real redis-server', () => {
       resourceAgent: null,
       userRisk: null,
       revocation: null,
+      grants: [],
       degraded: false,
       unavailable: false,
     });

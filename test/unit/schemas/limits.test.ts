@@ -1,3 +1,4 @@
+import * as access from '../../../src/schemas/access';
 import * as authzen from '../../../src/schemas/authzen';
 import * as directory from '../../../src/schemas/directory';
 import * as requests from '../../../src/schemas/requests';
@@ -39,15 +40,18 @@ function unbounded(name: string, schema: unknown): Unbounded[] {
 }
 
 describe('request, directory and signal schemas bound every string and array', () => {
-  const schemas = Object.entries({ ...requests, ...directory, ...authzen }).filter(
+  const schemas = Object.entries({ ...requests, ...directory, ...authzen, ...access }).filter(
     ([name, value]) => name.endsWith('Schema') && typeof value === 'object',
   );
 
   it('covers every body schema', () => {
     expect(schemas.map(([name]) => name).sort()).toEqual(
       expect.arrayContaining([
+        'accessPackageSchema',
         'agentRiskSchema',
         'agentSchema',
+        'assignmentActionSchema',
+        'assignmentRequestSchema',
         'authzenEvaluationRequestSchema',
         'authzenEvaluationsRequestSchema',
         'batchRequestSchema',
