@@ -3,6 +3,7 @@ import express, { type Express } from 'express';
 import { GatewayService } from './decision/gateway';
 import { DecisionService } from './decision/service';
 import { createObserver } from './decision/observer';
+import type { Decision } from './decision/run';
 import type { OpsBackend } from './ops/backend';
 import { fastRoutes } from './http/fast-routes';
 import { BodyMemo, DEFAULT_BODY_MEMO_LIMITS, NO_BODY_MEMO } from './mcp/body-memo';
@@ -15,6 +16,7 @@ import { directoryRoutes } from './routes/directory';
 import { gatewayRoutes } from './routes/gateway';
 import { governanceTrailRoutes } from './routes/governance-trail';
 import { graphSyncRoutes } from './routes/graph-sync';
+import { lifecycleRoutes } from './routes/lifecycle';
 import { opsRoutes } from './routes/ops';
 import type { AdminServices, Services } from './services';
 
@@ -55,7 +57,12 @@ export function createAdminApp(
 /** Builds the decision API's express app from the services (buildServices). Never listens: the worker does. */
 export function createApp(services: Services): Apps {
   const { config, engine, store, auth, clock, newId, validators, metrics, log } = services;
-  const observe = createObserver(log === undefined ? { metrics } : { metrics, log });
+  const observed = createObserver(log === undefined ? { metrics } : { metrics, log });
+  const { activity } = services.lifecycle;
+  const observe = (d: Decision): void => {
+    observed(d);
+    activity.note(d);
+  };
   const decisions = new DecisionService({ engine, store, validators, clock, newId, observe });
   const gateway = new GatewayService({
     engine,
@@ -83,6 +90,7 @@ export function createApp(services: Services): Apps {
   api.use(authzenRoutes(authzen, authzenSearch(authzen, store), auth, { baseUrl: config.publicBaseUrl }));
   api.use(directoryRoutes(store, validators, auth, clock));
   api.use(governanceTrailRoutes(store, auth));
+  api.use(lifecycleRoutes(store, auth, clock));
   api.use(accessPackageRoutes(store, auth, clock, () => newId()));
   api.use(graphSyncRoutes(services.graph?.control ?? null, auth));
   api.use(notFound);

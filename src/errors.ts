@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'requestor_not_permitted'
   | 'approver_not_permitted'
   | 'self_approval_forbidden'
+  | 'not_a_sponsor'
   | 'assignment_state_conflict'
   | 'shared_assignments_limit'
   | 'package_in_use'
@@ -58,6 +59,7 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   requestor_not_permitted: 403,
   approver_not_permitted: 403,
   self_approval_forbidden: 403,
+  not_a_sponsor: 403,
   assignment_state_conflict: 409,
   shared_assignments_limit: 409,
   package_in_use: 409,

@@ -14,6 +14,8 @@ import { createGraphSync, graphRedis, type GraphSyncRuntime } from './graph';
 import { GraphDocumentStore } from './graph/documents';
 import { Metrics } from './metrics';
 import { MemoryStore } from './store/memory-store';
+import { RedisLease } from './graph/lease';
+import { ActivityRecorder, LifecycleWorker } from './governance/lifecycle-worker';
 import { createRedisClient } from './store/redis-connection';
 import { RedisStore } from './store/redis-store';
 import { seedStore } from './store/seed';
@@ -42,6 +44,8 @@ export interface Services extends AdminServices {
   readonly engine: PolicyEngine;
   /** The Microsoft Graph sync (PDP_GRAPH_TENANT_ID), or null when not configured. */
   readonly graph: GraphSyncRuntime | null;
+  /** Agent lifecycle: the activity recorder (a decision observer) and the worker (none at interval 0). */
+  readonly lifecycle: { activity: ActivityRecorder; worker: LifecycleWorker | null };
   /** The decision log built from PDP_DECISION_LOG; null when `log` was given instead. */
   readonly decisionLog: DecisionLog | null;
   /** Where real decisions are recorded (the decision log's hook, or the override). */
@@ -266,7 +270,36 @@ export async function buildServices(config: Config, overrides: ServiceOverrides 
       : graphClients === null
         ? null
         : createGraphSync(config, { store, validators, logger, clock, metrics, redis: graphClients });
+  const activity = new ActivityRecorder(store);
+  activity.start(config.activityFlushMs);
+  // The worker's lease needs a Redis of its own connection; with the memory store it is alone.
+  const leaseClient =
+    config.lifecycleIntervalSeconds > 0 && store.kind === 'redis'
+      ? createRedisClient(config, 'commands')
+      : null;
+  const intervalMs = config.lifecycleIntervalSeconds * 1000;
+  const worker =
+    config.lifecycleIntervalSeconds > 0
+      ? new LifecycleWorker({
+          store,
+          clock,
+          logger,
+          tenants: () => ['default', ...Object.keys(engine.current?.tenants ?? {})],
+          webhook:
+            config.lifecycleWebhookUrl === null
+              ? null
+              : { url: config.lifecycleWebhookUrl, secret: config.lifecycleWebhookSecret, timeoutMs: 5000 },
+          lease:
+            leaseClient === null
+              ? null
+              : new RedisLease(leaseClient, 'pdp:lifecycle:lease', Math.max(3 * intervalMs, 10_000), clock),
+        })
+      : null;
+  worker?.start(intervalMs);
   const close = async (flushMs: number): Promise<void> => {
+    await worker?.stop();
+    leaseClient?.disconnect();
+    await activity.stop().catch(() => undefined);
     await graph?.close();
     graphClients?.commands.disconnect();
     graphClients?.subscriber.disconnect();
@@ -284,6 +317,7 @@ export async function buildServices(config: Config, overrides: ServiceOverrides 
     store,
     engine,
     graph,
+    lifecycle: { activity, worker },
     decisionLog,
     log,
     close,

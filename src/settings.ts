@@ -430,6 +430,33 @@ export const SETTINGS = {
     doc: 'Longest wait (ms) before a probe tries Redis again.',
   }),
 
+  lifecycleIntervalSeconds: setting({
+    env: 'PDP_LIFECYCLE_INTERVAL_SECONDS',
+    ...numeric(60),
+    schema: { type: 'number', minimum: 0, maximum: 86400 },
+    section: 'Agent lifecycle (README: Governing agents)',
+    doc: 'How often the lifecycle worker (one replica: a Redis lease) sends notices and applies the actions of lifecycle policies. Decisions apply them at once regardless. `0`: no worker.',
+  }),
+  lifecycleWebhookUrl: setting({
+    env: 'PDP_LIFECYCLE_WEBHOOK_URL',
+    ...optional,
+    example: 'https://hooks.example.com/agent-lifecycle',
+    schema: { type: ['string', 'null'], pattern: '^https?://[^#]+$' },
+    doc: "Where notices of upcoming lifecycle actions are POSTed (JSON, to the agent's sponsors or, without one, its manager); unset: none sent.",
+  }),
+  lifecycleWebhookSecret: setting({
+    env: 'PDP_LIFECYCLE_WEBHOOK_SECRET',
+    ...optional,
+    example: '',
+    schema: { type: ['string', 'null'], minLength: 16 },
+    doc: 'Signs each notice: `X-PDP-Signature: sha256=<hex HMAC-SHA256 of the body>`.',
+  }),
+  activityFlushMs: setting({
+    env: 'PDP_ACTIVITY_FLUSH_MS',
+    ...numeric(5000),
+    schema: { type: 'integer', minimum: 100, maximum: 600000 },
+    doc: 'How often each worker writes when its agents were last granted a token (to the minute; the inactivity policy reads it). Off the response path.',
+  }),
   graphTenantId: setting({
     env: 'PDP_GRAPH_TENANT_ID',
     ...optional,

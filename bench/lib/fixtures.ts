@@ -276,6 +276,8 @@ export function decideInput(tenant = 'default'): PolicyInput {
       userRisk: null,
       revocation: null,
       grants: [],
+      lifecycle: null,
+      activity: null,
       degraded: false,
       unavailable: false,
     },

@@ -7,6 +7,7 @@ package agent.decision
 import data.agent.ca
 import data.agent.facts
 import data.agent.guardrails
+import data.agent.lifecycle
 import data.agent.util
 
 # build(enforced, policies): `enforced` are the policy indexes of the enforced
@@ -56,7 +57,7 @@ result(enforced_indexes, policies) := out if {
 	unsatisfied := [p | some p in failed; not "block" in ca.controls(p)]
 
 	deny_reasons := array.concat(
-		array.concat(guardrails.reasons, no_permitted_scopes(granted)),
+		array.concat(array.concat(guardrails.reasons, lifecycle.deny_reasons), no_permitted_scopes(granted)),
 		array.concat(
 			array.concat(blocks, [ca_reason("ca_grant_unsatisfied", e) | some e in unsatisfied]),
 			custom_deny_reasons,
@@ -69,12 +70,20 @@ result(enforced_indexes, policies) := out if {
 	out := {
 		"decision": decision_text(allow),
 		"grant": grant(allow, granted, capped_ttl),
-		"reasons": array.concat(reasons(allow, deny_reasons, granted), assignment_expiring(allow, granted, base_ttl, capped_ttl)),
+		"reasons": array.concat(
+			array.concat(reasons(allow, deny_reasons, granted), assignment_expiring(allow, granted, base_ttl, capped_ttl)),
+			lifecycle_warnings(allow),
+		),
 		"required_controls": required_controls(allow, blocks, unsatisfied),
 		"policies": policies,
 		"signals": facts.signals_out,
 	}
 }
+
+# An allowed agent in a lifecycle grace period is told when the action applies.
+lifecycle_warnings(true) := lifecycle.warnings
+
+lifecycle_warnings(false) := []
 
 decision_text(true) := "allow"
 

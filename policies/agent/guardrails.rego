@@ -8,6 +8,7 @@
 package agent.guardrails
 
 import data.agent.facts
+import data.agent.lifecycle
 import data.agent.util
 
 # Messages are built only for the checks that fail, and the list of checks
@@ -88,6 +89,7 @@ default agent_no_sponsor := false
 
 agent_no_sponsor if {
 	facts.has_agent
+	not lifecycle.below_minimum_sponsors
 	count([s | some s in util.arr(facts.agent, "sponsors"); is_string(s); s != ""]) == 0
 }
 

@@ -2,6 +2,7 @@ import type { AgentToken } from '../auth/agent-tokens';
 import type { OriginalRequest } from '../http/original-request';
 import type { DecideRequest } from '../schemas/requests';
 import { parseRfc3339 } from '../schemas/rfc3339';
+import { lifecycleFindings, lifecyclePolicies, type LifecycleFinding } from '../governance/lifecycle';
 import type { McpSubject } from './run';
 import type { AgentRecord, SignalSnapshot } from '../store/types';
 
@@ -27,6 +28,8 @@ export interface PolicyInput {
     degraded: boolean;
     unavailable: boolean;
   };
+  /** The lifecycle policies the agent fails now (src/governance/lifecycle.ts). */
+  governance: { lifecycle: LifecycleFinding[] };
   policy_ids?: string[];
 }
 
@@ -36,6 +39,21 @@ export function epochOf(rfc3339: unknown): number | null {
   const ms = typeof rfc3339 === 'string' ? parseRfc3339(rfc3339) : null;
   // An unparseable expiry (written around the API) counts as already expired: fail closed.
   return ms === null ? 0 : Math.floor(ms / 1000);
+}
+
+/** The governance facts of a decision: computed from what it read and its second. */
+function governanceOf(signals: SignalSnapshot, nowMs: number): { lifecycle: LifecycleFinding[] } {
+  return {
+    lifecycle:
+      signals.agent === null
+        ? []
+        : lifecycleFindings(
+            signals.agent,
+            lifecyclePolicies(signals.lifecycle),
+            signals.activity,
+            Math.floor(nowMs / 1000),
+          ),
+  };
 }
 
 /** The last `now` built: decisions at a busy PDP share their second. */
@@ -80,6 +98,7 @@ export function buildInput(request: DecideRequest, signals: SignalSnapshot, nowM
       degraded: signals.degraded,
       unavailable: signals.unavailable,
     },
+    governance: governanceOf(signals, nowMs),
   };
 }
 
@@ -118,6 +137,7 @@ export function buildGatewayInput(
       degraded: signals.degraded,
       unavailable: signals.unavailable,
     },
+    governance: governanceOf(signals, nowMs),
   };
   if (mcp !== undefined) addMcp(input, mcp);
   return input;

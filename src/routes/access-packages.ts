@@ -11,7 +11,7 @@ const TENANT = new RegExp(TENANT_PATTERN);
 const ID = new RegExp(PRINCIPAL_ID_PATTERN);
 
 /** Path parameters checked against their patterns; `names` are the id parameters of the route. */
-function pathOf(req: Request, ...names: string[]): { tenant: string; ids: string[] } {
+export function pathOf(req: Request, ...names: string[]): { tenant: string; ids: string[] } {
   const tenant = String(req.params['tenant']);
   const details: ErrorDetail[] = [];
   if (!TENANT.test(tenant))
@@ -35,7 +35,7 @@ function pathOf(req: Request, ...names: string[]): { tenant: string; ids: string
 }
 
 /** The authenticated caller as the governance rules see it: a name, and whether it holds admin. */
-function actorOf(res: Response): Actor {
+export function callerOf(res: Response): Actor {
   const caller = res.locals['caller'] as Caller | undefined;
   return { name: caller?.name ?? 'anonymous', admin: caller?.roles.includes('admin') === true };
 }
@@ -93,7 +93,7 @@ export function accessPackageRoutes(
       tenant,
       ids[0] ?? '',
       { ...body, justification_required: body.justification_required ?? false },
-      actorOf(res),
+      callerOf(res),
     );
     res.json(record);
   });
@@ -103,7 +103,7 @@ export function accessPackageRoutes(
   });
   router.delete(pkgPath, admin, async (req, res) => {
     const { tenant, ids } = pathOf(req, 'id');
-    await access.deletePackage(tenant, ids[0] ?? '', actorOf(res));
+    await access.deletePackage(tenant, ids[0] ?? '', callerOf(res));
     res.status(204).end();
   });
   router.get('/v1/tenants/:tenant/access-packages', admin, async (req, res) => {
@@ -114,7 +114,7 @@ export function accessPackageRoutes(
 
   router.post(`${pkgPath}/assignment-requests`, participant, async (req, res) => {
     const { tenant, ids } = pathOf(req, 'id');
-    res.status(201).json(await access.request(tenant, ids[0] ?? '', requestBody(req.body), actorOf(res)));
+    res.status(201).json(await access.request(tenant, ids[0] ?? '', requestBody(req.body), callerOf(res)));
   });
 
   const assignment = '/v1/tenants/:tenant/assignments/:aid';
@@ -122,7 +122,7 @@ export function accessPackageRoutes(
     router.post(`${assignment}/${step}`, participant, async (req, res) => {
       const { tenant, ids } = pathOf(req, 'aid');
       const { reason } = actionBody(req.body ?? {});
-      res.json(await access[step](tenant, ids[0] ?? '', actorOf(res), reason));
+      res.json(await access[step](tenant, ids[0] ?? '', callerOf(res), reason));
     });
   }
   router.get(assignment, participant, async (req, res) => {

@@ -4,6 +4,7 @@ import type { Validate, Validators } from '../decision/validators';
 import { PdpError } from '../errors';
 import { PRINCIPAL_ID_PATTERN as ID_PATTERN, TENANT_PATTERN as TENANT_ID_PATTERN } from '../vocabulary';
 import type { RecordKind, RecordOf, SignalStore, WriteOp } from '../store/types';
+import { stampAgent } from '../governance/lifecycle';
 import { actorOf, agentsOf, entraDirectoryRoutes } from './entra-directory';
 
 const TENANT = new RegExp(TENANT_ID_PATTERN);
@@ -44,9 +45,10 @@ export function directoryRoutes(
       const { tenant, id } = params(req);
       const body = validate(req.body);
       const at = clock();
-      const record = { ...body, id, updated_at: new Date(at).toISOString() } as Record<string, unknown>;
+      let record = { ...body, id, updated_at: new Date(at).toISOString() } as Record<string, unknown>;
       if (kind === 'agent' || kind === 'blueprint') record['attributes'] ??= {};
       const old = await store.get(kind, tenant, id);
+      if (kind === 'agent') record = stampAgent(record, old, new Date(at).toISOString());
       await store.write(tenant, [{ kind, id, value: record }], {
         actor: actorOf(res),
         at,

@@ -13,6 +13,8 @@ export interface QueryPlan {
   resourceIndex: number;
   /** grants:agent and grants:shared, always read (a fixed id: no derived read). */
   grantsIndex: number;
+  /** lifecycle (the tenant's policies) and activity:agent, always read. */
+  lifecycleIndex: number;
 }
 
 export const RESOURCE_KINDS: readonly RecordKind[] = [
@@ -22,6 +24,9 @@ export const RESOURCE_KINDS: readonly RecordKind[] = [
   'blueprint',
   'blueprint-principal',
 ];
+
+/** The id of a tenant's one `lifecycle` record. */
+export const LIFECYCLE_ID = 'policies';
 
 /** The id of a tenant's one `grants:shared` record. */
 export const SHARED_GRANTS_ID = 'shared';
@@ -43,6 +48,8 @@ export function planQuery(q: SignalsQuery): QueryPlan {
   }
   const grantsIndex = add('grants:agent', q.agentId);
   add('grants:shared', SHARED_GRANTS_ID);
+  const lifecycleIndex = add('lifecycle', LIFECYCLE_ID);
+  add('activity:agent', q.agentId);
   let resourceIndex = -1;
   if (q.resource !== undefined) {
     resourceIndex = kinds.length;
@@ -57,6 +64,7 @@ export function planQuery(q: SignalsQuery): QueryPlan {
     agentUserRiskIndex,
     resourceIndex,
     grantsIndex,
+    lifecycleIndex,
   };
 }
 
@@ -107,6 +115,8 @@ export function assemble(
     agentRisk: (values[1] ?? null) as RecordOf['risk:agent'] | null,
     revocation: (values[2] ?? null) as RecordOf['revoked:agent'] | null,
     grants: grantsOf(at(values, plan.grantsIndex), at(values, plan.grantsIndex + 1), values[0] ?? null),
+    lifecycle: at(values, plan.lifecycleIndex),
+    activity: at(values, plan.lifecycleIndex + 1),
     userRisk: at(values, plan.userIndex) as RecordOf['risk:user'] | null,
     agentUser: at(values, plan.agentUserIndex) as RecordOf['agent-user'] | null,
     agentUserRisk: at(values, plan.agentUserRiskIndex) as RecordOf['risk:agent-user'] | null,
@@ -121,6 +131,8 @@ export function assemble(
 
 export const UNAVAILABLE: Readonly<SignalSnapshot> = Object.freeze({
   agent: null,
+  lifecycle: null,
+  activity: null,
   blueprint: null,
   agentRisk: null,
   blueprintRisk: null,

@@ -92,7 +92,9 @@ export type RecordKind =
   | 'access-package'
   | 'assignment'
   | 'grants:agent'
-  | 'grants:shared';
+  | 'grants:shared'
+  | 'lifecycle'
+  | 'activity:agent';
 
 export interface RecordOf {
   agent: AgentRecord;
@@ -111,6 +113,28 @@ export interface RecordOf {
   assignment: AssignmentRecord;
   'grants:agent': GrantsRecord;
   'grants:shared': GrantsRecord;
+  lifecycle: LifecycleRecord;
+  'activity:agent': ActivityRecord;
+}
+
+/** A tenant's lifecycle policies (src/governance/lifecycle.ts), id `policies`. */
+export interface LifecycleRecord {
+  policies: LifecyclePolicy[];
+  updated_at?: string;
+}
+
+export type LifecycleAction = 'disable' | 'delete' | 'disableThenDelete';
+
+/** Entra Agent ID's lifecycle policy kinds; one of each per tenant at most. */
+export type LifecyclePolicy =
+  | { kind: 'sponsorReconfirmation'; interval_days: number; grace_days: number; action: LifecycleAction }
+  | { kind: 'minimumSponsors'; minimum: number; grace_days: number; action: LifecycleAction }
+  | { kind: 'inactivity'; inactive_days: number; grace_days: number; action: LifecycleAction };
+
+/** When the agent was last granted a token (to the minute), written off the response path. */
+export interface ActivityRecord {
+  last_token_at: string;
+  last_token_epoch: number;
 }
 
 /** An access package (src/governance/access.ts): resources an assignment grants, and its rules. */
@@ -220,6 +244,9 @@ export interface SignalSnapshot {
   revocation: RevocationRecord | null;
   /** The agent's entitlements and the shared ones targeting it (its blueprint, all agents); expired ones included. */
   grants: Entitlement[];
+  /** The tenant's lifecycle record and the agent's activity, as stored (not trusted: read by lifecycle.ts). */
+  lifecycle: unknown;
+  activity: unknown;
   /** Some value came from cache past its TTL because the store failed (stale-if-error). */
   degraded: boolean;
   /** The store failed and nothing usable was cached: the decision must deny. */

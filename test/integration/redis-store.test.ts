@@ -97,6 +97,8 @@ describe('RedisStore against a real redis-server', () => {
       userRisk: null,
       revocation: null,
       grants: [],
+      lifecycle: null,
+      activity: null,
       degraded: false,
       unavailable: false,
     });

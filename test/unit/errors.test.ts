@@ -19,6 +19,7 @@ describe('error codes', () => {
     ['forbidden', 403],
     ['requestor_not_permitted', 403],
     ['approver_not_permitted', 403],
+    ['not_a_sponsor', 403],
     ['self_approval_forbidden', 403],
     ['assignment_state_conflict', 409],
     ['shared_assignments_limit', 409],
