@@ -15,6 +15,7 @@ import { decideRoutes } from './routes/decide';
 import { directoryRoutes } from './routes/directory';
 import { gatewayRoutes } from './routes/gateway';
 import { governanceTrailRoutes } from './routes/governance-trail';
+import { detectionSettingsRoutes } from './routes/detection-settings';
 import { graphSyncRoutes } from './routes/graph-sync';
 import { lifecycleRoutes } from './routes/lifecycle';
 import { opsRoutes } from './routes/ops';
@@ -59,9 +60,11 @@ export function createApp(services: Services): Apps {
   const { config, engine, store, auth, clock, newId, validators, metrics, log } = services;
   const observed = createObserver(log === undefined ? { metrics } : { metrics, log });
   const { activity } = services.lifecycle;
+  const { detector } = services;
   const observe = (d: Decision): void => {
     observed(d);
     activity.note(d);
+    detector?.note(d);
   };
   const decisions = new DecisionService({ engine, store, validators, clock, newId, observe });
   const gateway = new GatewayService({
@@ -91,6 +94,7 @@ export function createApp(services: Services): Apps {
   api.use(directoryRoutes(store, validators, auth, clock));
   api.use(governanceTrailRoutes(store, auth));
   api.use(lifecycleRoutes(store, auth, clock));
+  api.use(detectionSettingsRoutes(store, auth, clock));
   api.use(accessPackageRoutes(store, auth, clock, () => newId()));
   api.use(graphSyncRoutes(services.graph?.control ?? null, auth));
   api.use(notFound);

@@ -15,6 +15,8 @@ import { GraphDocumentStore } from './graph/documents';
 import { Metrics } from './metrics';
 import { MemoryStore } from './store/memory-store';
 import { RedisLease } from './graph/lease';
+import { MemoryDetectionState, RedisDetectionState } from './governance/detection-state';
+import { Detector } from './governance/detections';
 import { ActivityRecorder, LifecycleWorker } from './governance/lifecycle-worker';
 import { createRedisClient } from './store/redis-connection';
 import { RedisStore } from './store/redis-store';
@@ -46,6 +48,8 @@ export interface Services extends AdminServices {
   readonly graph: GraphSyncRuntime | null;
   /** Agent lifecycle: the activity recorder (a decision observer) and the worker (none at interval 0). */
   readonly lifecycle: { activity: ActivityRecorder; worker: LifecycleWorker | null };
+  /** Behaviour detections (PDP_DETECTIONS), null when off. */
+  readonly detector: Detector | null;
   /** The decision log built from PDP_DECISION_LOG; null when `log` was given instead. */
   readonly decisionLog: DecisionLog | null;
   /** Where real decisions are recorded (the decision log's hook, or the override). */
@@ -274,9 +278,7 @@ export async function buildServices(config: Config, overrides: ServiceOverrides 
   activity.start(config.activityFlushMs);
   // The worker's lease needs a Redis of its own connection; with the memory store it is alone.
   const leaseClient =
-    config.lifecycleIntervalSeconds > 0 && store.kind === 'redis'
-      ? createRedisClient(config, 'commands')
-      : null;
+    config.lifecycleIntervalSeconds > 0 && store instanceof RedisStore ? await store.connection() : null;
   const intervalMs = config.lifecycleIntervalSeconds * 1000;
   const worker =
     config.lifecycleIntervalSeconds > 0
@@ -296,7 +298,20 @@ export async function buildServices(config: Config, overrides: ServiceOverrides 
         })
       : null;
   worker?.start(intervalMs);
+  // Detection counts are shared through Redis when the store is; in process otherwise.
+  const detectClient = config.detections && store instanceof RedisStore ? await store.connection() : null;
+  const detector = config.detections
+    ? new Detector({
+        store,
+        state: detectClient === null ? new MemoryDetectionState() : new RedisDetectionState(detectClient),
+        clock,
+        logger,
+      })
+    : null;
+  detector?.start(config.detectionsFlushMs);
   const close = async (flushMs: number): Promise<void> => {
+    await detector?.stop();
+    detectClient?.disconnect();
     await worker?.stop();
     leaseClient?.disconnect();
     await activity.stop().catch(() => undefined);
@@ -318,6 +333,7 @@ export async function buildServices(config: Config, overrides: ServiceOverrides 
     engine,
     graph,
     lifecycle: { activity, worker },
+    detector,
     decisionLog,
     log,
     close,

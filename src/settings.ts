@@ -457,6 +457,20 @@ export const SETTINGS = {
     schema: { type: 'integer', minimum: 100, maximum: 600000 },
     doc: 'How often each worker writes when its agents were last granted a token (to the minute; the inactivity policy reads it). Off the response path.',
   }),
+  detections: setting({
+    env: 'PDP_DETECTIONS',
+    default: 'true',
+    parse: (raw) => text(raw) !== 'false',
+    schema: { type: 'boolean' },
+    section: 'Behaviour detections (README: Governing agents)',
+    doc: "Raise agents' risk from the decision stream (failed access bursts, unfamiliar resources, grant spikes, risky users): counted in Redis across replicas (in memory without it), off the response path. `false`: off.",
+  }),
+  detectionsFlushMs: setting({
+    env: 'PDP_DETECTIONS_FLUSH_MS',
+    ...numeric(1000),
+    schema: { type: 'integer', minimum: 50, maximum: 60000 },
+    doc: 'How often each worker sends its queued decisions to the detectors (one pipeline per batch).',
+  }),
   graphTenantId: setting({
     env: 'PDP_GRAPH_TENANT_ID',
     ...optional,

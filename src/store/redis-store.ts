@@ -373,6 +373,17 @@ export class RedisStore implements SignalStore {
   }
 
   /**
+   * A connection of its own to the same Redis (for the workers beside the store: leases, detection
+   * counts), connected or trying to (ioredis reconnects by itself). The caller disconnects it.
+   */
+  async connection(): Promise<RedisClient> {
+    const conn = this.client.duplicate();
+    conn.on('error', () => undefined);
+    await conn.connect().catch(() => undefined);
+    return conn;
+  }
+
+  /**
    * WATCH, MGET, build, MULTI/EXEC on a connection of its own (WATCH holds per connection, and the
    * shared one carries other requests' commands), retried when a watched key changed.
    */

@@ -94,7 +94,8 @@ export type RecordKind =
   | 'grants:agent'
   | 'grants:shared'
   | 'lifecycle'
-  | 'activity:agent';
+  | 'activity:agent'
+  | 'detection-settings';
 
 export interface RecordOf {
   agent: AgentRecord;
@@ -115,6 +116,28 @@ export interface RecordOf {
   'grants:shared': GrantsRecord;
   lifecycle: LifecycleRecord;
   'activity:agent': ActivityRecord;
+  'detection-settings': DetectionSettings;
+}
+
+/** A tenant's detection thresholds (src/governance/detections.ts), id `settings`. */
+export interface DetectionSettings {
+  failedAccessAttempt: { enabled: boolean; threshold: number; window_seconds: number; level: RiskLevel };
+  unfamiliarResourceAccess: {
+    enabled: boolean;
+    learning_days: number;
+    history_days: number;
+    level: RiskLevel;
+  };
+  signInSpike: {
+    enabled: boolean;
+    factor: number;
+    min_count: number;
+    window_seconds: number;
+    baseline_windows: number;
+    level: RiskLevel;
+  };
+  riskyUserSignIn: { enabled: boolean };
+  updated_at?: string;
 }
 
 /** A tenant's lifecycle policies (src/governance/lifecycle.ts), id `policies`. */
