@@ -78,6 +78,7 @@ const RATIO_KEYS = [
   'authorize_distinct_vs_floor_throughput',
   'authorize_mcp_vs_plain_throughput',
   'authorize_mcp_vs_plain_with_body_throughput',
+  'decide_detections_vs_off_throughput',
 ] as const;
 type RatioKey = (typeof RATIO_KEYS)[number];
 
@@ -235,6 +236,8 @@ async function main(): Promise<void> {
       pdpAdmin: await freePort(),
       cold: await freePort(),
       coldAdmin: await freePort(),
+      quiet: await freePort(),
+      quietAdmin: await freePort(),
       express: await freePort(),
       node: await freePort(),
       opa: await freePort(),
@@ -250,6 +253,13 @@ async function main(): Promise<void> {
       process.execPath,
       [path.join(dist, 'src/server.js')],
       pdpEnv(ports.cold, ports.coldAdmin, { PDP_CACHE_TTL_MS: '0' }),
+    );
+    // The same PDP with behaviour detections off: what detecting costs the decide path.
+    const quiet = Proc.start(
+      'agent-pdp (detections off)',
+      process.execPath,
+      [path.join(dist, 'src/server.js')],
+      pdpEnv(ports.quiet, ports.quietAdmin, { PDP_DETECTIONS: 'false' }),
     );
     const expressFloor = Proc.start('express floor', process.execPath, [
       path.join(dist, 'bench/peers/express-floor.js'),
@@ -278,8 +288,9 @@ async function main(): Promise<void> {
       ],
       { GOMAXPROCS: String(settings.opa_gomaxprocs) },
     );
-    procs.push(pdp, cold, expressFloor, nodeFloor, opa);
+    procs.push(pdp, cold, quiet, expressFloor, nodeFloor, opa);
     await pdp.ready(`http://127.0.0.1:${ports.pdpAdmin}/readyz`);
+    await quiet.ready(`http://127.0.0.1:${ports.quietAdmin}/readyz`);
     await cold.ready(`http://127.0.0.1:${ports.coldAdmin}/readyz`);
     await opa.ready(`http://127.0.0.1:${ports.opa}/health`);
     const json = { 'content-type': 'application/json' };
@@ -390,6 +401,13 @@ async function main(): Promise<void> {
       {
         name: 'decide (warm cache)',
         url: `http://127.0.0.1:${ports.pdp}/v1/decide`,
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify(decideBody),
+      },
+      {
+        name: 'decide (warm cache, detections off)',
+        url: `http://127.0.0.1:${ports.quiet}/v1/decide`,
         method: 'POST',
         headers: json,
         body: JSON.stringify(decideBody),
@@ -588,6 +606,9 @@ async function main(): Promise<void> {
           authorize_mcp_vs_plain_with_body_throughput:
             byName(figures, 'authorize MCP tools/call (2 KiB body)').rps /
             byName(figures, 'authorize (cached token, 2 KiB body not read)').rps,
+          // The PDP as configured by default (detections on) against the same with them off.
+          decide_detections_vs_off_throughput:
+            pdpDecide.rps / byName(figures, 'decide (warm cache, detections off)').rps,
         },
       });
     }

@@ -379,7 +379,13 @@ export class RedisStore implements SignalStore {
   async connection(): Promise<RedisClient> {
     const conn = this.client.duplicate();
     conn.on('error', () => undefined);
-    await conn.connect().catch(() => undefined);
+    // Bounded, as at start-up: a Cluster client may stay in its slot discovery for a while.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      conn.connect().catch(() => undefined),
+      new Promise((resolve) => (timer = setTimeout(resolve, 3000))),
+    ]);
+    clearTimeout(timer);
     return conn;
   }
 
