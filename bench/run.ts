@@ -562,7 +562,11 @@ async function main(): Promise<void> {
       const opaDecide = byName(figures, 'opa: decide');
       const rate = Math.floor(Math.min(pdpDecide.rps, opaDecide.rps) * settings.equal_load_fraction);
       const equalLoad: LoadFigure[] = [];
-      for (const target of round % 2 === 0 ? [targets[0], targets[1]] : [targets[1], targets[0]]) {
+      const pair = [
+        targets.find((t) => t.name === 'decide (warm cache)'),
+        targets.find((t) => t.name === 'opa: decide'),
+      ];
+      for (const target of round % 2 === 0 ? pair : [...pair].reverse()) {
         if (target === undefined) continue;
         equalLoad.push(
           await load(
