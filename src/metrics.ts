@@ -26,6 +26,7 @@ export class Metrics {
   readonly bundleInfo: Gauge<'revision'>;
   readonly bundleLoads: Counter<'outcome'>;
   readonly decisionLogRecords: Counter<'outcome'>;
+  readonly detectionEventsDropped: Counter;
   readonly graphLastSuccess: Gauge<'resource'>;
   readonly graphObjects: Gauge<'resource'>;
   readonly graphSyncs: Counter<'resource' | 'outcome'>;
@@ -112,6 +113,11 @@ export class Metrics {
       name: 'pdp_decision_log_records_total',
       help: 'Decision log records by outcome (written, dropped).',
       labelNames: ['outcome'],
+      registers,
+    });
+    this.detectionEventsDropped = new Counter({
+      name: 'pdp_detection_events_dropped_total',
+      help: 'Decision events the behaviour detector dropped because its queue was full.',
       registers,
     });
     this.graphLastSuccess = new Gauge({

@@ -306,6 +306,9 @@ export async function buildServices(config: Config, overrides: ServiceOverrides 
         state: detectClient === null ? new MemoryDetectionState() : new RedisDetectionState(detectClient),
         clock,
         logger,
+        onDropped: (n) => {
+          metrics.detectionEventsDropped.inc(n);
+        },
       })
     : null;
   detector?.start(config.detectionsFlushMs);

@@ -1,9 +1,20 @@
 import request from 'supertest';
+import type { Decision } from '../../src/decision/run';
 import type { DecideResponse } from '../../src/decision/service';
+import { MemoryDetectionState } from '../../src/governance/detection-state';
+import { Detector } from '../../src/governance/detections';
 import type { GovernanceEvent } from '../../src/governance/trail';
 import { MemoryStore } from '../../src/store/memory-store';
 import type { AgentRiskRecord } from '../../src/store/types';
-import { TestClock, decideBody, makeApp, redisStore, seeded, type TestApp } from '../helpers/app';
+import {
+  TestClock,
+  decideBody,
+  makeApp,
+  redisStore,
+  seeded,
+  silentLogger,
+  type TestApp,
+} from '../helpers/app';
 import { RedisProcess } from '../helpers/redis-server';
 
 const T = '/v1/tenants/default';
@@ -184,6 +195,42 @@ describe('behaviour detections (one replica, memory store)', () => {
       value: GovernanceEvent[];
     };
     expect(trail.value.some((e) => e.target.type === 'detection-settings')).toBe(true);
+  });
+
+  it('drops events beyond a full queue without waiting, and counts them', async () => {
+    const seen: Decision[] = [];
+    const spy = jest.spyOn(detector(t), 'note').mockImplementation((d) => seen.push(d));
+    await decide(t, 'agt-burst');
+    spy.mockRestore();
+    expect(seen).toHaveLength(1);
+    const dropped: number[] = [];
+    const small = new Detector(
+      {
+        store: t.services.store,
+        state: new MemoryDetectionState(),
+        clock: clock.now,
+        logger: silentLogger,
+        onDropped: (n) => dropped.push(n),
+      },
+      1,
+    );
+    small.note(seen[0]!);
+    small.note(seen[0]!);
+    expect(small.dropped).toBe(1);
+    expect(dropped).toEqual([1]);
+    // The service's own detector counts its drops in the metric.
+    const other = await makeApp({
+      clock: clock.now,
+      store: await seeded(new MemoryStore(), clock.now),
+      config: { detectionsFlushMs: 600_000 },
+    });
+    try {
+      for (let i = 0; i <= 50_000; i++) detector(other).note(seen[0]!);
+      expect(detector(other).dropped).toBe(1);
+      expect((await other.services.metrics.detectionEventsDropped.get()).values[0]?.value).toBe(1);
+    } finally {
+      await other.services.close(1000);
+    }
   });
 
   it('ignores requests for unknown agents (nothing to raise, nothing counted)', async () => {
