@@ -193,10 +193,14 @@ export class LifecycleWorker {
     const sent = new Set(await store.members(tenant, NOTICES_INDEX));
     for (const id of (await store.members(tenant, AGENTS_INDEX)).sort()) {
       if (this.deps.lease !== null && !this.deps.lease.held) return;
-      const agent = await store.get('agent', tenant, id);
-      if (agent === null) continue;
+      // A record that cannot be read (written around the API) is skipped: decisions deny it anyway.
+      const read = await Promise.all([
+        store.get('agent', tenant, id),
+        store.get('activity:agent', tenant, id),
+      ]).catch(() => null);
+      if (read === null || read[0] === null) continue;
+      const [agent, activity] = read;
       const now = Math.floor(this.deps.clock() / 1000);
-      const activity = await store.get('activity:agent', tenant, id);
       for (const f of lifecycleFindings(agent, policies, activity, now)) {
         const upcoming = `${id}|${f.kind}|${f.due_epoch}|upcoming`;
         if (!sent.has(upcoming))

@@ -36,6 +36,10 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     dataDir: EXAMPLE_DATA,
     decisionLog: 'off',
     publicBaseUrl: 'https://pdp.test.example',
+    // Background workers a test does not exercise stay off: their timers would act at moments
+    // the test does not control (tests/integration/detections and lifecycle turn them on).
+    detections: false,
+    lifecycleIntervalSeconds: 0,
     ...overrides,
   };
 }

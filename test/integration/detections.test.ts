@@ -57,7 +57,7 @@ describe('behaviour detections (one replica, memory store)', () => {
     t = await makeApp({
       clock: clock.now,
       store: await seeded(new MemoryStore(), clock.now),
-      config: { detectionsFlushMs: 600_000 },
+      config: { detections: true, detectionsFlushMs: 600_000 },
     });
   });
   // Each test starts with an empty queue: a decision left over must not be judged at another's time.
@@ -222,7 +222,7 @@ describe('behaviour detections (one replica, memory store)', () => {
     const other = await makeApp({
       clock: clock.now,
       store: await seeded(new MemoryStore(), clock.now),
-      config: { detectionsFlushMs: 600_000 },
+      config: { detections: true, detectionsFlushMs: 600_000 },
     });
     try {
       for (let i = 0; i <= 50_000; i++) detector(other).note(seen[0]!);
@@ -252,7 +252,7 @@ describe('behaviour detections across two replicas sharing Redis', () => {
         await makeApp({
           clock: clock.now,
           store: await seeded(await redisStore(redis.url, { clock: clock.now }), clock.now),
-          config: { detectionsFlushMs: 600_000 },
+          config: { detections: true, detectionsFlushMs: 600_000 },
         }),
       );
   });
