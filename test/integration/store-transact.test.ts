@@ -102,5 +102,7 @@ describe('SignalStore.transact on Redis Cluster', () => {
         'alice',
       ]);
     }
-  });
+    // Each transaction opens its own Cluster connection (WATCH is per connection), whose slot
+    // discovery takes seconds on a busy machine: the same allowance as test/integration/redis-cluster.
+  }, 90_000);
 });
