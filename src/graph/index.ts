@@ -3,7 +3,8 @@ import type { Config } from '../config';
 import type { Validators } from '../decision/validators';
 import { TenantDataCompiler } from '../engine/tenant-data';
 import type { Metrics } from '../metrics';
-import { createRedisClient, type RedisClient } from '../store/redis-connection';
+import { connectWithin, createRedisClient, type RedisClient } from '../store/redis-connection';
+
 import type { SignalStore } from '../store/types';
 import { GraphClient } from './client';
 import { GraphDocumentStore, watchDocuments } from './documents';
@@ -71,13 +72,23 @@ function credential(s: GraphSettings): ClientCredential {
   };
 }
 
+/** Start-up's wait for the sync's Redis clients (a Cluster's slot discovery takes seconds under load). */
+const GRAPH_REDIS_CONNECT_MS = 10_000;
+
 /** The Redis clients the sync needs, connected. */
 export async function graphRedis(
   config: Config,
 ): Promise<{ commands: RedisClient; subscriber: RedisClient }> {
   const commands = createRedisClient(config, 'commands');
   const subscriber = createRedisClient(config, 'subscriber');
-  await Promise.all([commands.connect(), subscriber.connect()]);
+  const ready = await Promise.all(
+    [commands, subscriber].map((c) => connectWithin(c, GRAPH_REDIS_CONNECT_MS)),
+  );
+  if (!ready.every(Boolean)) {
+    commands.disconnect();
+    subscriber.disconnect();
+    throw new Error('Redis is not reachable: the Graph sync keeps its documents there');
+  }
   return { commands, subscriber };
 }
 

@@ -67,3 +67,32 @@ export function createRedisClient(topology: RedisTopology, role: 'commands' | 's
   }
   return new Redis(topology.redisUrl ?? 'redis://127.0.0.1:6379', base);
 }
+
+/**
+ * Connects a new (lazy) client and waits until it is ready, at most `ms`; true when it is. Read
+ * from the events, not connect()'s promise: when a Cluster client's first ready check fails after
+ * slot discovery, ioredis reconnects and becomes ready on its own but that promise never settles.
+ * A refused connection answers false at once (ioredis keeps reconnecting in the background).
+ */
+export async function connectWithin(client: RedisClient, ms: number): Promise<boolean> {
+  if (client.status === 'ready') return true;
+  return new Promise<boolean>((resolve) => {
+    const onReady = (): void => {
+      done(true);
+    };
+    const timer = setTimeout(() => {
+      done(false);
+    }, ms);
+    function done(ready: boolean): void {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      resolve(ready);
+    }
+    client.once('ready', onReady);
+    if (client.status === 'wait') {
+      client.connect().catch(() => {
+        done(client.status === 'ready');
+      });
+    }
+  });
+}

@@ -12,7 +12,7 @@ import {
 import { AGENTS_INDEX, INVALIDATION_CHANNEL, agentTrailKey, indexKey, recordKey, trailKey } from './keys';
 import { serialise } from './serialise';
 import { OutageLog } from './outage-log';
-import { createRedisClient, type RedisClient, type RedisTopology } from './redis-connection';
+import { connectWithin, createRedisClient, type RedisClient, type RedisTopology } from './redis-connection';
 import { signalsScript, type SignalsReply } from './signals-script';
 import { UNAVAILABLE, assemble, planQuery, type QueryPlan } from './snapshot';
 import { CircuitOpen, StoreCircuit, classifyFailure, type BreakerOptions } from './store-circuit';
@@ -32,6 +32,8 @@ import { CorruptValue, blueprintIdOf, parseRecord } from './values';
 
 /** Read-modify-write attempts before a transaction gives up (503). */
 const TRANSACT_ATTEMPTS = 5;
+/** How long start-up, and a transaction (503 after), wait for a connection to become ready. */
+const CONNECT_MS = 3000;
 
 /** Why a decision's read fell back to the cache or failed closed. */
 export type FallbackCause = 'breaker_open' | 'timeout' | 'error' | 'corrupt';
@@ -90,6 +92,9 @@ export class RedisStore implements SignalStore {
   private readonly cache: LRUCache<string, Entry>;
   /** Bumped on each eviction so a read in flight across an invalidation does not re-cache old data. */
   private generation = 0;
+  /** Transactions' own connection, and the chain that runs them one at a time on it. */
+  private txConn: RedisClient | null = null;
+  private txQueue: Promise<unknown> = Promise.resolve();
   private readonly circuit: StoreCircuit;
   private readonly outageLog: OutageLog;
   private readonly readScript: (
@@ -165,10 +170,7 @@ export class RedisStore implements SignalStore {
     // Start even when Redis is down: decisions fail closed until it returns, /readyz shows it.
     // Bounded: a Cluster client can stay in its initial slot discovery for a while, and start-up
     // must not hang on it; the subscription is re-sent by ioredis whenever the client reconnects.
-    const startup = Promise.allSettled([client.connect(), subscriber.connect()]);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([startup, new Promise((resolve) => (timer = setTimeout(resolve, 3000)))]);
-    clearTimeout(timer);
+    await Promise.all([client, subscriber].map((c) => connectWithin(c, CONNECT_MS)));
     subscriber.subscribe(INVALIDATION_CHANNEL).catch((err: unknown) => {
       opts.logger.warn({ err: describeThrown(err) }, 'redis subscribe deferred until reconnect');
     });
@@ -380,30 +382,37 @@ export class RedisStore implements SignalStore {
     const conn = this.client.duplicate();
     conn.on('error', () => undefined);
     // Bounded, as at start-up: a Cluster client may stay in its slot discovery for a while.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      conn.connect().catch(() => undefined),
-      new Promise((resolve) => (timer = setTimeout(resolve, 3000))),
-    ]);
-    clearTimeout(timer);
+    await connectWithin(conn, CONNECT_MS);
     return conn;
   }
 
   /**
-   * WATCH, MGET, build, MULTI/EXEC on a connection of its own (WATCH holds per connection, and the
-   * shared one carries other requests' commands), retried when a watched key changed.
+   * WATCH, MGET, build, MULTI/EXEC, retried when a watched key changed. WATCH holds per
+   * connection and the shared one carries other requests' commands, so transactions run one at a
+   * time on a connection of their own, opened once and kept (a Cluster connection's slot discovery
+   * takes seconds under load: one per transaction made each write that slow).
    */
   async transact<T>(
     tenant: string,
     reads: readonly RecordRef[],
     build: (values: unknown[]) => Transaction<T>,
   ): Promise<T> {
+    const run = this.txQueue.then(() => this.transactNow(tenant, reads, build));
+    this.txQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async transactNow<T>(
+    tenant: string,
+    reads: readonly RecordRef[],
+    build: (values: unknown[]) => Transaction<T>,
+  ): Promise<T> {
     const watched = reads.map((r) => recordKey(tenant, r.kind, r.id));
     for (let attempt = 0; attempt < TRANSACT_ATTEMPTS; attempt++) {
-      const conn = this.client.duplicate();
+      const conn = await this.txConnection();
+      let settled = false;
       try {
         const raws = await this.command(async () => {
-          await conn.connect();
           if (watched.length > 0) await conn.watch(...watched);
           return watched.length === 0 ? [] : conn.mgetBuffer(...watched);
         });
@@ -421,15 +430,36 @@ export class RedisStore implements SignalStore {
           queued?.fill(multi);
           return multi.exec();
         });
-        // EXEC answers null when a watched key changed: nothing was applied, read again.
+        // EXEC ends the WATCH either way; null means a watched key changed and nothing was applied.
+        settled = true;
         if (out === null) continue;
         for (const key of queued?.keys ?? []) this.evict(key);
         return tx.result;
       } finally {
-        conn.disconnect();
+        // A WATCH left behind (build refused, a command failed) would guard the next transaction's
+        // write with this one's keys: a connection in an unknown state is replaced.
+        if (!settled) this.dropTxConnection();
       }
     }
     throw new PdpError('store_unavailable', 'The records changed concurrently too often; retry');
+  }
+
+  /** The transactions' connection, opened when first needed or after a failure, connect bounded. */
+  private async txConnection(): Promise<RedisClient> {
+    if (this.txConn?.status === 'ready') return this.txConn;
+    this.dropTxConnection();
+    const conn = this.client.duplicate();
+    conn.on('error', () => undefined);
+    this.txConn = conn;
+    if (await connectWithin(conn, CONNECT_MS)) return conn;
+    this.dropTxConnection();
+    this.opts.onError?.('write');
+    throw new PdpError('store_unavailable', 'The signal store is unavailable');
+  }
+
+  private dropTxConnection(): void {
+    this.txConn?.disconnect();
+    this.txConn = null;
   }
 
   /** The MULTI of a write: trail entries first, then each key set or deleted, published, indexed. */
@@ -507,6 +537,7 @@ export class RedisStore implements SignalStore {
   async close(): Promise<void> {
     this.circuit.stop();
     this.outageLog.flush();
+    this.dropTxConnection();
     await Promise.allSettled([this.client.quit(), this.subscriber.quit()]);
     this.client.disconnect();
     this.subscriber.disconnect();
