@@ -33,6 +33,21 @@ export class PdpProcess {
   ): Promise<PdpProcess> {
     if (!existsSync(SERVER))
       throw new Error(`${SERVER} is missing: run "npm run build" (npm test does it first)`);
+    // A port the kernel just called free can be taken (by another test's outgoing connection)
+    // before the process binds it: try again on new ports, never on a port another process holds.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await PdpProcess.startOnce(env, opts);
+      } catch (err) {
+        if (!(err instanceof PortTaken) || attempt === 3) throw err;
+      }
+    }
+  }
+
+  private static async startOnce(
+    env: Record<string, string>,
+    opts: { waitFor?: 'readyz' | 'healthz' },
+  ): Promise<PdpProcess> {
     const port = await freePort();
     const adminPort = await freePort();
     const child = spawn(process.execPath, [SERVER], {
@@ -50,6 +65,11 @@ export class PdpProcess {
     child.stderr.on('data', (c: Buffer) => (p.output += c.toString()));
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
+      // A cluster worker that cannot bind exits and is restarted by the primary, which stays up.
+      if (p.output.includes('EADDRINUSE')) {
+        child.kill('SIGKILL');
+        throw new PortTaken(`agent-pdp could not bind its ports: ${p.output}`);
+      }
       if (child.exitCode !== null) throw new Error(`agent-pdp exited ${child.exitCode}: ${p.output}`);
       const ready = await p.adminGet(`/${opts.waitFor ?? 'readyz'}`).then(
         (r) => r.status === 200,
@@ -128,3 +148,5 @@ export class PdpProcess {
     return code;
   }
 }
+
+class PortTaken extends Error {}
