@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import type { RedisTopology } from '../../src/store/redis-connection';
 import { freePort } from './redis-server';
 
 /**
@@ -98,6 +99,18 @@ export class RedisClusterProcess {
       throw err;
     }
     return cluster;
+  }
+
+  /** The store's settings for this cluster, seeded from every node. */
+  topology(): RedisTopology {
+    return {
+      redisUrl: null,
+      redisSentinels: [],
+      redisSentinelMaster: null,
+      redisClusterNodes: this.ports.map((port) => ({ host: '127.0.0.1', port })),
+      redisPassword: null,
+      redisTls: false,
+    };
   }
 
   async stop(): Promise<void> {

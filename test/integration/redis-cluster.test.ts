@@ -19,17 +19,13 @@ describe('a real 3-master Redis Cluster', () => {
   });
 
   async function replica(): Promise<TestApp> {
-    const store = await RedisStore.connect(
-      {
-        redisUrl: null,
-        redisSentinels: [],
-        redisSentinelMaster: null,
-        redisClusterNodes: cluster.ports.map((port) => ({ host: '127.0.0.1', port })),
-        redisPassword: null,
-        redisTls: false,
-      },
-      { cacheTtlMs: 60_000, staleIfErrorMs: 60_000, maxEntries: 1000, clock: Date.now, logger: silentLogger },
-    );
+    const store = await RedisStore.connect(cluster.topology(), {
+      cacheTtlMs: 60_000,
+      staleIfErrorMs: 60_000,
+      maxEntries: 1000,
+      clock: Date.now,
+      logger: silentLogger,
+    });
     const app = await makeApp({ store, engine: await makeEngine() });
     apps.push(app);
     // The cluster client discovers the slot map after connecting: wait until commands go through.

@@ -5,7 +5,6 @@ import { recordKey } from '../../src/store/keys';
 import { MemoryStore } from '../../src/store/memory-store';
 import { RedisStore } from '../../src/store/redis-store';
 import type { SignalStore } from '../../src/store/types';
-import type { RedisTopology } from '../../src/store/redis-connection';
 import { redisStore, silentLogger } from '../helpers/app';
 import { RedisClusterProcess } from '../helpers/redis-cluster';
 import { RedisProcess } from '../helpers/redis-server';
@@ -18,14 +17,6 @@ const storeOptions = {
   clock: Date.now,
   logger: silentLogger,
 };
-const clusterTopology = (cluster: RedisClusterProcess): RedisTopology => ({
-  redisUrl: null,
-  redisSentinels: [],
-  redisSentinelMaster: null,
-  redisClusterNodes: cluster.ports.map((port) => ({ host: '127.0.0.1', port })),
-  redisPassword: null,
-  redisTls: false,
-});
 const audit = { actor: 'alice', at: Date.parse('2026-11-27T12:00:00Z'), changes: [] };
 
 describe('SignalStore.transact', () => {
@@ -120,7 +111,7 @@ describe('SignalStore.transact on Redis Cluster', () => {
   let store: RedisStore;
   beforeAll(async () => {
     cluster = await RedisClusterProcess.start(3);
-    store = await RedisStore.connect(clusterTopology(cluster), storeOptions);
+    store = await RedisStore.connect(cluster.topology(), storeOptions);
     const deadline = Date.now() + 10_000;
     while (!(await store.health()).reachable) {
       if (Date.now() > deadline) throw new Error('the cluster client did not become ready');
@@ -162,7 +153,7 @@ describe('SignalStore.transact on Redis Cluster', () => {
       if (first === undefined) throw new Error(`no slots on ${String(port)}: ${mine}`);
       return { port, slot: first };
     });
-    const fresh = await RedisStore.connect(clusterTopology(cluster), storeOptions);
+    const fresh = await RedisStore.connect(cluster.topology(), storeOptions);
     try {
       for (const { port, slot } of owned) expect(redisCli(port, 'cluster', 'delslots', slot)).toBe('OK');
       await waitFor(() =>
