@@ -4,7 +4,6 @@ import type { Validators } from '../decision/validators';
 import { TenantDataCompiler } from '../engine/tenant-data';
 import type { Metrics } from '../metrics';
 import { connectWithin, createRedisClient, type RedisClient } from '../store/redis-connection';
-
 import type { SignalStore } from '../store/types';
 import { GraphClient } from './client';
 import { GraphDocumentStore, watchDocuments } from './documents';

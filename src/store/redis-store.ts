@@ -379,10 +379,16 @@ export class RedisStore implements SignalStore {
    * counts), connected or trying to (ioredis reconnects by itself). The caller disconnects it.
    */
   async connection(): Promise<RedisClient> {
-    const conn = this.client.duplicate();
-    conn.on('error', () => undefined);
+    const conn = this.duplicate();
     // Bounded, as at start-up: a Cluster client may stay in its slot discovery for a while.
     await connectWithin(conn, CONNECT_MS);
+    return conn;
+  }
+
+  /** A new client for the same Redis, its errors left to its own reconnects (callers check status). */
+  private duplicate(): RedisClient {
+    const conn = this.client.duplicate();
+    conn.on('error', () => undefined);
     return conn;
   }
 
@@ -448,8 +454,8 @@ export class RedisStore implements SignalStore {
   private async txConnection(): Promise<RedisClient> {
     if (this.txConn?.status === 'ready') return this.txConn;
     this.dropTxConnection();
-    const conn = this.client.duplicate();
-    conn.on('error', () => undefined);
+    // Held before it is ready, so that close() during the wait disconnects it too.
+    const conn = this.duplicate();
     this.txConn = conn;
     if (await connectWithin(conn, CONNECT_MS)) return conn;
     this.dropTxConnection();
